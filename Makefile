@@ -1,0 +1,16 @@
+# The two commands a new user needs (see README):
+#   make demo   set up everything, then train -> evaluate on real Fashion-MNIST
+#   make test   set up everything, then run the whole test suite
+PY := .venv/bin/python
+DEMO_RUN ?= runs/demo
+
+.PHONY: setup demo test
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup
+	@bash scripts/demo.sh $(DEMO_RUN)
+
+test: setup
+	$(PY) -m pytest -q tests

@@ -1,0 +1,153 @@
+"""The ``tna-deploy`` command line. Thin commands; one place turns expected errors into one line."""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import click
+
+from . import __version__
+from .config import CIFARNET, DATASETS, METHODS, PRESETS, WEIGHTS
+from .errors import TnaError
+
+
+class Group(click.Group):
+    """Every TnaError becomes ``error: <message>`` on stderr and a non-zero exit, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except TnaError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted: the last finished epoch is saved; re-run with --resume to continue", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=Group)
+@click.version_option(__version__, prog_name="tna-deploy")
+@click.option("-v", "--verbose", is_flag=True, help="Log library messages to stderr.")
+def main(verbose: bool) -> None:
+    """Train TNA / ternary spiking networks with lava-dl SLAYER and deploy them to Loihi 2.
+
+    \b
+    Example (minutes on 2 CPU cores):
+      tna-deploy train --preset cpu --out runs/demo
+      tna-deploy evaluate runs/demo
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(name)s: %(message)s")
+
+
+TRAIN_FLAGS = ["dataset", "data_dir", "arch", "width", "timesteps", "method", "twins", "alpha", "teacher",
+               "weights", "delta", "quantize_epoch", "epochs", "batch_size", "lr", "lr_gamma", "dropout",
+               "seed", "limit_train", "limit_test", "augment", "threshold", "current_decay", "voltage_decay",
+               "input_bits"]
+
+
+@main.command()
+@click.option("--dataset", type=click.Choice(DATASETS), help="Dataset [fashion-mnist].")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Where the dataset files are (or go).")
+@click.option("--arch", help=f"Architecture string [CIFARNet: {CIFARNET}].")
+@click.option("--width", type=float, help="Channel multiplier, e.g. 0.125 for CPU-sized runs [1].")
+@click.option("--timesteps", type=int, help="Timesteps T [5].")
+@click.option("--method", type=click.Choice(METHODS), help="single | tna | kd | kd-ce [tna].")
+@click.option("--twins", type=int, help="Number of twins under tna [1].")
+@click.option("--alpha", type=float, help="Weight of the logit-matching MSE [paper's per dataset].")
+@click.option("--teacher", type=click.Path(file_okay=False), help="Run directory of the frozen teacher (kd, kd-ce).")
+@click.option("--weights", type=click.Choice(WEIGHTS), help="Middle-layer weights of the base [ternary].")
+@click.option("--delta", type=float, help="Ternary threshold, a fraction of the layer's max |w| [0.1].")
+@click.option("--quantize-epoch", type=int, help="First compressed epoch, 0-based [60% of --epochs].")
+@click.option("--epochs", type=int, help="Epochs [250].")
+@click.option("--batch-size", type=int, help="Batch size [256].")
+@click.option("--lr", type=float, help="Adam learning rate [0.01].")
+@click.option("--lr-gamma", type=float, help="Exponential learning-rate decay per epoch [0.928].")
+@click.option("--dropout", type=float, help="Dropout on FC layers [0.2 static, 0.5 DVS].")
+@click.option("--seed", type=int, help="Random seed [0].")
+@click.option("--limit-train", type=int, help="Use only the first N training samples.")
+@click.option("--limit-test", type=int, help="Use only the first N test samples.")
+@click.option("--augment/--no-augment", default=None, help="The paper's augmentation [on].")
+@click.option("--threshold", type=float, help="Neuron threshold [1.0].")
+@click.option("--current-decay", type=float, help="CUBA current decay in [0, 1] [1.0: plain LIF].")
+@click.option("--voltage-decay", type=float, help="CUBA voltage decay in [0, 1] [0.25].")
+@click.option("--input-bits", type=int, help="Graded-spike bits of the input [8].")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), help="Start from a preset (cpu: minutes on 2 cores).")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Run directory.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
+@click.pass_context
+def train(ctx, preset, out, resume, **flags):
+    """Train a spiking network (base + twins under TNA) and compress the base.
+
+    \b
+    Examples:
+      tna-deploy train --preset cpu --out runs/demo
+      tna-deploy train --dataset fashion-mnist --method tna --weights ternary --quantize-epoch 1 \\
+          --epochs 2 --width 0.125 --limit-train 2000 --limit-test 500 --batch-size 64 --out runs/x
+      tna-deploy train --out runs/x --resume        # continue an interrupted run
+    """
+    from tqdm import tqdm
+
+    from .config import TrainConfig, with_preset
+    from .train.checkpoint import CHECKPOINT, load_checkpoint
+    from .train.loop import train as run_training
+    import os
+
+    given = {k: v for k, v in flags.items()
+             if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
+    if resume and os.path.exists(os.path.join(out, CHECKPOINT)):
+        saved = load_checkpoint(os.path.join(out, CHECKPOINT))["config"]
+        cfg = TrainConfig.from_dict(dict(saved, **given))   # flags not given come from the saved run
+    else:
+        cfg = with_preset(preset, given)
+    bar = {"b": None}
+
+    def on_batch(epoch, b, n, loss):
+        if bar["b"] is None:
+            bar["b"] = tqdm(total=n, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
+                            file=sys.stderr, dynamic_ncols=True)
+        bar["b"].update(1)
+        bar["b"].set_postfix(loss=f"{loss:.3f}")
+
+    def on_epoch(row):
+        if bar["b"] is not None:
+            bar["b"].close()
+            bar["b"] = None
+        twin = f", twin {row['test_acc_twin']:.2f}%" if row.get("test_acc_twin") is not None else ""
+        click.echo(f"epoch {row['epoch']}/{cfg.epochs}: loss {row['train_loss']:.4f}, test base "
+                   f"{row['test_acc_base']:.2f}%{twin}{' [compressed]' if row['compressed'] else ''}, "
+                   f"{row['images_per_s']:.0f} img/s", err=True)
+
+    result = run_training(cfg, out, resume=resume, on_batch=on_batch, on_epoch=on_epoch)
+    f = result.final
+    twin = f", twin {f['test_acc_twin']:.2f}%" if f.get("test_acc_twin") is not None else ""
+    click.echo(f"trained {cfg.method}/{cfg.weights} on {cfg.dataset}: {len(result.history)} epochs, test accuracy "
+               f"base {f.get('test_acc_base', float('nan')):.2f}%{twin} -> {out}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--limit-test", type=int, help="Evaluate on the first N test samples [the run's setting].")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Override the run's dataset folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def evaluate(run_dir, limit_test, data_dir, as_json):
+    """Test accuracy of a run's base (and twins), and the weight values of every base layer.
+
+    \b
+    Example:
+      tna-deploy evaluate runs/demo
+    """
+    from .train.evaluate import evaluate_run
+
+    res = evaluate_run(run_dir, limit_test, data_dir)
+    if as_json:
+        click.echo(json.dumps(res, indent=2))
+        return
+    twins = "".join(f", twin {a:.2f}%" for a in res["test_acc_twins"])
+    click.echo(f"{run_dir} (epoch {res['epoch']}, {res['samples']} test samples): "
+               f"base {res['test_acc_base']:.2f}%{twins}")
+    click.echo(f"{'layer':<12}{'role':<8}{'mode':<9}{'weights':>9}{'distinct':>10}  values (x1/64: share)")
+    for r in res["base_layers"]:
+        shares = ("  ".join(f"{v:+g}: {s:.1%}" for v, s in sorted(r["shares"].items()))
+                  if r["shares"] else f"zeros {r['zero_share']:.1%}")
+        click.echo(f"{r['layer']:<12}{r['role']:<8}{r['mode']:<9}{r['n_weights']:>9}{r['distinct']:>10}  {shares}")

@@ -1,0 +1,169 @@
+"""Training configuration: one frozen, validated dataclass that travels inside every checkpoint."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any, Optional
+
+from .errors import ConfigError
+
+DATASETS = ("fashion-mnist", "cifar10", "cifar100", "cifar10-dvs")
+METHODS = ("single", "tna", "kd", "kd-ce")
+WEIGHTS = ("fp", "ternary", "binary")
+CIFARNET = "128C3-256C3-AP2-512C3-AP2-1024C3-512C3-1024FC-512FC"
+
+# The paper's tuned alpha per dataset (Table 1) and for kd-ce (Fig. 3a).
+PAPER_ALPHA = {"fashion-mnist": 1e-4, "cifar10": 1e-3, "cifar100": 1e-3, "cifar10-dvs": 1e-4}
+KD_CE_ALPHA = 1e-5
+
+# A run that finishes in minutes on 2 CPU cores; every field can still be overridden by a flag.
+PRESETS: dict[str, dict[str, Any]] = {
+    "cpu": dict(width=0.125, epochs=2, quantize_epoch=1, limit_train=2000, limit_test=500, batch_size=64),
+    "paper": dict(width=1.0, epochs=250, quantize_epoch=150, batch_size=256),
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a training run. Defaults are the paper's (§5.1-5.2)."""
+
+    dataset: str = "fashion-mnist"
+    data_dir: Optional[str] = None
+    arch: str = CIFARNET
+    width: float = 1.0
+    timesteps: int = 5
+    method: str = "tna"
+    twins: int = 1
+    alpha: Optional[float] = None          # None: the paper's value for the dataset / method
+    teacher: Optional[str] = None          # run directory of a trained model (kd, kd-ce)
+    weights: str = "ternary"
+    delta: float = 0.1
+    quantize_epoch: Optional[int] = None   # None: 60 % of the epochs (paper: 150 of 250)
+    epochs: int = 250
+    batch_size: int = 256
+    lr: float = 0.01
+    lr_gamma: float = 0.928
+    dropout: Optional[float] = None        # None: 0.2 static data, 0.5 CIFAR-10-DVS
+    seed: int = 0
+    limit_train: Optional[int] = None
+    limit_test: Optional[int] = None
+    augment: bool = True
+    # neuron and encoding (lava-dl CUBA; see README "Neuron and input encoding")
+    threshold: float = 1.0
+    current_decay: float = 1.0
+    voltage_decay: float = 0.25
+    tau_grad: float = 0.1
+    scale_grad: float = 1.0
+    weight_scale: float = 3.0
+    input_bits: int = 8
+    dvs_size: int = 48
+
+    def __post_init__(self) -> None:
+        self._check_choices()
+        self._check_ranges()
+
+    def _check_choices(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"unknown dataset {self.dataset!r}: choose one of {', '.join(DATASETS)}")
+        if self.method not in METHODS:
+            raise ConfigError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
+        if self.weights not in WEIGHTS:
+            raise ConfigError(f"unknown weights {self.weights!r}: choose one of {', '.join(WEIGHTS)}")
+        if self.method in ("kd", "kd-ce") and not self.teacher:
+            raise ConfigError(f"--method {self.method} needs --teacher RUN_DIR (a trained run to distil from)")
+        if self.method in ("single", "tna") and self.teacher:
+            raise ConfigError(f"--teacher is only used by --method kd or kd-ce, not {self.method}")
+
+    def _check_ranges(self) -> None:
+        positive_ints = ("timesteps", "epochs", "batch_size", "twins", "input_bits", "dvs_size")
+        for name in positive_ints:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
+        for name in ("limit_train", "limit_test"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"--{_flag(name)} must be at least 1, got {value}")
+        if not (math.isfinite(self.width) and self.width > 0):
+            raise ConfigError(f"--width must be a positive channel multiplier, got {self.width}")
+        if self.alpha is not None and not (math.isfinite(self.alpha) and self.alpha >= 0):
+            raise ConfigError(f"--alpha must be >= 0 (the weight of the logit-matching loss), got {self.alpha}")
+        if not (0.0 < self.delta < 1.0):
+            raise ConfigError(f"--delta must lie in (0, 1) (a fraction of each layer's largest |w|), got {self.delta}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"--lr must be positive, got {self.lr}")
+        if not (0.0 < self.lr_gamma <= 1.0):
+            raise ConfigError(f"--lr-gamma must lie in (0, 1], got {self.lr_gamma}")
+        if self.dropout is not None and not (0.0 <= self.dropout < 1.0):
+            raise ConfigError(f"--dropout must lie in [0, 1), got {self.dropout}")
+        if self.quantize_epoch is not None:
+            if self.weights == "fp":
+                raise ConfigError("--quantize-epoch needs --weights ternary or binary (fp weights are never compressed)")
+            if not (0 <= self.quantize_epoch < self.epochs):
+                raise ConfigError(
+                    f"--quantize-epoch {self.quantize_epoch} is beyond --epochs {self.epochs}: "
+                    f"compression must start at an epoch in 0..{self.epochs - 1}")
+        if not (0.0 < self.threshold) or not (0.0 <= self.current_decay <= 1.0) or not (0.0 <= self.voltage_decay <= 1.0):
+            raise ConfigError("neuron settings out of range: threshold > 0, decays in [0, 1]")
+        if self.input_bits > 16:
+            raise ConfigError(f"--input-bits must be at most 16 (graded-spike payload), got {self.input_bits}")
+
+    # ---- resolved values -------------------------------------------------------------
+    @property
+    def resolved_alpha(self) -> float:
+        if self.alpha is not None:
+            return self.alpha
+        return KD_CE_ALPHA if self.method == "kd-ce" else PAPER_ALPHA[self.dataset]
+
+    @property
+    def resolved_dropout(self) -> float:
+        if self.dropout is not None:
+            return self.dropout
+        return 0.5 if self.dataset == "cifar10-dvs" else 0.2
+
+    @property
+    def resolved_quantize_epoch(self) -> Optional[int]:
+        if self.weights == "fp":
+            return None
+        if self.quantize_epoch is not None:
+            return self.quantize_epoch
+        return min(self.epochs - 1, int(round(0.6 * self.epochs)))
+
+    @property
+    def n_twins(self) -> int:
+        return self.twins if self.method == "tna" else 0
+
+    def resolved(self) -> dict[str, Any]:
+        """The config with every None default replaced by the value actually used."""
+        d = self.to_dict()
+        d.update(alpha=self.resolved_alpha, dropout=self.resolved_dropout,
+                 quantize_epoch=self.resolved_quantize_epoch)
+        return d
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown config field(s) {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def with_preset(preset: Optional[str], overrides: dict[str, Any]) -> TrainConfig:
+    """Build a config: dataclass defaults < preset < explicitly given flags."""
+    values: dict[str, Any] = {}
+    if preset:
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
+        values.update(PRESETS[preset])
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if values.get("weights", TrainConfig.weights) == "fp" and overrides.get("quantize_epoch") is None:
+        values.pop("quantize_epoch", None)   # a preset's compression epoch means nothing for fp weights
+    return TrainConfig(**values)

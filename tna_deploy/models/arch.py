@@ -1,0 +1,64 @@
+"""Architecture strings such as the paper's CIFARNet, `128C3-256C3-AP2-512C3-AP2-1024C3-512C3-1024FC-512FC`.
+
+Tokens, separated by '-':
+  ``<C>C<k>``  a k x k convolution with C output channels, stride 1, 'same' padding, spiking
+  ``AP<k>``    a k x k spiking pool with stride k (a grouped conv with fixed weights: netx can load it)
+  ``<N>FC``    a fully connected spiking layer with N neurons
+The classifier (a non-spiking read-out with one neuron per class) is appended by the builder.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+
+_TOKEN = re.compile(r"^(?:(?P<cc>\d+)C(?P<k>\d+)|AP(?P<p>\d+)|(?P<fc>\d+)FC)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    kind: str          # "conv" | "pool" | "dense"
+    size: int          # output channels (conv), pool kernel (pool), neurons (dense)
+    kernel: int = 1    # conv kernel
+
+    def token(self) -> str:
+        return {"conv": f"{self.size}C{self.kernel}", "pool": f"AP{self.size}", "dense": f"{self.size}FC"}[self.kind]
+
+
+def parse_arch(arch: str) -> list[LayerSpec]:
+    """Parse an architecture string; raise ConfigError naming the first bad token."""
+    if not arch or not arch.strip():
+        raise ConfigError("--arch is empty: give tokens like 128C3-AP2-512FC")
+    specs: list[LayerSpec] = []
+    seen_dense = False
+    for i, tok in enumerate(arch.strip().split("-")):
+        m = _TOKEN.match(tok.strip())
+        if not m:
+            raise ConfigError(
+                f"--arch token {i + 1} {tok!r} does not parse: use <C>C<k> (conv), AP<k> (pool) or <N>FC (dense)")
+        if m["cc"]:
+            spec = LayerSpec("conv", int(m["cc"]), int(m["k"]))
+        elif m["p"]:
+            spec = LayerSpec("pool", int(m["p"]))
+        else:
+            spec = LayerSpec("dense", int(m["fc"]))
+        if spec.size < 1 or spec.kernel < 1:
+            raise ConfigError(f"--arch token {tok!r} has a zero size")
+        if spec.kind != "dense" and seen_dense:
+            raise ConfigError(f"--arch token {tok!r}: conv and pool layers must come before the FC layers")
+        seen_dense |= spec.kind == "dense"
+        specs.append(spec)
+    return specs
+
+
+def scale_arch(specs: list[LayerSpec], width: float) -> list[LayerSpec]:
+    """Multiply channel and neuron counts by ``width`` (at least 1 each); pools are unchanged."""
+    out = []
+    for s in specs:
+        if s.kind == "pool":
+            out.append(s)
+        else:
+            out.append(LayerSpec(s.kind, max(1, int(math.ceil(s.size * width))), s.kernel))
+    return out

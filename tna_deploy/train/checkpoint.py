@@ -1,0 +1,65 @@
+"""Atomic checkpoint and sidecar files. Checkpoints hold only tensors and plain data, and are read
+with ``torch.load(weights_only=True)``: a checkpoint cannot carry code."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any
+
+import torch
+
+from ..errors import CheckpointError
+
+CHECKPOINT = "checkpoint.pt"
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+FORMAT_VERSION = 1
+
+
+def atomic_write(path: str, write) -> None:
+    """Call ``write(fileobj)`` on a temp file beside ``path``, fsync, then rename over ``path``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str, obj: Any) -> None:
+    atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
+
+
+def write_jsonl(path: str, rows: list[dict]) -> None:
+    atomic_write(path, lambda f: f.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode()))
+
+
+def save_checkpoint(path: str, payload: dict) -> None:
+    payload = dict(payload, format_version=FORMAT_VERSION)
+    atomic_write(path, lambda f: torch.save(payload, f))
+
+
+def load_checkpoint(path: str) -> dict:
+    """Load a checkpoint safely; any problem becomes a one-line CheckpointError."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: no checkpoint here; train a run first (tna-deploy train --out ...)")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, garbage bytes, pickled code refused by weights_only
+        reason = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path}: corrupt or not a tna-deploy checkpoint ({reason}); "
+                              f"delete it and re-train, or resume from a good copy") from None
+    if not isinstance(ckpt, dict) or "base" not in ckpt or "config" not in ckpt:
+        raise CheckpointError(f"{path}: not a tna-deploy checkpoint (missing base weights or config)")
+    if ckpt.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format {ckpt.get('format_version')} is not "
+                              f"{FORMAT_VERSION}; re-train with this version of tna-deploy")
+    return ckpt
