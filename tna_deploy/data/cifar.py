@@ -11,12 +11,14 @@ from ..errors import DataError
 def _classes(name: str):
     from torchvision import datasets
 
-    class Present(getattr(datasets, name)):
-        """torchvision's reader; files are checked for presence, not md5 (a re-packed copy is fine)."""
+    base = getattr(datasets, name)
 
-        def _check_integrity(self) -> bool:
-            root = os.path.join(self.root, self.base_folder)
-            return all(os.path.isfile(os.path.join(root, f)) for f, _ in self.train_list + self.test_list)
+    class Present(base):
+        """torchvision's reader with its md5 checks off: the files must exist, a re-packed copy is fine."""
+
+        train_list = [[f, None] for f, _ in base.train_list]
+        test_list = [[f, None] for f, _ in base.test_list]
+        meta = dict(base.meta, md5=None)
 
     return Present
 

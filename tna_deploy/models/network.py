@@ -32,8 +32,8 @@ def slayer():
     """Import lava-dl's SLAYER lazily (it takes seconds and prints a CUDA notice)."""
     global _slayer
     if _slayer is None:
-        import lava.lib.dl.slayer as s
-        _slayer = s
+        from ..lava_import import quiet_import
+        _slayer = quiet_import("lava.lib.dl.slayer")
     return _slayer
 
 

@@ -44,6 +44,10 @@ class TrainResult:
 def check_run_dir(cfg: TrainConfig, run_dir: str, resume: bool) -> Optional[dict]:
     """Refuse to overwrite a run; on resume, the saved config must equal ``cfg``. Returns the checkpoint."""
     ckpt_path = os.path.join(run_dir, CHECKPOINT)
+    if os.path.isdir(run_dir):   # a process killed while writing leaves its temp file behind
+        for name in os.listdir(run_dir):
+            if name.startswith(".tmp-"):
+                os.unlink(os.path.join(run_dir, name))
     if not resume:
         if os.path.exists(ckpt_path):
             raise ConfigError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --out")
