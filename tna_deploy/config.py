@@ -56,7 +56,7 @@ class TrainConfig:
     tau_grad: float = 0.1
     scale_grad: float = 1.0
     weight_scale: float = 3.0
-    input_bits: int = 8
+    input_bits: int = 4
     dvs_size: int = 48
 
     def __post_init__(self) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import CheckpointError, TnaError
-from ..train.checkpoint import atomic_write
+from ..train.checkpoint import atomic_path
 from ..train.runs import LoadedRun, load_run
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,9 @@ def prepare_for_chip(run: LoadedRun) -> tuple[object, list[str]]:
             q.mode = "int8"
             notes.append(f"{info.name}: full-precision weights quantized to 8 bits for the chip")
     net.eval()
+    import torch
+    with torch.no_grad():   # SLAYER learns each neuron's shape on its first forward pass; export needs it
+        net(torch.zeros((1, *run.meta.in_shape, 1)))
     return net, notes
 
 
@@ -130,10 +133,8 @@ def to_netx(run_dir: str, out_path: str, verify: bool = True) -> ExportResult:
     tmp_dir = os.path.dirname(os.path.abspath(out_path)) or "."
     os.makedirs(tmp_dir, exist_ok=True)
 
-    def write(f):
-        _write_h5(f, net, meta)
-
-    atomic_write(out_path, write)
+    with atomic_path(out_path) as tmp:
+        _write_h5(tmp, net, meta)
     table = ""
     if verify:
         try:
@@ -178,9 +179,9 @@ def _meta(run: LoadedRun, net) -> NetxMeta:
                     input_encoding=enc)
 
 
-def _write_h5(fileobj, net, meta: NetxMeta) -> None:
+def _write_h5(path: str, net, meta: NetxMeta) -> None:
     import h5py
-    with h5py.File(fileobj, "w") as h:
+    with h5py.File(path, "w") as h:
         for key, value in asdict(meta).items():
             h.attrs[key] = json.dumps(value) if isinstance(value, (list, dict)) else value
         layer = h.create_group("layer")

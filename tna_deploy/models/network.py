@@ -34,7 +34,20 @@ def slayer():
     if _slayer is None:
         from ..lava_import import quiet_import
         _slayer = quiet_import("lava.lib.dl.slayer")
+        _widen_slayer_state()
     return _slayer
+
+
+def _widen_slayer_state() -> None:
+    """Run SLAYER's CPU fixed-point dynamics in int64 instead of its default int32.
+
+    ``_li_dynamics_fwd`` multiplies the state (up to 24 bits + 6 on Loihi) by a 12-bit decay; in
+    int32 that product wraps once |v| reaches 128 (in float units), silently corrupting the
+    dynamics, while Loihi's own limit is 2048. int64 makes SLAYER exact over Loihi's whole range.
+    """
+    from lava.lib.dl.slayer.neuron.dynamics import leaky_integrator as li
+    if li._li_dynamics_fwd.__defaults__ == (torch.int32,):
+        li._li_dynamics_fwd.__defaults__ = (torch.int64,)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 with ``torch.load(weights_only=True)``: a checkpoint cannot carry code."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -17,21 +18,29 @@ METRICS = "metrics.jsonl"
 FORMAT_VERSION = 1
 
 
-def atomic_write(path: str, write) -> None:
-    """Call ``write(fileobj)`` on a temp file beside ``path``, fsync, then rename over ``path``."""
+@contextlib.contextmanager
+def atomic_path(path: str):
+    """Yield a temp path beside ``path``; on success fsync it and rename it over ``path``, else delete it."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
+        yield tmp
+        with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write(path: str, write) -> None:
+    """Call ``write(fileobj)`` on a temp file beside ``path``, then rename it over ``path``."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            write(f)
 
 
 def write_json(path: str, obj: Any) -> None:
