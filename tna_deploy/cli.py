@@ -151,3 +151,79 @@ def evaluate(run_dir, limit_test, data_dir, as_json):
         shares = ("  ".join(f"{v:+g}: {s:.1%}" for v, s in sorted(r["shares"].items()))
                   if r["shares"] else f"zeros {r['zero_share']:.1%}")
         click.echo(f"{r['layer']:<12}{r['role']:<8}{r['mode']:<9}{r['n_weights']:>9}{r['distinct']:>10}  {shares}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["netx"]), default="netx", show_default=True,
+              help="Output format (lava-dl netx HDF5).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), help="Output file [export/<run name>.net].")
+def export(run_dir, fmt, out):
+    """Write a run's base network (never the twin) for Loihi 2 and check that netx loads it.
+
+    \b
+    Example:
+      tna-deploy export runs/demo --format netx --out export/demo.net
+    """
+    import os
+
+    from .export import to_netx
+
+    out = out or os.path.join("export", os.path.basename(os.path.normpath(run_dir)) + ".net")
+    res = to_netx(run_dir, out)
+    for w in res.warnings:
+        click.echo(f"note: {w}", err=True)
+    m = res.meta
+    click.echo(f"exported {run_dir} -> {out}: {len(m.layers)} layers ({len(m.ternary_layers)} ternary), "
+               f"T={m.timesteps}, input {m.input_bits}-bit graded spikes, {m.n_classes} classes")
+    click.echo(res.table)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--dataset", type=click.Choice(DATASETS), help="Must be the file's dataset [the file's].")
+@click.option("--samples", type=int, default=20, show_default=True, help="Test samples to run back to back.")
+@click.option("--backend", type=click.Choice(["lava"]), default="lava", show_default=True,
+              help="lava: Lava's CPU simulator for Loihi 2 (Loihi2SimCfg, fixed_pt).")
+@click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Also run the PyTorch model of this run and report parity.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Dataset folder [the run's].")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Results folder.")
+def simulate(file, dataset, samples, backend, run_dir, data_dir, out):
+    """Run an exported netx file on test samples in Lava and check it against the PyTorch model.
+
+    \b
+    Example:
+      tna-deploy simulate export/demo.net --dataset fashion-mnist --samples 20 --backend lava \\
+          --run runs/demo --out sim/demo
+    """
+    from .simulate.lava_cpu import preload
+    preload()
+    from tqdm import tqdm
+
+    from .simulate.run import simulate as run_sim
+
+    bar = tqdm(total=samples, desc="lava", unit="sample", file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def on_sample(done, total):
+        bar.total = total
+        bar.update(done - bar.n)
+    try:
+        res = run_sim(file, samples, out, backend, run_dir, data_dir, dataset, on_sample=on_sample)
+    finally:
+        bar.close()
+    lava = res["lava"]
+    click.echo(f"{backend}: {res['samples']} samples, accuracy {lava['accuracy']:.2f}%, "
+               f"{lava['steps']} steps in {lava['seconds']:.1f} s")
+    if "parity" in res:
+        p = res["parity"]
+        click.echo(f"pytorch: accuracy {res['torch']['accuracy']:.2f}%")
+        click.echo(f"parity: predictions agree {p['prediction_agreement_pct']:.1f}%, logits equal "
+                   f"{'yes' if p['logits_equal'] else 'no'} (max diff {p['logits_max_abs_diff']:g}), spikes equal "
+                   f"{'yes' if p['spikes_equal'] else 'no'}, spike counts equal {'yes' if p['spike_counts_equal'] else 'no'}")
+        for r in p["per_layer"]:
+            click.echo(f"  {r['layer']:<10} {'equal' if r['equal'] else 'DIFFERS'}  lava {r['lava_spikes']:>8}  "
+                       f"torch {r['torch_spikes']:>8}  mismatched {r['mismatched']}")
+        if p["first_divergence"]:
+            d = p["first_divergence"]
+            click.echo(f"first divergence: layer {d['layer']}, timestep {d['timestep']}, sample {d['sample']}")
+    click.echo(f"results -> {out}/results.json, {out}/counts.npz")
