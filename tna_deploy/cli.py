@@ -202,15 +202,18 @@ def simulate(file, dataset, samples, backend, run_dir, data_dir, out):
 
     from .simulate.run import simulate as run_sim
 
-    bar = tqdm(total=samples, desc="lava", unit="sample", file=sys.stderr, leave=False, dynamic_ncols=True)
+    bar = {}
 
-    def on_sample(done, total):
-        bar.total = total
-        bar.update(done - bar.n)
+    def on_sample(done, total):   # the bar appears once Lava runs, never before an input error
+        if "b" not in bar:
+            bar["b"] = tqdm(total=total, desc=backend, unit="sample", file=sys.stderr, leave=False,
+                            dynamic_ncols=True)
+        bar["b"].update(done - bar["b"].n)
     try:
         res = run_sim(file, samples, out, backend, run_dir, data_dir, dataset, on_sample=on_sample)
     finally:
-        bar.close()
+        if "b" in bar:
+            bar["b"].close()
     lava = res["lava"]
     click.echo(f"{backend}: {res['samples']} samples, accuracy {lava['accuracy']:.2f}%, "
                f"{lava['steps']} steps in {lava['seconds']:.1f} s")

@@ -1,0 +1,75 @@
+"""The chip model in Lava's CPU simulator equals the PyTorch model spike for spike."""
+import json
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tna_deploy.cli import main
+from tna_deploy.errors import CheckpointError
+from tna_deploy.export import to_netx
+from tna_deploy.simulate.run import simulate
+from tna_deploy.train.loop import train
+
+
+@pytest.fixture(scope="module")
+def exported(fmnist_dir, tmp_path_factory):
+    from tna_deploy.config import TrainConfig
+    d = tmp_path_factory.mktemp("sim")
+    cfg = TrainConfig(dataset="fashion-mnist", data_dir=fmnist_dir, arch="4C3-8C3-AP2-16FC", timesteps=4,
+                      method="tna", weights="ternary", quantize_epoch=1, epochs=2, batch_size=32,
+                      limit_train=64, limit_test=32, seed=1)
+    train(cfg, str(d / "run"))
+    to_netx(str(d / "run"), str(d / "net.net"))
+    return str(d / "run"), str(d / "net.net"), d
+
+
+def test_lava_equals_pytorch_spike_for_spike(exported):
+    run, net, d = exported
+    res = simulate(net, 6, str(d / "out"), run_dir=run)
+    p = res["parity"]
+    assert p["prediction_agreement_pct"] == 100.0
+    assert p["logits_equal"] and p["logits_max_abs_diff"] == 0.0
+    assert p["spikes_equal"] and p["spike_counts_equal"] and p["first_divergence"] is None
+    assert all(r["lava_spikes"] > 0 for r in p["per_layer"][:3])      # real activity, not silence
+    assert res["lava"]["predictions"] == res["torch"]["predictions"]
+    saved = json.load(open(d / "out" / "results.json"))
+    assert saved["format"] == "tna-deploy-sim" and saved["format_version"] == 1 and saved["samples"] == 6
+    counts = np.load(d / "out" / "counts.npz")
+    assert counts["lava_counts"].shape == (6, 4, 4) and np.array_equal(counts["lava_counts"], counts["torch_counts"])
+
+
+def test_divergence_is_located(exported, monkeypatch):
+    """Corrupt one PyTorch spike: the report must name that layer, timestep and sample."""
+    run, net, d = exported
+    import tna_deploy.simulate.run as sim_run
+    real = sim_run.torch_reference
+
+    def flipped(*a, **k):
+        spikes, logits = real(*a, **k)
+        spikes[1][2, 0, 0, 0, 1] ^= 1
+        return spikes, logits
+    monkeypatch.setattr(sim_run, "torch_reference", flipped)
+    p = simulate(net, 3, str(d / "div"), run_dir=run)["parity"]
+    assert not p["spikes_equal"]
+    assert p["first_divergence"] == dict(layer="1:conv", layer_index=1, timestep=1, sample=2)
+
+
+@pytest.mark.parametrize("content", [b"", b"not hdf5 at all", None])
+def test_simulate_bad_file_is_one_line(tmp_path, content):
+    path = tmp_path / "bad.net"
+    if content is not None:
+        path.write_bytes(content)
+    res = CliRunner().invoke(main, ["simulate", str(path), "--samples", "2", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "bad.net" in lines[0]
+    assert not os.path.exists(tmp_path / "o")
+
+
+def test_simulate_cli_prints_parity(exported):
+    run, net, d = exported
+    res = CliRunner().invoke(main, ["simulate", net, "--samples", "2", "--run", run, "--out", str(d / "cli")])
+    assert res.exit_code == 0, res.stderr
+    assert "parity: predictions agree 100.0%, logits equal yes" in res.stdout
