@@ -9,6 +9,9 @@ so netx layer i (0-based) holds sample k's activity in steps [kT + i + 1, kT + i
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -73,11 +76,12 @@ def run_lava(path: str, meta: NetxMeta, inputs: np.ndarray,
     data = _whc(stream).astype(np.int32)
     src = io.source.RingBuffer(data=data)
     src.s_out.connect(net.inp)
-    sinks = []
-    for layer in net.layers[:-1]:
-        sink = io.sink.RingBuffer(shape=layer.out.shape, buffer=steps)
-        layer.out.connect(sink.a_in)
-        sinks.append(sink)
+    from .recorder import SpikeRecorder
+    tmp = tempfile.mkdtemp(prefix="tna-lava-")
+    paths = [os.path.join(tmp, f"layer{i}.npy") for i in range(n_layers - 1)]
+    for layer, path_i in zip(net.layers[:-1], paths):
+        rec = SpikeRecorder(shape=layer.out.shape, path=path_i, steps=steps)
+        layer.out.connect(rec.a_in)
     mon = Monitor()
     mon.probe(net.layers[-1].neuron.v, steps)
     cfg = Loihi2SimCfg(select_tag="fixed_pt")
@@ -90,10 +94,13 @@ def run_lava(path: str, meta: NetxMeta, inputs: np.ndarray,
             if on_sample:
                 on_sample(k + 1, k_samples)
         net.run(condition=RunSteps(num_steps=steps - done), run_cfg=cfg)
-        raw = [s.data.get() for s in sinks]
         volts = mon.get_data()[net.layers[-1].neuron.name]["v"]     # (steps, classes)
     finally:
         net.stop()
+    try:
+        raw = [np.load(p) for p in paths]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     seconds = time.perf_counter() - t0
     table = str(net)
     spikes = []
