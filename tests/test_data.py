@@ -102,7 +102,7 @@ def test_encode_graded_input():
     e = encode(x, 3, 8, False)
     assert e.shape == (1, 1, 1, 4, 3) and torch.equal(e[..., 2], x.float())
     assert encode(x, 3, 4, False)[0, 0, 0, :, 0].tolist() == [0, 0, 8, 15]
-    assert input_scale(TrainConfig(), False) == 255.0
+    assert input_scale(TrainConfig(), False) == 15.0 and input_scale(TrainConfig(input_bits=8), False) == 255.0
 
 
 def test_augmentation_is_reproducible_and_shape_preserving():

@@ -68,6 +68,16 @@ def test_simulate_bad_file_is_one_line(tmp_path, content):
     assert not os.path.exists(tmp_path / "o")
 
 
+def test_lava_imports_after_a_multiprocessing_lock():
+    """tqdm (and others) fix the start method; Lava's import must still succeed afterwards."""
+    import subprocess
+    import sys
+    code = ("import multiprocessing as mp; mp.RLock(); "
+            "from tna_deploy.lava_import import quiet_import; quiet_import('lava.lib.dl.netx'); print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-500:]
+
+
 def test_simulate_cli_prints_parity(exported):
     run, net, d = exported
     res = CliRunner().invoke(main, ["simulate", net, "--samples", "2", "--run", run, "--out", str(d / "cli")])

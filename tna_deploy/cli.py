@@ -196,8 +196,6 @@ def simulate(file, dataset, samples, backend, run_dir, data_dir, out):
       tna-deploy simulate export/demo.net --dataset fashion-mnist --samples 20 --backend lava \\
           --run runs/demo --out sim/demo
     """
-    from .simulate.lava_cpu import preload
-    preload()
     from tqdm import tqdm
 
     from .simulate.run import simulate as run_sim
@@ -230,3 +228,44 @@ def simulate(file, dataset, samples, backend, run_dir, data_dir, out):
             d = p["first_divergence"]
             click.echo(f"first divergence: layer {d['layer']}, timestep {d['timestep']}, sample {d['sample']}")
     click.echo(f"results -> {out}/results.json, {out}/counts.npz")
+
+
+@main.command()
+@click.argument("sim_dir", type=click.Path(file_okay=False))
+@click.option("--hardware", default="loihi2", show_default=True,
+              help="Profile name in hardware/ (loihi2, loihi1) or a path to your own .toml.")
+@click.option("--netx", "netx_path", type=click.Path(dir_okay=False), help="The netx file [the one simulate ran].")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Report folder.")
+@click.option("--format", "formats", default="json,md,html", show_default=True, help="Comma-separated: json, md, html.")
+def report(sim_dir, hardware, netx_path, out, formats):
+    """Op counts, memory, cores and energy of a simulated network on a chip profile.
+
+    \b
+    Example:
+      tna-deploy report sim/demo --hardware loihi2 --out export/demo-report --format json,md,html
+    """
+    import json as _json
+    import os
+
+    from .errors import ConfigError
+    from .report import build_report
+    from .report.render import render_html, summary_lines, to_markdown
+    from .train.checkpoint import atomic_write
+
+    wanted = [f.strip() for f in formats.split(",") if f.strip()]
+    bad = [f for f in wanted if f not in ("json", "md", "html")]
+    if bad or not wanted:
+        raise ConfigError(f"--format {formats!r}: choose from json, md, html (comma-separated)")
+    r = build_report(sim_dir, hardware, netx_path)
+    os.makedirs(out, exist_ok=True)
+    writers = {"json": ("report.json", lambda: _json.dumps(r, indent=2)),
+               "md": ("report.md", lambda: to_markdown(r)), "html": ("report.html", lambda: render_html(r))}
+    written = []
+    for f in wanted:
+        name, make = writers[f]
+        text = make().encode()
+        atomic_write(os.path.join(out, name), lambda fh, t=text: fh.write(t))
+        written.append(os.path.join(out, name))
+    for line in summary_lines(r):
+        click.echo(line.replace("**", ""))
+    click.echo("report -> " + ", ".join(written))

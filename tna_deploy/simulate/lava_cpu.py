@@ -33,12 +33,6 @@ class LavaResult:
     layer_table: str
 
 
-def preload() -> None:
-    """Import Lava's runtime before anything creates a multiprocessing lock (tqdm does): Lava calls
-    ``multiprocessing.set_start_method('fork')`` at import and fails once a context is fixed."""
-    quiet_import("lava.lib.dl.netx")
-
-
 def window_start(layer: int, sample: int, timesteps: int) -> int:
     """First sink column of ``sample``'s window in netx ``layer`` (no input-neuron layer: c = 1)."""
     return sample * timesteps + layer + 1

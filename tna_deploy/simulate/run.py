@@ -26,6 +26,7 @@ FORMAT = "tna-deploy-sim"
 FORMAT_VERSION = 1
 RESULTS = "results.json"
 COUNTS = "counts.npz"
+SPIKES = "spikes.npz"     # full rasters, for op counts: input (K, C, H, W, T), lava_L{i}/torch_L{i} (K, ..., T)
 
 
 class SimulationError(TnaError):
@@ -85,6 +86,7 @@ def simulate(path: str, samples: int, out_dir: str, backend: str = "lava", run_d
                             logits=lava.logits.tolist(), steps=lava.steps, seconds=round(lava.seconds, 3),
                             steps_per_second=round(lava.steps / lava.seconds, 2)))
     arrays = dict(labels=labels, lava_logits=lava.logits, lava_counts=spike_counts(lava.spikes))
+    rasters = dict(input=x.numpy().astype(np.uint16), **{f"lava_L{i}": s for i, s in enumerate(lava.spikes)})
     if run_dir:
         t_spikes, t_logits = torch_reference(run_dir, meta, x)
         result["torch"] = dict(run=os.path.abspath(run_dir), predictions=t_logits.argmax(1).tolist(),
@@ -92,9 +94,11 @@ def simulate(path: str, samples: int, out_dir: str, backend: str = "lava", run_d
                                logits=t_logits.tolist())
         result["parity"] = parity(names[:-1], lava.spikes, t_spikes, lava.logits, t_logits)
         arrays.update(torch_logits=t_logits, torch_counts=spike_counts(t_spikes))
+        rasters.update({f"torch_L{i}": s for i, s in enumerate(t_spikes)})
     os.makedirs(out_dir, exist_ok=True)
-    with atomic_path(os.path.join(out_dir, COUNTS)) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
+    for name, content in ((COUNTS, arrays), (SPIKES, rasters)):
+        with atomic_path(os.path.join(out_dir, name)) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, **content)
     write_json(os.path.join(out_dir, RESULTS), result)
     return result

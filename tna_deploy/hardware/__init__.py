@@ -1,0 +1,1 @@
+"""Target profiles, op counting from measured spikes, feasibility and energy estimates."""

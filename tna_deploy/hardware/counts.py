@@ -1,0 +1,91 @@
+"""Op counts from measured spikes, by NeuroBench's definitions.
+
+Effective synaptic ops: pairs (nonzero input, nonzero weight), i.e. the layer re-run with inputs and
+weights binarized, outputs summed. They are counted here as sum_j [s_j != 0] * F_j, where F_j is
+input j's exact fan-out over nonzero weights: a transposed conv of an all-ones output map with the
+nonzero-weight mask (so borders, padding and strides are exact, as in sinabs). Dense count: the same
+with every input and weight set to 1. A layer whose inputs are all in {0, 1} counts ACs, otherwise
+MACs (the first layer takes graded pixels).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .layers import Layer
+
+
+def fanout(layer: Layer, nonzero_only: bool = True) -> np.ndarray:
+    """Per input neuron (in_shape): how many synapses (nonzero ones, or all) leave it."""
+    mask = (layer.weight != 0) if nonzero_only else np.ones_like(layer.weight, dtype=bool)
+    if not layer.is_conv:
+        return mask.sum(axis=0).astype(np.int64).reshape(layer.in_shape)
+    c_out, h_out, w_out = layer.out_shape
+    _, h_in, w_in = layer.in_shape
+    k_h, k_w = mask.shape[2:]
+    (s_h, s_w), (p_h, p_w) = layer.stride, layer.padding
+    out_pad = (h_in - ((h_out - 1) * s_h - 2 * p_h + k_h), w_in - ((w_out - 1) * s_w - 2 * p_w + k_w))
+    ones = torch.ones((1, c_out, h_out, w_out), dtype=torch.float64)
+    f = F.conv_transpose2d(ones, torch.from_numpy(mask.astype(np.float64)), stride=(s_h, s_w),
+                           padding=(p_h, p_w), output_padding=out_pad, groups=layer.groups)
+    return f[0].round().numpy().astype(np.int64)
+
+
+def synops(layer: Layer, raster: np.ndarray, nonzero_only: bool = True) -> np.ndarray:
+    """(K, T) synaptic ops per sample and timestep for input activity ``raster`` (K, *in_shape, T)."""
+    fo = fanout(layer, nonzero_only).reshape(-1)
+    active = (raster.reshape(raster.shape[0], -1, raster.shape[-1]) != 0).astype(np.int64)
+    return np.einsum("kjt,j->kt", active, fo)
+
+
+def is_binary(raster: np.ndarray) -> bool:
+    return bool(np.isin(np.unique(raster), (0, 1)).all())
+
+
+def ann_macs(layer: Layer) -> int:
+    """MACs of the same layer in a dense ANN (one pass, zero padding counted, as usual)."""
+    if layer.is_conv:
+        c_out, h_out, w_out = layer.out_shape
+        return int(c_out * h_out * w_out * layer.weight.shape[1] * layer.weight.shape[2] * layer.weight.shape[3])
+    return int(layer.weight.size)
+
+
+def stats(per_sample_time: np.ndarray) -> dict:
+    """Mean over samples per timestep; per inference (sum over time): mean and max over samples."""
+    per_inf = per_sample_time.sum(axis=1)
+    return dict(per_timestep_mean=[float(v) for v in per_sample_time.mean(axis=0)],
+                per_inference_mean=float(per_inf.mean()), per_inference_max=float(per_inf.max()))
+
+
+def layer_counts(layer: Layer, raster_in: np.ndarray, raster_out: np.ndarray | None, timesteps: int) -> dict:
+    """Everything measured for one layer from its input and output spike rasters."""
+    k = raster_in.shape[0]
+    eff = synops(layer, raster_in, True)
+    dense = synops(layer, np.ones((1,) + raster_in.shape[1:], dtype=np.uint8), False)[0]
+    spikes_in = (raster_in.reshape(k, -1, raster_in.shape[-1]) != 0).sum(axis=1)
+    out = (raster_out.reshape(k, -1, raster_out.shape[-1]) != 0).sum(axis=1) if raster_out is not None \
+        else np.zeros((k, timesteps), dtype=np.int64)
+    return dict(
+        op_type="AC" if is_binary(raster_in) else "MAC",
+        synops=stats(eff), synops_dense_per_timestep=float(dense.mean()),
+        synops_dense_per_inference=float(dense.sum()),
+        spikes_in=stats(spikes_in), spikes_out=stats(out),
+        firing_rate=float(out.sum() / (k * layer.neurons * timesteps)) if raster_out is not None else None,
+        neuron_updates_per_inference=layer.neurons * timesteps)
+
+
+def static_counts(layer: Layer) -> dict:
+    """Structure only: neurons, synapses (exact, with borders), parameters, memory."""
+    synapses = int(fanout(layer, False).sum())
+    nonzero = int(fanout(layer, True).sum())
+    params = int(layer.weight.size)
+    nz_params = int((layer.weight != 0).sum())
+    fan_in = (layer.weight != 0).reshape(layer.weight.shape[0], -1).sum(axis=1)
+    return dict(name=layer.name, kind=layer.kind, role=layer.role, mode=layer.mode, weight_bits=layer.weight_bits,
+                in_shape=list(layer.in_shape), out_shape=list(layer.out_shape), neurons=layer.neurons,
+                synapses=synapses, nonzero_synapses=nonzero, parameters=params, nonzero_parameters=nz_params,
+                fan_in_max=int(fan_in.max()),
+                weight_bytes_chip=params * layer.weight_bits / 8.0, weight_bytes_int8=float(params),
+                weight_bytes_fp32=params * 4.0, synapse_bytes_expanded=nonzero * layer.weight_bits / 8.0,
+                ann_macs=ann_macs(layer), distinct_weights=int(len(np.unique(layer.weight))))

@@ -1,0 +1,79 @@
+"""Cores per layer under a profile's limits, and energy per inference from counts and per-op figures.
+
+Assumptions, stated in every report: layers do not share cores; a core holds its neurons' synapses
+expanded (one entry per nonzero synapse at the layer's weight bits, no convolutional weight sharing),
+which is conservative for conv layers; fan-in is checked per neuron against the per-core axon limit.
+"""
+from __future__ import annotations
+
+import math
+
+from .profile import Profile
+
+ASSUMPTIONS = [
+    "layers do not share cores",
+    "synaptic memory holds every nonzero synapse expanded at the layer's weight bits (no conv weight sharing, "
+    "no per-entry overhead): conservative for conv layers, optimistic about table overheads",
+    "energy = synaptic ops x E_synop + neuron updates x E_update + output spikes x E_spike; routing between "
+    "cores and static power are not counted",
+    "every neuron is updated at every timestep",
+]
+
+
+def cores_for_layer(static: dict, profile: Profile) -> dict:
+    limits = {}
+    npc = profile["neurons_per_core"]
+    if npc.known:
+        limits["neurons"] = math.ceil(static["neurons"] / npc.value)
+    mem = profile["synaptic_memory_per_core_bytes"]
+    if mem.known:
+        limits["synaptic_memory"] = math.ceil(static["synapse_bytes_expanded"] / mem.value)
+    fan = profile["fan_in_per_core"]
+    fan_in_ok = None if not fan.known else static["fan_in_max"] <= fan.value
+    cores = max(limits.values()) if limits else None
+    binding = max(limits, key=limits.get) if limits else None
+    return dict(cores=cores, binding=binding, by_limit=limits, fan_in_within_limit=fan_in_ok)
+
+
+def feasibility(statics: list, profile: Profile) -> dict:
+    per_layer = [dict(layer=s["name"], **cores_for_layer(s, profile)) for s in statics]
+    unknown = [k for k in ("neurons_per_core", "synaptic_memory_per_core_bytes", "fan_in_per_core")
+               if not profile[k].known]
+    total = sum(r["cores"] for r in per_layer) if all(r["cores"] is not None for r in per_layer) else None
+    cpc = profile["cores_per_chip"]
+    fits = None if total is None or not cpc.known else total <= cpc.value
+    chips = None if total is None or not cpc.known else math.ceil(total / cpc.value)
+    bad_fan_in = [r["layer"] for r in per_layer if r["fan_in_within_limit"] is False]
+    return dict(per_layer=per_layer, total_cores=total, fits_one_chip=fits, chips=chips,
+                fan_in_exceeded=bad_fan_in, depends_on_unknown=unknown)
+
+
+def energy(synops: float, neuron_updates: float, spikes: float, profile: Profile) -> dict:
+    """Energy per inference in nJ as a range, with each term's figure, status and what is unknown."""
+    terms, unknown = [], []
+    low = high = 0.0
+    for label, count, key in (("synaptic ops", synops, "energy_synop_pj"),
+                              ("neuron updates", neuron_updates, "energy_neuron_update_pj"),
+                              ("output spikes", spikes, "energy_spike_pj")):
+        fig = profile[key]
+        if not fig.known:
+            unknown.append(key)
+            terms.append(dict(term=label, count=count, figure=key, status="unknown", nJ=None))
+            continue
+        lo = count * fig.value / 1e3
+        hi = count * (fig.value_max if fig.value_max is not None else fig.value) / 1e3
+        low, high = low + lo, high + hi
+        terms.append(dict(term=label, count=count, figure=key, pj_per_op=fig.value, pj_per_op_max=fig.value_max,
+                          status=fig.status, nJ=lo, nJ_max=hi))
+    statuses = {t["status"] for t in terms if t["status"] != "unknown"}
+    if unknown:
+        kind = "partial: the known terms only; the total is unknown"
+    elif statuses & {"upper-bound"} and statuses & {"lower-bound"}:
+        kind = "mixed bounds: neither a lower nor an upper bound"
+    elif "upper-bound" in statuses:
+        kind = "upper bound"
+    elif "lower-bound" in statuses:
+        kind = "lower bound"
+    else:
+        kind = "estimate"
+    return dict(low_nJ=low, high_nJ=high, kind=kind, complete=not unknown, depends_on_unknown=unknown, terms=terms)

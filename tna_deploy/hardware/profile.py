@@ -1,0 +1,117 @@
+"""Hardware profiles: TOML files in the top-level ``hardware/`` folder, every figure with its source.
+
+A figure is a table ``{value, status, source}`` (``value_max`` optional, for a range). ``value`` is a
+number or the string "unknown"; an unknown figure stays unknown all the way into the report.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from ..errors import ConfigError
+
+STATUSES = ("published", "code", "secondary", "derived", "lower-bound", "upper-bound", "unknown")
+FIELDS = ("cores_per_chip", "neurons_per_core", "synaptic_memory_per_core_bytes", "fan_in_per_core",
+          "weight_bits_max", "graded_spike_bits_max", "state_bits", "energy_synop_pj",
+          "energy_neuron_update_pj", "energy_spike_pj", "timestep_seconds")
+
+
+@dataclass(frozen=True)
+class Figure:
+    value: Optional[float]          # None when unknown
+    status: str
+    source: str
+    value_max: Optional[float] = None
+
+    @property
+    def known(self) -> bool:
+        return self.value is not None
+
+    def to_dict(self) -> dict:
+        d = dict(value=self.value, status=self.status, source=self.source)
+        if self.value_max is not None:
+            d["value_max"] = self.value_max
+        return d
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    path: str
+    figures: dict
+
+    def __getitem__(self, key: str) -> Figure:
+        return self.figures[key]
+
+    def to_dict(self) -> dict:
+        return dict(name=self.name, path=self.path, figures={k: f.to_dict() for k, f in self.figures.items()})
+
+
+def profile_dirs() -> list[Path]:
+    here = Path(__file__).resolve().parents[2] / "hardware"
+    return [Path.cwd() / "hardware", here]
+
+
+def resolve(name_or_path: str) -> Path:
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or os.sep in name_or_path:
+        if not p.is_file():
+            raise ConfigError(f"--hardware {name_or_path}: no such profile file")
+        return p
+    for d in profile_dirs():
+        cand = d / f"{name_or_path}.toml"
+        if cand.is_file():
+            return cand
+    known = sorted({f.stem for d in profile_dirs() if d.is_dir() for f in d.glob("*.toml")})
+    raise ConfigError(f"--hardware {name_or_path}: unknown profile; choose one of {', '.join(known) or 'none'} "
+                      f"or give a path to a .toml file")
+
+
+def _figure(path: Path, key: str, raw) -> Figure:
+    where = f"{path}: field {key}"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table with value, status and source")
+    missing = [k for k in ("value", "status", "source") if k not in raw]
+    if missing:
+        raise ConfigError(f"{where} lacks {', '.join(missing)}")
+    status, source, value = raw["status"], raw["source"], raw["value"]
+    if status not in STATUSES:
+        raise ConfigError(f"{where}: status {status!r} is not one of {', '.join(STATUSES)}")
+    if not isinstance(source, str) or not source.strip():
+        raise ConfigError(f"{where}: source must name where the figure comes from")
+    if value == "unknown":
+        if status != "unknown":
+            raise ConfigError(f"{where}: value is unknown but status is {status!r}")
+        return Figure(None, status, source)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError(f"{where}: value must be a non-negative number or \"unknown\", got {value!r}")
+    if status == "unknown":
+        raise ConfigError(f"{where}: status unknown but a value {value} is given")
+    vmax = raw.get("value_max")
+    if vmax is not None and (not isinstance(vmax, (int, float)) or vmax < value):
+        raise ConfigError(f"{where}: value_max must be a number >= value")
+    return Figure(float(value), status, source, None if vmax is None else float(vmax))
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """Load and validate a profile; a malformed one gets a one-line error naming the field."""
+    import tomli
+    path = resolve(name_or_path)
+    try:
+        with open(path, "rb") as f:
+            data = tomli.load(f)
+    except tomli.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{path}: field name is missing (a string naming the chip)")
+    missing = [k for k in FIELDS if k not in data]
+    if missing:
+        raise ConfigError(f"{path}: field {missing[0]} is missing (every profile needs {', '.join(FIELDS)})")
+    figures = {k: _figure(path, k, data[k]) for k in FIELDS}
+    for k in ("cores_per_chip", "neurons_per_core", "synaptic_memory_per_core_bytes"):
+        if figures[k].known and figures[k].value <= 0:
+            raise ConfigError(f"{path}: field {k} must be positive")
+    return Profile(name, str(path), figures)
