@@ -72,7 +72,7 @@ def build_report(sim_dir: str, hardware: str = "loihi2", netx_path: Optional[str
     mem_int8 = sum(s["weight_bytes_int8"] for s in statics)
     return dict(
         format=FORMAT, format_version=FORMAT_VERSION, tna_deploy_version=__version__,
-        sim_dir=os.path.abspath(sim_dir), netx_file=os.path.abspath(path), source_run=meta.source_run,
+        sim_dir=sim_dir, netx_file=path, source_run=meta.source_run,
         dataset=meta.dataset, samples=results["samples"], timesteps=t, n_classes=meta.n_classes,
         input_encoding=meta.input_encoding, hardware=profile.to_dict(),
         accuracy=dict(lava=results["lava"]["accuracy"], torch=results.get("torch", {}).get("accuracy")),

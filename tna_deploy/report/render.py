@@ -62,7 +62,8 @@ def energy_text(e: dict) -> str:
     if e["complete"]:
         return f"{rng(e['low_nJ'], e['high_nJ'])} ({e['kind']})"
     known = [f"{t['term']} {rng(t['nJ'], t['nJ_max'])} ({t['status']})" for t in e["terms"] if t["nJ"] is not None]
-    return ("unknown in total, because " + ", ".join(e["depends_on_unknown"]) + " is unknown"
+    missing = e["depends_on_unknown"]
+    return ("unknown in total, because " + " and ".join(missing) + (" are" if len(missing) > 1 else " is") + " unknown"
             + (f"; known part: {'; '.join(known)}" if known else ""))
 
 

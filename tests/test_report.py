@@ -1,0 +1,101 @@
+"""Profiles and the report command end to end on a small simulated model."""
+import json
+import os
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from tna_deploy.cli import main
+from tna_deploy.errors import ConfigError
+from tna_deploy.hardware.profile import FIELDS, load_profile
+
+HW = os.path.join(os.path.dirname(__file__), "..", "hardware")
+
+
+def test_shipped_profiles_parse_with_sources():
+    for name in ("loihi2", "loihi1"):
+        p = load_profile(name)
+        assert set(p.figures) == set(FIELDS)
+        assert all(f.source and f.status for f in p.figures.values())
+    assert not load_profile("loihi2")["energy_neuron_update_pj"].known
+    assert load_profile("loihi1")["energy_synop_pj"].status == "lower-bound"
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda t: t.replace('status = "code"', 'status = "rumour"', 1), "status 'rumour'"),
+    (lambda t: t.replace("value = 128\n", "value = -3\n", 1), "field cores_per_chip: value must be"),
+    (lambda t: t.replace("[energy_spike_pj]", "[energy_spike_pj_typo]"), "field energy_spike_pj is missing"),
+    (lambda t: t.replace('source = "not published for Loihi 2"\n', "", 1), "field energy_neuron_update_pj lacks source"),
+    (lambda t: t + "\n[[[", "not valid TOML"),
+])
+def test_malformed_profile_names_the_field(tmp_path, edit, words):
+    text = open(os.path.join(HW, "loihi2.toml")).read()
+    p = tmp_path / "mine.toml"
+    p.write_text(edit(text))
+    with pytest.raises(ConfigError, match=words.replace("(", r"\(").replace("[", r"\[")):
+        load_profile(str(p))
+
+
+def test_unknown_profile_lists_the_known_ones():
+    with pytest.raises(ConfigError, match="loihi1, loihi2"):
+        load_profile("loihi9")
+
+
+@pytest.fixture(scope="module")
+def simulated(fmnist_dir, tmp_path_factory):
+    from tna_deploy.config import TrainConfig
+    from tna_deploy.export import to_netx
+    from tna_deploy.simulate.run import simulate
+    from tna_deploy.train.loop import train
+    d = tmp_path_factory.mktemp("rep")
+    cfg = TrainConfig(dataset="fashion-mnist", data_dir=fmnist_dir, arch="4C3-AP2-8FC", timesteps=3,
+                      method="tna", weights="ternary", quantize_epoch=0, epochs=1, batch_size=32,
+                      limit_train=64, limit_test=16, seed=2)
+    train(cfg, str(d / "run"))
+    to_netx(str(d / "run"), str(d / "net.net"))
+    simulate(str(d / "net.net"), 4, str(d / "sim"), run_dir=str(d / "run"))
+    return d
+
+
+def test_report_cli_writes_all_formats(simulated):
+    out = simulated / "report"
+    res = CliRunner().invoke(main, ["report", str(simulated / "sim"), "--hardware", "loihi2", "--out", str(out)])
+    assert res.exit_code == 0, res.stderr
+    assert "cores on Loihi 2" in res.stdout and "energy per inference: unknown in total" in res.stdout
+    r = json.load(open(out / "report.json"))
+    assert r["format"] == "tna-deploy-report" and r["format_version"] == 1
+    assert [s["mode"] for s in r["layers"]] == ["int8", "fp", "ternary", "int8"]
+    lava, torch_ = r["activity"]["lava"], r["activity"]["torch"]
+    assert [a["synops"] for a in lava] == [a["synops"] for a in torch_]     # parity carries to the counts
+    assert lava[0]["op_type"] == "MAC" and all(a["op_type"] == "AC" for a in lava[1:])
+    assert r["memory"]["compression_vs_fp32"] > 4 and r["feasibility"]["total_cores"] >= 4
+    md = (out / "report.md").read_text()
+    assert "| 3:dense | ternary |" in md and "## Assumptions" in md
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 4 and "<table>" in html
+
+
+def test_report_with_loihi1_has_a_full_energy_range(simulated):
+    out = simulated / "r1"
+    res = CliRunner().invoke(main, ["report", str(simulated / "sim"), "--hardware", "loihi1", "--out", str(out),
+                                    "--format", "json"])
+    assert res.exit_code == 0, res.stderr
+    e = json.load(open(out / "report.json"))["energy"]["mean"]
+    assert e["complete"] and e["kind"] == "lower bound" and 0 < e["low_nJ"] < e["high_nJ"]
+    assert not (out / "report.html").exists()
+
+
+def test_report_bad_inputs_are_one_line(simulated, tmp_path):
+    def err(args):
+        res = CliRunner().invoke(main, ["report", *args, "--out", str(tmp_path / "o")])
+        lines = res.stderr.strip().splitlines()
+        assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+        return lines[0]
+    assert "missing" in err([str(tmp_path / "nothing")])
+    assert "--format" in err([str(simulated / "sim"), "--format", "pdf"])
+    assert "unknown profile" in err([str(simulated / "sim"), "--hardware", "tpu"])
+    broken = tmp_path / "broken"
+    shutil.copytree(simulated / "sim", broken)
+    (broken / "spikes.npz").write_bytes(b"garbage")
+    assert "unreadable" in err([str(broken)])
