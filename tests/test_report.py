@@ -73,7 +73,7 @@ def test_report_cli_writes_all_formats(simulated):
     md = (out / "report.md").read_text()
     assert "| 3:dense | ternary |" in md and "## Assumptions" in md
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 4 and "<table>" in html
+    assert html.count("data:image/png;base64,") == 4 and "<table" in html
 
 
 def test_report_with_loihi1_has_a_full_energy_range(simulated):

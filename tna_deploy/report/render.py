@@ -159,10 +159,10 @@ def plots(r: dict) -> dict:
     return figs
 
 
-def _table(header, rows) -> str:
+def _table(header, rows, cls: str = "") -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<table class='{cls}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def render_html(r: dict) -> str:
@@ -177,13 +177,13 @@ def render_html(r: dict) -> str:
              "table{border-collapse:collapse;font-size:13px;margin:1em 0}"
              "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#f0f0f0}"
              "td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:0.5em}"
-             "img{max-width:560px}")
+             "img{max-width:560px}table.hw td{text-align:left}")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>tna-deploy report</title>"
             f"<style>{style}</style></head><body>"
             f"<h1>tna-deploy report: {html.escape(r['dataset'])} on {html.escape(r['hardware']['name'])}</h1>"
             f"<p>Netx file <code>{html.escape(r['netx_file'])}</code>. Counts per inference (T = {r['timesteps']}), "
             f"mean over {r['samples']} samples unless marked max.</p><ul>{summary}</ul>"
             f"<h2>Plots</h2>{imgs}<h2>Per layer</h2>{_table(HEADER, layer_rows(r))}"
-            f"<h2>Hardware figures</h2>{_table(['figure', 'value', 'status', 'source'], hw_rows)}"
+            f"<h2>Hardware figures</h2>{_table(['figure', 'value', 'status', 'source'], hw_rows, 'hw')}"
             f"<h2>Assumptions</h2><ul>{''.join('<li>' + html.escape(a) + '</li>' for a in r['assumptions'])}</ul>"
             f"</body></html>")
