@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from helpers import TINY_ARCH, make_images, write_idx
+from helpers import make_images, tiny_config, write_idx
 
 
 @pytest.fixture(scope="session")
@@ -20,12 +20,4 @@ def fmnist_dir(tmp_path_factory) -> str:
 
 @pytest.fixture
 def tiny_cfg(fmnist_dir):
-    from tna_deploy.config import TrainConfig
-
-    def make(**kw):
-        base = dict(dataset="fashion-mnist", data_dir=fmnist_dir, arch=TINY_ARCH, width=1.0, timesteps=3,
-                    method="tna", weights="ternary", quantize_epoch=1, epochs=2, batch_size=32,
-                    limit_train=64, limit_test=32, seed=0)
-        base.update(kw)
-        return TrainConfig(**base)
-    return make
+    return lambda **kw: tiny_config(fmnist_dir, **kw)

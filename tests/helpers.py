@@ -29,3 +29,13 @@ def make_images(n: int, seed: int, size: int = 28, channels: int = 1) -> tuple[n
     return x, y
 
 
+
+
+def tiny_config(data_dir: str, **overrides):
+    """A TrainConfig for a seconds-long run on the fixture data; overrides win."""
+    from tna_deploy.config import TrainConfig
+    base = dict(dataset="fashion-mnist", data_dir=data_dir, arch=TINY_ARCH, width=1.0, timesteps=3,
+                method="tna", weights="ternary", quantize_epoch=1, epochs=2, batch_size=32,
+                limit_train=64, limit_test=32, seed=0)
+    base.update(overrides)
+    return TrainConfig(**base)

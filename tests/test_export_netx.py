@@ -3,6 +3,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_config
 
 from tna_deploy.errors import CheckpointError
 from tna_deploy.export import read_meta, to_netx
@@ -13,12 +14,8 @@ from tna_deploy.train.runs import load_run
 
 @pytest.fixture(scope="module")
 def trained(fmnist_dir, tmp_path_factory):
-    from tna_deploy.config import TrainConfig
     d = tmp_path_factory.mktemp("run")
-    cfg = TrainConfig(dataset="fashion-mnist", data_dir=fmnist_dir, arch="4C3-4C3-AP2-8FC", timesteps=3,
-                      method="tna", weights="ternary", quantize_epoch=1, epochs=2, batch_size=32,
-                      limit_train=64, limit_test=32, seed=0)
-    train(cfg, str(d / "run"))
+    train(tiny_config(fmnist_dir, arch="4C3-4C3-AP2-8FC"), str(d / "run"))
     return str(d / "run")
 
 
@@ -71,6 +68,17 @@ def test_all_zero_layer_is_refused(trained, tmp_path):
     with pytest.raises(ExportError, match="layer 1:conv: every weight is zero"):
         to_netx(str(bad), str(tmp_path / "bad.net"))
     assert not (tmp_path / "bad.net").exists()
+
+
+def test_weights_out_of_loihi_range_are_refused(trained, tmp_path):
+    import shutil
+    bad = tmp_path / "big"
+    shutil.copytree(trained, bad)
+    ckpt = torch.load(bad / "checkpoint.pt", weights_only=True)
+    ckpt["base"]["blocks.2.synapse.weight"].fill_(1000 / 64)     # the pool's fixed weight, now 1000
+    torch.save(ckpt, bad / "checkpoint.pt")
+    with pytest.raises(ExportError, match="layer 2:pool: weights span 1000..1000, outside Loihi's 8-bit range"):
+        to_netx(str(bad), str(tmp_path / "big.net"))
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "plain-hdf5"])

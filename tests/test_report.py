@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
+from helpers import tiny_config
 
 from tna_deploy.cli import main
 from tna_deploy.errors import ConfigError
@@ -44,15 +45,11 @@ def test_unknown_profile_lists_the_known_ones():
 
 @pytest.fixture(scope="module")
 def simulated(fmnist_dir, tmp_path_factory):
-    from tna_deploy.config import TrainConfig
     from tna_deploy.export import to_netx
     from tna_deploy.simulate.run import simulate
     from tna_deploy.train.loop import train
     d = tmp_path_factory.mktemp("rep")
-    cfg = TrainConfig(dataset="fashion-mnist", data_dir=fmnist_dir, arch="4C3-AP2-8FC", timesteps=3,
-                      method="tna", weights="ternary", quantize_epoch=0, epochs=1, batch_size=32,
-                      limit_train=64, limit_test=16, seed=2)
-    train(cfg, str(d / "run"))
+    train(tiny_config(fmnist_dir, quantize_epoch=0, epochs=1, limit_test=16, seed=2), str(d / "run"))
     to_netx(str(d / "run"), str(d / "net.net"))
     simulate(str(d / "net.net"), 4, str(d / "sim"), run_dir=str(d / "run"))
     return d

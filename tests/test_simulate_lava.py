@@ -5,6 +5,7 @@ import os
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import tiny_config
 
 from tna_deploy.cli import main
 from tna_deploy.errors import CheckpointError
@@ -15,12 +16,8 @@ from tna_deploy.train.loop import train
 
 @pytest.fixture(scope="module")
 def exported(fmnist_dir, tmp_path_factory):
-    from tna_deploy.config import TrainConfig
     d = tmp_path_factory.mktemp("sim")
-    cfg = TrainConfig(dataset="fashion-mnist", data_dir=fmnist_dir, arch="4C3-8C3-AP2-16FC", timesteps=4,
-                      method="tna", weights="ternary", quantize_epoch=1, epochs=2, batch_size=32,
-                      limit_train=64, limit_test=32, seed=1)
-    train(cfg, str(d / "run"))
+    train(tiny_config(fmnist_dir, arch="4C3-8C3-AP2-16FC", timesteps=4, seed=1), str(d / "run"))
     to_netx(str(d / "run"), str(d / "net.net"))
     return str(d / "run"), str(d / "net.net"), d
 
