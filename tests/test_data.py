@@ -97,6 +97,33 @@ def test_dvs_events_binned_into_t_frames():
     assert frames[1, 0, 32, 1] == 2                                  # second bin: t = 55, 99 at x = 64 -> 32
 
 
+def test_cifar10_dvs_aedat4_recordings(tmp_path):
+    """The extracted CIFAR10DVS/<class>/*.aedat4 layout, read by tonic, binned into T frames."""
+    from aedat4 import write_aedat4
+    dtype = np.dtype([("t", np.int64), ("x", np.uint16), ("y", np.uint16), ("p", bool)])
+    rng = np.random.default_rng(0)
+    counts = {}
+    for cls in ("airplane", "cat"):
+        os.makedirs(tmp_path / "CIFAR10DVS" / cls)
+        for i in range(3):
+            n = 50 + 10 * i
+            ev = np.zeros(n, dtype=dtype)
+            ev["t"] = np.sort(rng.integers(0, 100_000, n))
+            ev["x"], ev["y"], ev["p"] = rng.integers(0, 128, n), rng.integers(0, 128, n), rng.integers(0, 2, n)
+            write_aedat4(str(tmp_path / "CIFAR10DVS" / cls / f"{cls}_{i}.aedat4"), ev)
+            counts[(cls, i)] = n
+    cfg = TrainConfig(dataset="cifar10-dvs", data_dir=str(tmp_path), timesteps=4)
+    test, train = load_split(cfg, "test"), load_split(cfg, "train")
+    assert len(test) == 2 and len(train) == 4 and test.event_data
+    assert test.x.shape == (2, 2, 48, 48, 4) and test.y.tolist() == [0, 3]       # airplane, cat
+    assert int(test.x[0].sum()) == counts[("airplane", 0)] and int(train.x[0].sum()) == counts[("airplane", 1)]
+    e = encode(test.x, 4, 4, True)
+    assert e.shape == test.x.shape and float(e.max()) <= 15
+    (tmp_path / "CIFAR10DVS" / "cat" / "cat_0.aedat4").write_bytes(b"#!AER-DAT4.0\r\nbroken")
+    with pytest.raises(DataError, match="cat_0.aedat4: not a readable AEDAT4 recording"):
+        load_split(cfg, "test")
+
+
 def test_encode_graded_input():
     x = torch.tensor([[[[0, 1, 128, 255]]]], dtype=torch.uint8)
     e = encode(x, 3, 8, False)

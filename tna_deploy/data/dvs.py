@@ -34,15 +34,21 @@ def load_cifar10_dvs(split: str, data_dir: str | None, timesteps: int, size: int
     try:
         import tonic
 
-        class Present(tonic.datasets.CIFAR10DVS):
+        class CIFAR10DVS(tonic.datasets.CIFAR10DVS):   # same name: tonic keeps the data in save_to/<class name>
             """tonic's reader; any extracted copy with .aedat4 files counts as present (a subset too)."""
 
             def _check_exists(self) -> bool:
                 return self._folder_contains_at_least_n_files_of_type(1, ".aedat4")
 
-        ds = Present(save_to=root)
-    except Exception as e:
-        raise DataError(f"CIFAR-10-DVS not found in {root} and the download failed ({type(e).__name__}); "
+        ds = CIFAR10DVS(save_to=root)
+        order = sorted(range(len(ds.data)), key=lambda i: ds.data[i])   # os.walk's file order is arbitrary
+        ds.data, ds.targets = [ds.data[i] for i in order], [ds.targets[i] for i in order]
+    except Exception as e:  # tonic's download errors offline, or its reader's on a broken folder
+        folder = os.path.join(root, "CIFAR10DVS")
+        if os.path.isdir(folder):
+            raise DataError(f"CIFAR-10-DVS in {folder} could not be read ({type(e).__name__}: {e}); "
+                            f"re-extract the recordings") from None
+        raise DataError(f"CIFAR-10-DVS not found in {folder} and the download failed ({type(e).__name__}); "
                         f"download CIFAR10DVS.zip from figshare and extract it into --data-dir") from None
     targets = np.asarray(ds.targets, dtype=np.int64)
     index = []
@@ -53,7 +59,10 @@ def load_cifar10_dvs(split: str, data_dir: str | None, timesteps: int, size: int
     index = sorted(index)[:limit] if limit else sorted(index)
     xs, ys = [], []
     for i in index:
-        events, label = ds[i]
+        try:
+            events, label = ds[i]
+        except Exception as e:  # the aedat decoder raises RuntimeError/OSError on a damaged file
+            raise DataError(f"{ds.data[i]}: not a readable AEDAT4 recording ({e}); re-extract it") from None
         xs.append(events_to_frames(events, ds.sensor_size, timesteps, size))
         ys.append(label)
     if not xs:
