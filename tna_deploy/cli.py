@@ -105,7 +105,7 @@ def train(ctx, preset, out, resume, **flags):
     def on_batch(epoch, b, n, loss):
         if bar["b"] is None:
             bar["b"] = tqdm(total=n, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
-                            file=sys.stderr, dynamic_ncols=True)
+                            file=sys.stderr, dynamic_ncols=True, disable=None)
         bar["b"].update(1)
         bar["b"].set_postfix(loss=f"{loss:.3f}")
 
@@ -205,7 +205,7 @@ def simulate(file, dataset, samples, backend, run_dir, data_dir, out):
     def on_sample(done, total):   # the bar appears once Lava runs, never before an input error
         if "b" not in bar:
             bar["b"] = tqdm(total=total, desc=backend, unit="sample", file=sys.stderr, leave=False,
-                            dynamic_ncols=True)
+                            dynamic_ncols=True, disable=None)   # None: no bar when stderr is not a terminal
         bar["b"].update(done - bar["b"].n)
     try:
         res = run_sim(file, samples, out, backend, run_dir, data_dir, dataset, on_sample=on_sample)
