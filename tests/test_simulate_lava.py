@@ -8,7 +8,6 @@ from click.testing import CliRunner
 from helpers import tiny_config
 
 from tna_deploy.cli import main
-from tna_deploy.errors import CheckpointError
 from tna_deploy.export import to_netx
 from tna_deploy.simulate.run import simulate
 from tna_deploy.train.loop import train

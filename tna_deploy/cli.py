@@ -250,7 +250,7 @@ def report(sim_dir, hardware, netx_path, out, formats):
     from .errors import ConfigError
     from .report import build_report
     from .report.render import render_html, summary_lines, to_markdown
-    from .train.checkpoint import atomic_write
+    from .atomic import atomic_write
 
     wanted = [f.strip() for f in formats.split(",") if f.strip()]
     bad = [f for f in wanted if f not in ("json", "md", "html")]

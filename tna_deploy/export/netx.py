@@ -17,13 +17,12 @@ import json
 import logging
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Optional
 
 import numpy as np
 
 from .. import __version__
 from ..errors import CheckpointError, TnaError
-from ..train.checkpoint import atomic_path
+from ..atomic import atomic_path
 from ..train.runs import LoadedRun, load_run
 
 log = logging.getLogger(__name__)
@@ -96,10 +95,12 @@ def prepare_for_chip(run: LoadedRun) -> tuple[object, list[str]]:
     return net, notes
 
 
-def check_mappable(net) -> list[str]:
-    """Refuse what Loihi 2 / netx cannot take; return warnings for what may overflow at run time."""
+def check_mappable(net, first_input_max: float) -> list[str]:
+    """Refuse what Loihi 2 / netx cannot take; warn where the 24-bit current could overflow.
+
+    The first layer's inputs are graded spikes up to ``first_input_max``; later layers get 0/1."""
     warnings = []
-    max_in = None
+    input_max = first_input_max
     for i, (info, q) in enumerate(zip(net.info, net.quantizers)):
         if info.kind == "flatten":
             continue
@@ -114,12 +115,11 @@ def check_mappable(net) -> list[str]:
         if w.min() < -256 or w.max() > 255:
             raise ExportError(f"layer {info.name}: weights span {int(w.min())}..{int(w.max())}, "
                               f"outside Loihi's 8-bit range -256..255")
-        fan_in_sum = np.abs(w.reshape(w.shape[0], -1)).sum(axis=1).max()
-        bound = 64 * fan_in_sum * (max_in if max_in is not None else 1)
-        if max_in is not None and bound > U_LIMIT:
-            warnings.append(f"{info.name}: worst-case input current {int(bound)} exceeds the 24-bit range; "
-                            f"parity holds only while real activity stays below it")
-        max_in = 1   # later layers receive binary spikes
+        bound = 64 * np.abs(w.reshape(w.shape[0], -1)).sum(axis=1).max() * input_max
+        if bound > U_LIMIT:
+            warnings.append(f"{info.name}: worst-case input current {int(bound)} (every input at {int(input_max)}) "
+                            f"exceeds the 24-bit range; parity holds only while real activity stays below it")
+        input_max = 1
     return warnings
 
 
@@ -127,12 +127,8 @@ def to_netx(run_dir: str, out_path: str, verify: bool = True) -> ExportResult:
     """Write the base network of ``run_dir`` to ``out_path`` (atomically) and load it back in netx."""
     run = load_run(run_dir, with_twins=False)
     net, notes = prepare_for_chip(run)
-    first_graded = _first_input_bound(run)
-    warnings = notes + check_mappable_graded(net, first_graded)
+    warnings = notes + check_mappable(net, float((1 << run.cfg.input_bits) - 1))
     meta = _meta(run, net)
-    tmp_dir = os.path.dirname(os.path.abspath(out_path)) or "."
-    os.makedirs(tmp_dir, exist_ok=True)
-
     with atomic_path(out_path) as tmp:
         _write_h5(tmp, net, meta)
     table = ""
@@ -145,21 +141,6 @@ def to_netx(run_dir: str, out_path: str, verify: bool = True) -> ExportResult:
                               f"({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
     log.info("exported %s -> %s", run_dir, out_path)
     return ExportResult(out_path, meta, table, warnings)
-
-
-def _first_input_bound(run: LoadedRun) -> float:
-    return float((1 << run.cfg.input_bits) - 1)
-
-
-def check_mappable_graded(net, first_input_max: float) -> list[str]:
-    """``check_mappable`` plus the 24-bit bound of the first layer, which takes graded input."""
-    warnings = check_mappable(net)
-    w0 = net.quantized_weight(0).numpy()
-    bound = 64 * np.abs(w0.reshape(w0.shape[0], -1)).sum(axis=1).max() * first_input_max
-    if bound > U_LIMIT:
-        warnings.append(f"{net.info[0].name}: worst-case input current {int(bound)} (all inputs at "
-                        f"{int(first_input_max)}) exceeds the 24-bit range; parity holds only below it")
-    return warnings
 
 
 def _meta(run: LoadedRun, net) -> NetxMeta:
@@ -231,11 +212,11 @@ def netx_table(path: str, meta: NetxMeta) -> str:
     netx = quiet_import("lava.lib.dl.netx")
     net = netx.hdf5.Network(net_config=path, input_message_bits=meta.input_bits + 1)
     table = str(net)
-    _release(net)
+    release_netx(net)
     return table
 
 
-def _release(net) -> None:
+def release_netx(net) -> None:
     """netx never closes its h5py handle; drop it so the file can be replaced later."""
     cfg = getattr(net, "net_config", None)
     handle = getattr(cfg, "f", None)

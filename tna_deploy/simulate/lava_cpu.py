@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..export.netx import NetxMeta, _release
+from ..export.netx import NetxMeta, release_netx
 from ..lava_import import quiet_import
 
 log = logging.getLogger(__name__)
@@ -103,5 +103,5 @@ def run_lava(path: str, meta: NetxMeta, inputs: np.ndarray,
         spikes.append(np.stack([_chw(p) for p in per]).astype(np.uint8))
     last = n_layers - 1
     logits = np.stack([volts[window_start(last, k, t) + t - 1] for k in range(k_samples)]) / W_SCALE_V
-    _release(net)
+    release_netx(net)
     return LavaResult(spikes, logits.astype(np.float64), steps, seconds, table)

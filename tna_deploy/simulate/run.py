@@ -2,11 +2,8 @@
 and write versioned JSON results plus raw per-layer spike counts (.npz) for the report stage."""
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import os
-import time
 from typing import Callable, Optional
 
 import numpy as np
@@ -17,7 +14,7 @@ from ..config import TrainConfig
 from ..data import encode, load_split
 from ..errors import ConfigError, TnaError
 from ..export.netx import NetxMeta, prepare_for_chip, read_meta
-from ..train.checkpoint import atomic_path, write_json
+from ..atomic import atomic_path, write_json
 from ..train.runs import load_run
 from .compare import parity, spike_counts
 

@@ -19,9 +19,10 @@ import torch
 from ..config import TrainConfig
 from ..data import augment, encode, load_split
 from ..data.encode import input_scale
-from ..errors import CheckpointError, ConfigError, TrainingDiverged
+from ..errors import ConfigError, TrainingDiverged
 from ..quant import compression_active
-from .checkpoint import CHECKPOINT, CONFIG, METRICS, load_checkpoint, save_checkpoint, write_json, write_jsonl
+from ..atomic import write_json, write_jsonl
+from .checkpoint import CHECKPOINT, CONFIG, METRICS, load_checkpoint, save_checkpoint
 from .losses import kd_ce_loss, kd_loss, single_loss, tna_loss
 from .runs import ModelMeta, accuracy, load_teacher, make_networks
 

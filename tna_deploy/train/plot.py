@@ -1,7 +1,7 @@
 """Training curves in the manner of the paper's Fig. 2: losses, matching loss, accuracy."""
 from __future__ import annotations
 
-from .checkpoint import atomic_write
+from ..atomic import atomic_write
 
 
 def plot_history(history: list[dict], path: str) -> None:
