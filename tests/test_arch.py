@@ -21,3 +21,14 @@ def test_width_scales_channels_not_pools():
 def test_bad_architecture_strings(arch):
     with pytest.raises(ConfigError, match="arch"):
         parse_arch(arch)
+
+
+def test_recipes_from_models_folder(tmp_path):
+    assert [s.token() for s in parse_arch("cifarnet")] == CIFARNET.split("-")
+    p = tmp_path / "mine.arch"
+    p.write_text("# comment\n8C3-AP2-16FC\n")
+    assert [s.token() for s in parse_arch(str(p))] == ["8C3", "AP2", "16FC"]
+    with pytest.raises(ConfigError, match="no such file"):
+        parse_arch(str(tmp_path / "none.arch"))
+    with pytest.raises(ConfigError, match="does not parse"):
+        parse_arch("nosuchrecipe")

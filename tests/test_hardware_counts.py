@@ -79,6 +79,7 @@ def test_layer_counts_rates_and_op_type():
     assert c["op_type"] == "MAC"
     assert c["synops"]["per_inference_mean"] == (2 * 9 * 2 + 0) / 2     # centre: 9 outputs x 2 channels x 2 steps
     assert c["synops"]["per_inference_max"] == 36
+    assert c["synops"]["per_timestep_mean"] == [9.0, 9.0] and c["synops"]["per_timestep_max"] == [18.0, 18.0]
     assert c["spikes_out"]["per_inference_mean"] == 0.5 and c["firing_rate"] == 1 / (2 * 18 * 2)
     assert c["neuron_updates_per_inference"] == 18 * 2
     assert c["synops_dense_per_timestep"] == 2 * 49

@@ -52,9 +52,10 @@ def ann_macs(layer: Layer) -> int:
 
 
 def stats(per_sample_time: np.ndarray) -> dict:
-    """Mean over samples per timestep; per inference (sum over time): mean and max over samples."""
+    """Per timestep and per inference (sum over time), each as the mean and the max over samples."""
     per_inf = per_sample_time.sum(axis=1)
     return dict(per_timestep_mean=[float(v) for v in per_sample_time.mean(axis=0)],
+                per_timestep_max=[float(v) for v in per_sample_time.max(axis=0)],
                 per_inference_mean=float(per_inf.mean()), per_inference_max=float(per_inf.max()))
 
 

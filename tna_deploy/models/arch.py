@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import ConfigError
 
@@ -27,8 +28,28 @@ class LayerSpec:
         return {"conv": f"{self.size}C{self.kernel}", "pool": f"AP{self.size}", "dense": f"{self.size}FC"}[self.kind]
 
 
+def recipe_dirs() -> list[Path]:
+    return [Path.cwd() / "models", Path(__file__).resolve().parents[2] / "models"]
+
+
+def resolve_arch(arch: str) -> str:
+    """An architecture string, a recipe name from models/NAME.arch, or a path to an .arch file."""
+    candidates = [Path(arch)] if arch.endswith(".arch") else [d / f"{arch}.arch" for d in recipe_dirs()]
+    if re.fullmatch(r"[A-Za-z_][\w.-]*", arch or "") or arch.endswith(".arch"):
+        for p in candidates:
+            if p.is_file():
+                lines = [ln.strip() for ln in p.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+                if len(lines) != 1:
+                    raise ConfigError(f"{p}: an .arch file holds exactly one architecture line, found {len(lines)}")
+                return lines[0]
+        if arch.endswith(".arch"):
+            raise ConfigError(f"--arch {arch}: no such file")
+    return arch
+
+
 def parse_arch(arch: str) -> list[LayerSpec]:
-    """Parse an architecture string; raise ConfigError naming the first bad token."""
+    """Parse an architecture string (or recipe); raise ConfigError naming the first bad token."""
+    arch = resolve_arch(arch) if arch else arch
     if not arch or not arch.strip():
         raise ConfigError("--arch is empty: give tokens like 128C3-AP2-512FC")
     specs: list[LayerSpec] = []
