@@ -84,6 +84,7 @@ class SpikingNet(nn.Module):
         s = slayer()
         self.in_shape = tuple(in_shape)
         self.n_classes = n_classes
+        self.engine = "fast"                   # how forward computes; not part of the state_dict
         self.middle_target = middle_mode       # the mode middle layers take once compression starts
         self.blocks = nn.ModuleList()
         self.info: list[LayerInfo] = []
@@ -170,7 +171,13 @@ class SpikingNet(nn.Module):
 
     # ---- forward -----------------------------------------------------------------------
     def forward(self, x: torch.Tensor, return_trace: bool = False):
-        """``x``: (N, C, H, W, T) graded input. Returns logits (N, classes) [, list of block outputs]."""
+        """``x``: (N, C, H, W, T) graded input. Returns logits (N, classes) [, list of block outputs].
+
+        ``self.engine`` picks how the blocks compute: ``fast`` (``models/fast.py``) or ``slayer``
+        (each block's own forward, stock lava-dl); both give the same spikes and logits."""
+        if self.engine == "fast":
+            from .fast import fast_forward
+            return fast_forward(self, x, return_trace)
         trace = []
         for blk in self.blocks:
             x = blk(x)

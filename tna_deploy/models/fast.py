@@ -1,0 +1,169 @@
+"""The fast engine: the same SLAYER CUBA blocks, computed without SLAYER's per-block overheads.
+
+What stays SLAYER's: the blocks, their parameters and state_dict, their ``pre_hook_fx`` quantizers,
+dropout masks (drawn exactly as ``slayer.neuron.Dropout`` draws them), ``export_hdf5``. What changes is
+how a block's forward and backward are computed:
+
+* Activations live time-major and folded, ``(T*N, C, H, W)``, from the first block to the read-out.
+  A SLAYER conv is a conv3d with kernel depth 1 over (N, C, H, W, T); here it is one conv2d over
+  T*N images (a dense block is one matmul), and no block transposes time to the end and back.
+* The neuron is :func:`tna_deploy.cuba.cuba_run` with the SLAYER flavor: the same integers as
+  SLAYER's ``_li_dynamics_fwd`` (int64) and its float32 spike test, so spikes and logits are
+  bit-identical to stock SLAYER whenever the synaptic sums are (always for weights on the 1/64 grid).
+* The backward is SLAYER's own, written once per block instead of per op: the exponential
+  surrogate ``scale/2/tau * exp(-|v - theta| / tau)`` on the pre-reset voltage, then the two
+  leaky-integrator backward filters ``g[t] = (1 - d/4096) g[t+1] + g_out[t]`` (skipped when the
+  decay is 4096, where the filter is the identity), exactly as ``_li_dynamics_bwd`` computes them.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from ..cuba import DECAY_UNITY, SLAYER, cuba_run
+
+TAU_RHO_MULT = 100     # lava-dl neuron/cuba.py: the spike call scales tau_rho and scale_rho by these
+SCALE_RHO_MULT = 0.1
+
+
+class NeuronConsts:
+    """The integers and surrogate constants of one SLAYER CUBA neuron, read once per forward."""
+
+    def __init__(self, neuron, spiking: bool):
+        self.i_decay = int(_quantized(neuron.current_decay))
+        self.v_decay = int(_quantized(neuron.voltage_decay))
+        self.spiking = spiking
+        if spiking:
+            self.threshold_units = float(neuron.threshold) * DECAY_UNITY
+            self.theta = float(neuron.threshold + neuron.threshold_eps)
+            self.tau = float(neuron.tau_rho * TAU_RHO_MULT)
+            self.scale = float(neuron.scale_rho * SCALE_RHO_MULT)
+
+
+def _quantized(decay: torch.Tensor) -> float:
+    """SLAYER's ``quantize(decay)`` (round to an integer), clamped to 0..4096 as ``Neuron.clamp`` does."""
+    value = float(torch.round(decay.detach().flatten()[0]))
+    if decay.numel() != 1:
+        raise NotImplementedError("per-neuron decays (shared_param=False) run on the slayer engine")
+    return min(max(value, 0.0), float(DECAY_UNITY))
+
+
+def _li_backward(grad: torch.Tensor, decay_int: int) -> torch.Tensor:
+    """SLAYER's ``_li_dynamics_bwd`` on time-major ``grad`` (T, ...)."""
+    d = torch.tensor(1.0, dtype=grad.dtype, device=grad.device) - \
+        torch.tensor(float(decay_int), dtype=grad.dtype, device=grad.device) / (1 << 12)
+    if float(d) == 0.0:
+        return grad
+    out = torch.empty_like(grad)
+    out[-1] = grad[-1]
+    for t in range(grad.shape[0] - 2, -1, -1):
+        out[t] = d * out[t + 1] + grad[t]
+    return out
+
+
+class _CubaSpike(torch.autograd.Function):
+    """Synaptic input z (T, ...) float32 -> spikes (T, ...) float32, with SLAYER's gradients."""
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, c: NeuronConsts) -> torch.Tensor:
+        a = torch.mul(z, DECAY_UNITY).trunc_()      # SLAYER: (4096 * z).to(int64), exact in float32
+        trace = cuba_run(a, c.i_decay, c.v_decay, c.threshold_units, SLAYER, keep_v_pre=True,
+                         v_pre_dtype=torch.float32)
+        voltage = trace.v_pre.div_(DECAY_UNITY)      # SLAYER's float32 voltage, float32(v) / 4096
+        ctx.save_for_backward(voltage)
+        ctx.c = c
+        return trace.spikes.to(z.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_spikes: torch.Tensor):
+        (voltage,) = ctx.saved_tensors
+        c = ctx.c
+        dev, dt = voltage.device, voltage.dtype
+        theta = torch.tensor(c.theta, dtype=dt, device=dev)
+        tau = torch.tensor(c.tau, dtype=dt, device=dev)
+        scale = torch.tensor(c.scale, dtype=dt, device=dev)
+        grad_v = torch.sub(voltage, theta).abs_().div_(tau).neg_().exp_().mul_(scale / 2 / tau).mul_(grad_spikes)
+        return _li_backward(_li_backward(grad_v, c.v_decay), c.i_decay), None
+
+
+class _CubaVoltage(torch.autograd.Function):
+    """Read-out: synaptic input z (T, ...) -> voltage (T, ...) float32, never spiking (SLAYER Affine)."""
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, c: NeuronConsts) -> torch.Tensor:
+        a = torch.mul(z, DECAY_UNITY).trunc_()
+        trace = cuba_run(a, c.i_decay, c.v_decay, None, SLAYER, keep_v_pre=True, v_pre_dtype=torch.float32)
+        ctx.c = c
+        return trace.v_pre.div_(DECAY_UNITY)
+
+    @staticmethod
+    def backward(ctx, grad_v: torch.Tensor):
+        c = ctx.c
+        return _li_backward(_li_backward(grad_v, c.v_decay), c.i_decay), None
+
+
+def _weight(synapse) -> torch.Tensor:
+    w = synapse.weight
+    fx = synapse.pre_hook_fx
+    return fx(w) if fx is not None else w
+
+
+def _dropout_mask(drop, n: int, features: int, like: torch.Tensor) -> Optional[torch.Tensor]:
+    """The mask ``slayer.neuron.Dropout`` would draw for (n, features) neurons: same RNG use, same values."""
+    if drop is None or not drop.training or drop.p == 0:
+        return None
+    ones = torch.ones((n, features, 1, 1, 1), dtype=like.dtype, device=like.device)
+    return F.dropout3d(ones, drop.p, True, False).reshape(1, n, features)
+
+
+def _spiking(blk, z: torch.Tensor, steps: int) -> torch.Tensor:
+    """Neuron of a spiking block on folded z (T*N, ...) -> folded spikes, with the block's dropout."""
+    n = z.shape[0] // steps
+    shape = z.shape[1:]
+    if blk.neuron.shape is None:                   # SLAYER learns it on the first forward; export reads it
+        blk.neuron.shape = shape
+    s = _CubaSpike.apply(z.reshape(steps, n, *shape), NeuronConsts(blk.neuron, True))
+    mask = _dropout_mask(blk.neuron.drop, n, int(s[0, 0].numel()), s)
+    if mask is not None:
+        s = (s.reshape(steps, n, -1) * mask).reshape(s.shape)
+    return s.reshape(steps * n, *shape)
+
+
+def _to_slayer_layout(h: torch.Tensor, steps: int) -> torch.Tensor:
+    """Folded (T*N, ...) -> SLAYER's (N, ..., T)."""
+    x = h.reshape(steps, h.shape[0] // steps, *h.shape[1:])
+    return x.permute(*range(1, x.ndim), 0)
+
+
+def fast_forward(net, x: torch.Tensor, return_trace: bool = False):
+    """``SpikingNet.forward`` on the fast engine: ``x`` (N, C, H, W, T) -> logits (N, classes) [, trace].
+
+    The trace holds every block's output in SLAYER's layout (N, ..., T), as stock SLAYER returns it."""
+    steps = x.shape[-1]
+    h = x.permute(x.ndim - 1, *range(x.ndim - 1)).reshape(steps * x.shape[0], *x.shape[1:-1])
+    trace = []
+    for info, blk in zip(net.info, net.blocks):
+        if info.kind == "flatten":
+            if blk.shape is None:                  # as SLAYER's Flatten learns it (export reads it)
+                blk.shape = [int(h[0].numel()), 1, 1]
+            h = h.reshape(h.shape[0], -1)
+        elif info.kind in ("conv", "pool"):
+            syn = blk.synapse
+            w = _weight(syn)[..., 0]
+            z = F.conv2d(h, w, None, syn.stride[:2], syn.padding[:2], syn.dilation[:2], syn.groups)
+            h = _spiking(blk, z, steps)
+        elif info.kind == "dense":
+            w = _weight(blk.synapse).reshape(blk.synapse.out_channels, -1)
+            h = _spiking(blk, F.linear(h, w), steps)
+        else:   # output: SLAYER Affine, the voltage is the block's output
+            w = _weight(blk.synapse).reshape(blk.synapse.out_channels, -1)
+            z = F.linear(h, w)
+            n = z.shape[0] // steps
+            v = _CubaVoltage.apply(z.reshape(steps, n, -1), NeuronConsts(blk.neuron, False))
+            h = v.reshape(steps * n, -1)
+        if return_trace:
+            trace.append(_to_slayer_layout(h, steps))
+    logits = h.reshape(steps, -1, h.shape[-1])[-1]
+    return (logits, trace) if return_trace else logits
