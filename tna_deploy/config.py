@@ -11,6 +11,7 @@ from .errors import ConfigError
 DATASETS = ("fashion-mnist", "cifar10", "cifar100", "cifar10-dvs")
 METHODS = ("single", "tna", "kd", "kd-ce")
 WEIGHTS = ("fp", "ternary", "binary")
+ENGINES = ("fast", "slayer")     # how SLAYER blocks compute: models/fast.py, or lava-dl's own forward
 CIFARNET = "128C3-256C3-AP2-512C3-AP2-1024C3-512C3-1024FC-512FC"
 
 # The paper's tuned alpha per dataset (Table 1) and for kd-ce (Fig. 3a).

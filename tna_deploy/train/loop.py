@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 import torch
 
-from ..config import TrainConfig
+from ..config import ENGINES, TrainConfig
 from ..data import augment, encode, load_split
 from ..data.encode import input_scale
 from ..errors import ConfigError, TrainingDiverged
@@ -24,10 +24,13 @@ from ..quant import compression_active
 from ..atomic import write_json, write_jsonl
 from .checkpoint import CHECKPOINT, CONFIG, METRICS, load_checkpoint, save_checkpoint
 from .losses import kd_ce_loss, kd_loss, single_loss, tna_loss
-from .runs import ModelMeta, accuracy, load_teacher, make_networks
+from . import distributed
+from .device import check_fits, resolve_device
+from .distributed import ranks_from_env
+from .runs import ModelMeta, correct_count, load_teacher, make_networks
 
 log = logging.getLogger(__name__)
-BatchCallback = Callable[[int, int, int, float], None]      # epoch, batch, n_batches, loss
+BatchCallback = Callable[[int, int, int, float], None]      # epoch, images done, images in epoch, loss
 EpochCallback = Callable[[dict], None]
 
 
@@ -42,10 +45,10 @@ class TrainResult:
         return self.history[-1] if self.history else {}
 
 
-def check_run_dir(cfg: TrainConfig, run_dir: str, resume: bool) -> Optional[dict]:
+def check_run_dir(cfg: TrainConfig, run_dir: str, resume: bool, clean: bool = True) -> Optional[dict]:
     """Refuse to overwrite a run; on resume, the saved config must equal ``cfg``. Returns the checkpoint."""
     ckpt_path = os.path.join(run_dir, CHECKPOINT)
-    if os.path.isdir(run_dir):   # a process killed while writing leaves its temp file behind
+    if clean and os.path.isdir(run_dir):   # a process killed while writing leaves its temp file behind
         for name in os.listdir(run_dir):
             if name.startswith(".tmp-"):
                 os.unlink(os.path.join(run_dir, name))
@@ -68,9 +71,25 @@ def check_run_dir(cfg: TrainConfig, run_dir: str, resume: bool) -> Optional[dict
 
 def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
           on_batch: Optional[BatchCallback] = None, on_epoch: Optional[EpochCallback] = None,
-          stop_after_batches: Optional[int] = None) -> TrainResult:
-    """Train ``cfg`` into ``run_dir``. ``stop_after_batches`` simulates a kill (tests)."""
-    ckpt = check_run_dir(cfg, run_dir, resume)
+          stop_after_batches: Optional[int] = None, engine: str = "fast", device: str = "cpu") -> TrainResult:
+    """Train ``cfg`` into ``run_dir``. ``stop_after_batches`` simulates a kill (tests).
+
+    ``engine``: ``fast`` or ``slayer`` (same blocks, same checkpoints). ``device``: auto, cpu, cuda[:N].
+    Under torchrun every rank calls this; rank 0 alone writes files and calls the callbacks."""
+    ranks = ranks_from_env()
+    dev = resolve_device(device, ranks.local_rank)
+    distributed.init(ranks, dev)
+    try:
+        return _train(cfg, run_dir, resume, on_batch if ranks.is_main else None,
+                      on_epoch if ranks.is_main else None, stop_after_batches, engine, dev, ranks)
+    finally:
+        distributed.shutdown(ranks)
+
+
+def _train(cfg, run_dir, resume, on_batch, on_epoch, stop_after_batches, engine, dev, ranks) -> TrainResult:
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    ckpt = check_run_dir(cfg, run_dir, resume, clean=ranks.is_main)
     train_set, test_set = load_split(cfg, "train"), load_split(cfg, "test")
     meta = ModelMeta(train_set.in_shape, train_set.n_classes, input_scale(cfg, train_set.event_data),
                      train_set.event_data)
@@ -79,6 +98,17 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
     torch.manual_seed(cfg.seed)
     base, twins = make_networks(cfg, meta)
     nets = [base] + twins
+    for net in nets + ([teacher] if teacher is not None else []):
+        net.engine = engine
+        net.to(dev)
+    enc = lambda xb: encode(xb.to(dev), cfg.timesteps, cfg.input_bits, meta.event_data)  # noqa: E731
+    probe = enc(train_set.x[:1])
+    with torch.no_grad():                 # shapes every neuron (SLAYER learns them on first use)
+        for net in nets:
+            net(probe)
+    share = ranks.share(min(cfg.batch_size, len(train_set)))
+    sharing = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if dev.type == "cpu" else 1   # ranks on this machine
+    check_fits(nets, share.stop - share.start, cfg.timesteps, engine, dev, cfg.width, processes=sharing)
     params = [p for net in nets for p in net.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_gamma)
@@ -91,11 +121,15 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
         torch.set_rng_state(ckpt["rng"])
+        if dev.type == "cuda" and ckpt.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(ckpt["cuda_rng"], dev)
         history, start = list(ckpt["history"]), int(ckpt["epoch"])
-    os.makedirs(run_dir, exist_ok=True)
-    write_json(os.path.join(run_dir, CONFIG), dict(cfg.resolved(), meta=meta.to_dict()))
+    if ranks.is_main:
+        os.makedirs(run_dir, exist_ok=True)
+        write_json(os.path.join(run_dir, CONFIG), dict(cfg.resolved(), meta=meta.to_dict(),
+                                                      runtime=dict(engine=engine, device=str(dev), processes=ranks.world)))
+    model = distributed.wrap(nets, ranks, dev, probe)
 
-    enc = lambda xb: encode(xb, cfg.timesteps, cfg.input_bits, meta.event_data)  # noqa: E731
     qe = cfg.resolved_quantize_epoch
     batches_done = 0
     for epoch in range(start, cfg.epochs):
@@ -110,20 +144,13 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
         for b in range(n_batches):
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             xb, yb = train_set.x[idx], train_set.y[idx]
-            if cfg.augment:
+            if cfg.augment:       # the whole batch, identically on every rank, then this rank's share
                 xb = augment(xb, gen, meta.event_data)
-            x = enc(xb)
-            logits_b = base(x)
-            logits_t = [t(x) for t in twins]
-            if cfg.method == "tna":
-                parts = tna_loss(logits_b, logits_t, yb, cfg.resolved_alpha)
-            elif cfg.method == "single":
-                parts = single_loss(logits_b, yb)
-            else:
-                with torch.no_grad():
-                    logits_teacher = teacher(x)
-                parts = (kd_loss(logits_b, logits_teacher, yb) if cfg.method == "kd"
-                         else kd_ce_loss(logits_b, logits_teacher, yb, cfg.resolved_alpha))
+            mine = ranks.share(len(idx))
+            x, yb = enc(xb[mine]), yb[mine].to(dev)
+            logits = model(x)
+            logits_b, logits_t = logits[0], logits[1:]
+            parts = _loss(cfg, logits_b, logits_t, yb, teacher, x)
             if not torch.isfinite(parts.total):
                 raise TrainingDiverged(
                     f"loss became {float(parts.total)} at epoch {epoch + 1}, batch {b + 1}: lower --lr or --alpha "
@@ -140,11 +167,13 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
             if logits_t:
                 sums["correct_twin"] += int((logits_t[0].argmax(1) == yb).sum())
             if on_batch:
-                on_batch(epoch, b, n_batches, float(parts.total))
+                on_batch(epoch, min((b + 1) * cfg.batch_size, len(order)), len(order), float(parts.total))
             batches_done += 1
             if stop_after_batches is not None and batches_done >= stop_after_batches:
                 raise KeyboardInterrupt("stopped by stop_after_batches")
         seconds = time.perf_counter() - t0
+        keys = list(sums)
+        sums = dict(zip(keys, distributed.all_sum([sums[k] for k in keys], ranks, dev)))
         lr = opt.param_groups[0]["lr"]
         sched.step()
         n_train = len(order)
@@ -154,20 +183,43 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
                    ce_twin=_nan_none(sums["ce_twin"] / n_train), match=_nan_none(sums["match"] / n_train),
                    train_acc_base=100.0 * sums["correct_base"] / n_train,
                    train_acc_twin=100.0 * sums["correct_twin"] / n_train if twins else None,
-                   test_acc_base=accuracy(base, test_set.x, test_set.y, enc),
-                   test_acc_twin=accuracy(twins[0], test_set.x, test_set.y, enc) if twins else None)
+                   test_acc_base=_test_accuracy(base, test_set, enc, ranks, dev),
+                   test_acc_twin=_test_accuracy(twins[0], test_set, enc, ranks, dev) if twins else None,
+                   engine=engine, device=str(dev), processes=ranks.world)
         history.append(row)
-        save_checkpoint(os.path.join(run_dir, CHECKPOINT), dict(
-            config=cfg.to_dict(), meta=meta.to_dict(), epoch=epoch + 1, compressed=base.compressed,
-            base=base.state_dict(), twins=[t.state_dict() for t in twins], optimizer=opt.state_dict(),
-            scheduler=sched.state_dict(), rng=torch.get_rng_state(), history=history))
-        write_jsonl(os.path.join(run_dir, METRICS), history)
-        from .plot import plot_history
-        plot_history(history, os.path.join(run_dir, "curves.png"))
+        if ranks.is_main:
+            save_checkpoint(os.path.join(run_dir, CHECKPOINT), dict(
+                config=cfg.to_dict(), meta=meta.to_dict(), epoch=epoch + 1, compressed=base.compressed,
+                base=base.state_dict(), twins=[t.state_dict() for t in twins], optimizer=opt.state_dict(),
+                scheduler=sched.state_dict(), rng=torch.get_rng_state(),
+                cuda_rng=torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None, history=history))
+            write_jsonl(os.path.join(run_dir, METRICS), history)
+            from .plot import plot_history
+            plot_history(history, os.path.join(run_dir, "curves.png"))
+        distributed.barrier(ranks)
         log.info("epoch %d: %s", epoch + 1, row)
         if on_epoch:
             on_epoch(row)
     return TrainResult(run_dir, history, start)
+
+
+def _loss(cfg: TrainConfig, logits_b, logits_t, yb, teacher, x):
+    """The method's loss (Eq. 5 for tna) on one batch."""
+    if cfg.method == "tna":
+        return tna_loss(logits_b, logits_t, yb, cfg.resolved_alpha)
+    if cfg.method == "single":
+        return single_loss(logits_b, yb)
+    with torch.no_grad():
+        logits_teacher = teacher(x)
+    return (kd_loss(logits_b, logits_teacher, yb) if cfg.method == "kd"
+            else kd_ce_loss(logits_b, logits_teacher, yb, cfg.resolved_alpha))
+
+
+def _test_accuracy(net, test_set, enc, ranks, dev) -> float:
+    """Top-1 test accuracy (%), each rank scoring its share of the test set."""
+    mine = ranks.share(len(test_set.y))
+    correct = correct_count(net, test_set.x[mine], test_set.y[mine].to(dev), enc)
+    return 100.0 * distributed.all_sum([correct], ranks, dev)[0] / len(test_set.y)
 
 
 def _nan_none(v: float):

@@ -86,8 +86,8 @@ def load_teacher(run_dir: Optional[str], meta: ModelMeta) -> Optional[SpikingNet
 
 
 @torch.no_grad()
-def accuracy(net: SpikingNet, x: torch.Tensor, y: torch.Tensor, encode_fn, batch_size: int = 256) -> float:
-    """Top-1 accuracy (%) of ``net`` on uint8 inputs ``x``."""
+def correct_count(net: SpikingNet, x: torch.Tensor, y: torch.Tensor, encode_fn, batch_size: int = 256) -> int:
+    """How many of the uint8 inputs ``x`` ``net`` classifies as ``y`` (``y`` on the network's device)."""
     was_training = net.training
     net.eval()
     correct = 0
@@ -95,4 +95,9 @@ def accuracy(net: SpikingNet, x: torch.Tensor, y: torch.Tensor, encode_fn, batch
         logits = net(encode_fn(x[i:i + batch_size]))
         correct += int((logits.argmax(1) == y[i:i + batch_size]).sum())
     net.train(was_training)
-    return 100.0 * correct / len(y)
+    return correct
+
+
+def accuracy(net: SpikingNet, x: torch.Tensor, y: torch.Tensor, encode_fn, batch_size: int = 256) -> float:
+    """Top-1 accuracy (%) of ``net`` on uint8 inputs ``x``."""
+    return 100.0 * correct_count(net, x, y, encode_fn, batch_size) / len(y)
