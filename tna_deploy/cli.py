@@ -8,7 +8,7 @@ import sys
 import click
 
 from . import __version__
-from .config import CIFARNET, DATASETS, METHODS, PRESETS, WEIGHTS
+from .config import CIFARNET, DATASETS, ENGINES, METHODS, PRESETS, WEIGHTS
 from .errors import TnaError
 
 
@@ -75,8 +75,13 @@ TRAIN_FLAGS = ["dataset", "data_dir", "arch", "width", "timesteps", "method", "t
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), help="Start from a preset (cpu: minutes on 2 cores).")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
+@click.option("--engine", type=click.Choice(ENGINES), default="fast", show_default=True,
+              help="fast: time-major conv2d + fused CUBA kernel; slayer: lava-dl's own block forward. "
+                   "Same blocks, spikes and checkpoints.")
+@click.option("--device", default="auto", show_default=True,
+              help="auto | cpu | cuda | cuda:N (under torchrun, cuda means cuda:LOCAL_RANK).")
 @click.pass_context
-def train(ctx, preset, out, resume, **flags):
+def train(ctx, preset, out, resume, engine, device, **flags):
     """Train a spiking network (base + twins under TNA) and compress the base.
 
     \b
@@ -85,11 +90,13 @@ def train(ctx, preset, out, resume, **flags):
       tna-deploy train --dataset fashion-mnist --method tna --weights ternary --quantize-epoch 1 \\
           --epochs 2 --width 0.125 --limit-train 2000 --limit-test 500 --batch-size 64 --out runs/x
       tna-deploy train --out runs/x --resume        # continue an interrupted run
+      torchrun --nproc-per-node 2 -m tna_deploy train --preset cpu --out runs/ddp
     """
     from tqdm import tqdm
 
     from .config import TrainConfig, with_preset
     from .train.checkpoint import CHECKPOINT, load_checkpoint
+    from .train.distributed import ranks_from_env
     from .train.loop import train as run_training
     import os
 
@@ -102,11 +109,11 @@ def train(ctx, preset, out, resume, **flags):
         cfg = with_preset(preset, given)
     bar = {"b": None}
 
-    def on_batch(epoch, b, n, loss):
+    def on_batch(epoch, done, n, loss):    # images/s and the epoch's ETA, on a terminal only
         if bar["b"] is None:
-            bar["b"] = tqdm(total=n, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", leave=False,
+            bar["b"] = tqdm(total=n, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="img", leave=False,
                             file=sys.stderr, dynamic_ncols=True, disable=None)
-        bar["b"].update(1)
+        bar["b"].update(done - bar["b"].n)
         bar["b"].set_postfix(loss=f"{loss:.3f}")
 
     def on_epoch(row):
@@ -118,7 +125,10 @@ def train(ctx, preset, out, resume, **flags):
                    f"{row['test_acc_base']:.2f}%{twin}{' [compressed]' if row['compressed'] else ''}, "
                    f"{row['images_per_s']:.0f} img/s", err=True)
 
-    result = run_training(cfg, out, resume=resume, on_batch=on_batch, on_epoch=on_epoch)
+    result = run_training(cfg, out, resume=resume, on_batch=on_batch, on_epoch=on_epoch, engine=engine,
+                          device=device)
+    if not ranks_from_env().is_main:
+        return
     f = result.final
     twin = f", twin {f['test_acc_twin']:.2f}%" if f.get("test_acc_twin") is not None else ""
     click.echo(f"trained {cfg.method}/{cfg.weights} on {cfg.dataset}: {len(result.history)} epochs, test accuracy "
