@@ -106,20 +106,60 @@ def _float32_exact(a: torch.Tensor, steps: int, i_decay: int, v_decay: int) -> b
 
 def cuba_run(a: torch.Tensor, i_decay: int, v_decay: int, threshold: Optional[float],
              flavor: Flavor = LOIHI, bias=0, record: bool = False, keep_v_pre: bool = False,
-             v_pre_dtype: torch.dtype = torch.float64) -> CubaTrace:
-    """Run the dynamics over ``a``: (T, ...) integer-valued synaptic input in state units.
+             v_pre_dtype: torch.dtype = torch.float64, v_pre_divisor: float = 1.0,
+             in_scale: float = 1.0, spike_dtype: torch.dtype = torch.bool) -> CubaTrace:
+    """Run the dynamics over ``a * in_scale``: (T, ...) synaptic input, integer-valued in state units after
+    truncation toward zero (SLAYER passes its float32 synaptic sums with ``in_scale = 4096``).
 
     ``threshold`` in state units (``vThMant << 6``; SLAYER: ``theta * 4096``), or None for a neuron
     that never spikes (a read-out). ``bias`` (state units, broadcast against one step) enters v every
-    step. Returns spikes, and when asked the voltage before reset (in ``v_pre_dtype``) and the
-    recorded u / v. The state is float32 when no value can reach 2^24 (exact), float64 otherwise."""
+    step. Returns spikes (``spike_dtype``: bool, or float32 0/1 for training), and when asked the voltage
+    before reset (``v / v_pre_divisor`` in ``v_pre_dtype``) and the recorded u / v (float64). CPU tensors run the fused C++ build of this
+    kernel when it is available (``cuba_ext``); anything else runs :func:`cuba_run_torch`."""
+    from . import cuba_ext
+    fused = cuba_ext.get() if a.device.type == "cpu" and a.dtype in (torch.float32, torch.float64) else None
+    if fused is None or v_pre_dtype not in (torch.float32, torch.float64) or \
+            spike_dtype not in (torch.bool, torch.float32):
+        trace = cuba_run_torch(a, i_decay, v_decay, threshold, flavor, bias, record, keep_v_pre, v_pre_dtype,
+                               v_pre_divisor, in_scale)
+        trace.spikes = trace.spikes.to(spike_dtype)
+        return trace
+    shape = a.shape
+    flat = a.reshape(shape[0], -1).contiguous()
+    b = torch.empty(0)
+    if not (isinstance(bias, (int, float)) and bias == 0):
+        b = torch.as_tensor(bias, dtype=torch.float64).expand(shape[1:]).reshape(-1)
+    fire_at = 0
+    if threshold is not None:
+        fire_at = int(slayer_spike_level(threshold)) if flavor.slayer_float else int(math.floor(threshold)) + 1
+    mode = 0 if not keep_v_pre else (1 if v_pre_dtype == torch.float32 else 2)
+    s, v_pre, u, v = fused.cuba_forward(flat, float(in_scale), int(i_decay), int(v_decay), threshold is not None,
+                                        fire_at, b, flavor.wrap_current, flavor.clip_voltage, flavor.slayer_float,
+                                        mode, float(v_pre_divisor), record, spike_dtype == torch.float32)
+    if mode == 2 and v_pre_divisor != 1.0:
+        v_pre = v_pre.div_(v_pre_divisor)
+    return CubaTrace(s.reshape(shape), v_pre.reshape(shape) if keep_v_pre else None,
+                     u.reshape(shape) if record else None, v.reshape(shape) if record else None)
+
+
+def cuba_run_torch(a: torch.Tensor, i_decay: int, v_decay: int, threshold: Optional[float],
+                   flavor: Flavor = LOIHI, bias=0, record: bool = False, keep_v_pre: bool = False,
+                   v_pre_dtype: torch.dtype = torch.float64, v_pre_divisor: float = 1.0,
+                   in_scale: float = 1.0) -> CubaTrace:
+    """The portable kernel: torch operations, one step at a time, on any device (see :func:`cuba_run`).
+
+    The state is float32 when no value can reach 2^24 (exact), float64 otherwise."""
+    if in_scale != 1.0:
+        a = torch.mul(a, in_scale).trunc_()
+    elif not a.is_floating_point():
+        a = a.to(torch.float64)
+    else:
+        a = torch.trunc(a)
     steps = a.shape[0]
     has_bias = not (isinstance(bias, (int, float)) and bias == 0)
     small = (not has_bias and not flavor.wrap_current and not flavor.clip_voltage
              and a.dtype == torch.float32 and _float32_exact(a, steps, i_decay, v_decay))
     state_dtype = torch.float32 if small else torch.float64
-    if a.dtype not in (torch.float32, torch.float64):
-        a = a.to(torch.float64)
     u = torch.zeros(a.shape[1:], dtype=state_dtype, device=a.device)
     v = torch.zeros_like(u)
     spikes = torch.zeros(a.shape, dtype=torch.bool, device=a.device)
@@ -156,4 +196,6 @@ def cuba_run(a: torch.Tensor, i_decay: int, v_decay: int, threshold: Optional[fl
         if record:
             us[t].copy_(u)
             vs[t].copy_(v)
+    if keep_v_pre and v_pre_divisor != 1.0:
+        v_pre.div_(v_pre_divisor)
     return CubaTrace(spikes, v_pre, us, vs)

@@ -51,16 +51,14 @@ def _quantized(decay: torch.Tensor) -> float:
 
 
 def _li_backward(grad: torch.Tensor, decay_int: int) -> torch.Tensor:
-    """SLAYER's ``_li_dynamics_bwd`` on time-major ``grad`` (T, ...)."""
-    d = torch.tensor(1.0, dtype=grad.dtype, device=grad.device) - \
-        torch.tensor(float(decay_int), dtype=grad.dtype, device=grad.device) / (1 << 12)
-    if float(d) == 0.0:
+    """SLAYER's ``_li_dynamics_bwd`` on time-major ``grad`` (T, ...), in place:
+    ``g[t] = (1 - decay/4096) g[t+1] + g_out[t]``, the identity when the decay is 4096."""
+    d = float(torch.tensor(1.0) - torch.tensor(float(decay_int)) / (1 << 12))    # SLAYER's float32 factor
+    if d == 0.0:
         return grad
-    out = torch.empty_like(grad)
-    out[-1] = grad[-1]
     for t in range(grad.shape[0] - 2, -1, -1):
-        out[t] = d * out[t + 1] + grad[t]
-    return out
+        grad[t].add_(grad[t + 1], alpha=d)
+    return grad
 
 
 class _CubaSpike(torch.autograd.Function):
@@ -68,13 +66,13 @@ class _CubaSpike(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, z: torch.Tensor, c: NeuronConsts) -> torch.Tensor:
-        a = torch.mul(z, DECAY_UNITY).trunc_()      # SLAYER: (4096 * z).to(int64), exact in float32
-        trace = cuba_run(a, c.i_decay, c.v_decay, c.threshold_units, SLAYER, keep_v_pre=True,
-                         v_pre_dtype=torch.float32)
-        voltage = trace.v_pre.div_(DECAY_UNITY)      # SLAYER's float32 voltage, float32(v) / 4096
-        ctx.save_for_backward(voltage)
+        # SLAYER: u gets (4096 * z).to(int64); its float32 voltage is float32(v) / 4096
+        trace = cuba_run(z, c.i_decay, c.v_decay, c.threshold_units, SLAYER, keep_v_pre=True,
+                         v_pre_dtype=torch.float32, v_pre_divisor=DECAY_UNITY, in_scale=DECAY_UNITY,
+                         spike_dtype=z.dtype)
+        ctx.save_for_backward(trace.v_pre)
         ctx.c = c
-        return trace.spikes.to(z.dtype)
+        return trace.spikes
 
     @staticmethod
     def backward(ctx, grad_spikes: torch.Tensor):
@@ -93,15 +91,15 @@ class _CubaVoltage(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, z: torch.Tensor, c: NeuronConsts) -> torch.Tensor:
-        a = torch.mul(z, DECAY_UNITY).trunc_()
-        trace = cuba_run(a, c.i_decay, c.v_decay, None, SLAYER, keep_v_pre=True, v_pre_dtype=torch.float32)
+        trace = cuba_run(z, c.i_decay, c.v_decay, None, SLAYER, keep_v_pre=True, v_pre_dtype=torch.float32,
+                         v_pre_divisor=DECAY_UNITY, in_scale=DECAY_UNITY)
         ctx.c = c
-        return trace.v_pre.div_(DECAY_UNITY)
+        return trace.v_pre
 
     @staticmethod
     def backward(ctx, grad_v: torch.Tensor):
         c = ctx.c
-        return _li_backward(_li_backward(grad_v, c.v_decay), c.i_decay), None
+        return _li_backward(_li_backward(grad_v.clone(), c.v_decay), c.i_decay), None
 
 
 def _weight(synapse) -> torch.Tensor:

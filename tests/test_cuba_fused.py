@@ -1,0 +1,48 @@
+"""The fused C++ build of the CUBA kernel computes exactly what the portable torch kernel computes."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tna_deploy import cuba_ext
+from tna_deploy.cuba import LOIHI, SLAYER, U_MAX, cuba_run, cuba_run_torch
+
+pytestmark = pytest.mark.skipif(cuba_ext.get() is None, reason="no C++ compiler: the portable kernel runs alone")
+
+CASES = [  # i_decay, v_decay, threshold (state units), bias
+    (4096, 1024, 4096.0, 0), (4096, 0, 64 * 61440.0, 0), (0, 0, 4096.0 * 7, 0), (1234, 77, 5000.0, 0),
+    (2048, 3000, None, 0), (4096, 1024, 4096.0, 64 * 5),
+]
+
+
+def _a(shape, seed, high):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(-high // 3, high, shape, generator=g).to(torch.float64)
+
+
+@pytest.mark.parametrize("flavor", [SLAYER, LOIHI], ids=["slayer", "loihi"])
+@pytest.mark.parametrize("case", CASES)
+def test_fused_equals_portable(flavor, case):
+    i_decay, v_decay, threshold, bias = case
+    if bias and flavor is SLAYER:
+        pytest.skip("SLAYER's CUBA has no bias")
+    for high in (64 * 40, U_MAX // 3):          # ordinary inputs, and inputs that wrap u and clip v
+        a = _a((7, 3, 5, 6), i_decay + v_decay + high, high)
+        kw = dict(flavor=flavor, bias=bias, record=True, keep_v_pre=True)
+        fused = cuba_run(a, i_decay, v_decay, threshold, **kw)
+        ref = cuba_run_torch(a, i_decay, v_decay, threshold, **kw)
+        for name in ("spikes", "v_pre", "u", "v"):
+            assert torch.equal(getattr(fused, name), getattr(ref, name)), name
+        if flavor is LOIHI and high > 64 * 40 and i_decay == 0:
+            assert ref.u.abs().max() >= U_MAX // 2           # the wrap really was exercised
+
+
+def test_fused_slayer_training_outputs_equal_portable():
+    """The fast engine's call: float32 synaptic sums scaled by 4096, float32 voltage / 4096, float spikes."""
+    g = torch.Generator().manual_seed(0)
+    z = torch.randint(-50, 200, (5, 4, 300), generator=g).float() / 64
+    kw = dict(keep_v_pre=True, v_pre_dtype=torch.float32, v_pre_divisor=4096.0, in_scale=4096.0)
+    fused = cuba_run(z, 4096, 1024, 4096.0, SLAYER, spike_dtype=torch.float32, **kw)
+    ref = cuba_run_torch(z, 4096, 1024, 4096.0, SLAYER, **kw)
+    assert fused.spikes.dtype == torch.float32
+    assert torch.equal(fused.spikes, ref.spikes.float()) and torch.equal(fused.v_pre, ref.v_pre)

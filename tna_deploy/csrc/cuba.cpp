@@ -1,0 +1,138 @@
+// The CUBA fixed-point kernel of tna_deploy/cuba.py, fused into one pass over memory for CPU tensors.
+// Semantics are defined (and tested against this file) by cuba.py's portable torch implementation;
+// every flag below is one of its Flavor fields. Built on first use by tna_deploy/cuba_ext.py.
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+#include <cmath>
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace {
+
+constexpr int64_t kUnity = 4096;
+constexpr int64_t kUMax = int64_t(1) << 23;
+
+// One chunk of neurons, all steps. Flags are template parameters so that the common case (the paper's
+// LIF: u is this step's input, no wrap, no clip, no bias) compiles to a branch-free, vectorizable loop.
+// Arithmetic is in double, exact for integers below 2^53: trunc(x * keep / 4096) is rshift_to_zero(x * keep, 12)
+// because x * keep is exact and dividing by 4096 only moves the exponent.
+template <typename In, typename Sp, bool kUIsInput, bool kWrap, bool kClip, bool kSlayerFloat, bool kBias, bool kThreshold>
+void forward_chunk(const In* a, int64_t T, int64_t M, int64_t begin, int64_t n, In scale, double ku, double kv,
+                   double fire_at, const double* bias, Sp* spikes, float* v_pre32, float v_pre_div,
+                   double* v_pre64, double* u_rec, double* v_rec, double* u, double* v) {
+  const double umax = static_cast<double>(kUMax);
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t row = t * M + begin;
+    const In* ar = a + row;
+    for (int64_t j = 0; j < n; ++j) {
+      // SLAYER: (4096 * z).to(int64) in z's own precision; the emulator passes a_in << 6 (scale 1)
+      const double ai = static_cast<double>(std::trunc(ar[j] * scale));
+      double uu = kUIsInput ? ai : std::trunc(u[j] * ku) + ai;
+      if (kWrap) {
+        const double w = uu > umax ? uu - 2 * umax : uu;
+        uu = w <= -umax ? uu + 2 * umax : w;
+      }
+      u[j] = uu;
+      const double u_in = kSlayerFloat ? static_cast<double>(static_cast<float>(uu)) : uu;
+      double vv = std::trunc(v[j] * kv) + u_in;
+      if (kBias) vv += bias[begin + j];
+      if (kClip) vv = std::min(std::max(vv, -(umax - 1)), umax - 1);
+      if (v_pre32) v_pre32[row + j] = static_cast<float>(vv) / v_pre_div;
+      if (v_pre64) v_pre64[row + j] = vv;
+      if (kThreshold) {
+        const bool s = vv >= fire_at;
+        spikes[row + j] = static_cast<Sp>(s);
+        vv = s ? 0.0 : vv;
+      }
+      v[j] = vv;
+      if (u_rec) u_rec[row + j] = uu;
+      if (v_rec) v_rec[row + j] = vv;
+    }
+  }
+}
+
+template <typename In, typename Sp>
+void forward_impl(const In* a, int64_t T, int64_t M, double in_scale, int64_t keep_u, int64_t keep_v,
+                  bool has_threshold, int64_t fire_at, const double* bias, bool wrap, bool clip,
+                  bool slayer_float, bool u_is_input, Sp* spikes, float* v_pre32, float v_pre_div,
+                  double* v_pre64, double* u_rec, double* v_rec) {
+  const In scale = static_cast<In>(in_scale);
+  const double ku = static_cast<double>(keep_u) / kUnity, kv = static_cast<double>(keep_v) / kUnity;
+  const double fire = static_cast<double>(fire_at);
+  constexpr int64_t kBlock = 512;   // neurons whose u and v stay in L1 while all T steps run
+  at::parallel_for(0, M, 4096, [&](int64_t lo, int64_t hi) {
+    std::vector<double> u(kBlock), v(kBlock);
+    for (int64_t begin = lo; begin < hi; begin += kBlock) {
+    const int64_t n = std::min(kBlock, hi - begin);
+    std::fill(u.begin(), u.end(), 0.0);
+    std::fill(v.begin(), v.end(), 0.0);
+#define TNA_CHUNK(UI, WR, CL, SF, BI, TH) \
+    forward_chunk<In, Sp, UI, WR, CL, SF, BI, TH>(a, T, M, begin, n, scale, ku, kv, fire, bias, spikes, v_pre32, \
+                                              v_pre_div, v_pre64, u_rec, v_rec, u.data(), v.data())
+    if (u_is_input && !wrap && !clip && slayer_float && !bias && has_threshold) {
+      TNA_CHUNK(true, false, false, true, false, true);          // SLAYER, the paper's LIF
+    } else if (u_is_input && !wrap && !clip && slayer_float && !bias && !has_threshold) {
+      TNA_CHUNK(true, false, false, true, false, false);         // SLAYER read-out
+    } else if (wrap && clip && !slayer_float) {                 // Loihi 2 (Lava's bit-accurate LIF)
+      if (bias) { if (has_threshold) TNA_CHUNK(false, true, true, false, true, true); else TNA_CHUNK(false, true, true, false, true, false); }
+      else { if (has_threshold) TNA_CHUNK(false, true, true, false, false, true); else TNA_CHUNK(false, true, true, false, false, false); }
+    } else if (slayer_float && !wrap && !clip && !bias) {       // SLAYER, any decays
+      if (has_threshold) TNA_CHUNK(false, false, false, true, false, true); else TNA_CHUNK(false, false, false, true, false, false);
+    } else {
+      TORCH_CHECK(false, "cuba_forward: flag combination not compiled; use the portable kernel");
+    }
+#undef TNA_CHUNK
+    }
+  });
+}
+
+}  // namespace
+
+// a: (T, M) float32/float64 contiguous. Returns [spikes (T, M) bool or float32, v_pre, u, v] (undefined when
+// not asked).
+std::vector<torch::Tensor> cuba_forward(torch::Tensor a, double in_scale, int64_t i_decay, int64_t v_decay,
+                                        bool has_threshold, int64_t fire_at, torch::Tensor bias, bool wrap,
+                                        bool clip, bool slayer_float, int64_t v_pre_mode, double v_pre_divisor, bool record,
+                                        bool spike_float) {
+  TORCH_CHECK(a.device().is_cpu() && a.is_contiguous() && a.dim() == 2, "cuba_forward: contiguous CPU (T, M)");
+  const int64_t T = a.size(0), M = a.size(1);
+  auto spikes = torch::zeros({T, M}, a.options().dtype(spike_float ? torch::kFloat32 : torch::kBool));
+  torch::Tensor v_pre, u_rec, v_rec;
+  float* vp32 = nullptr;
+  double* vp64 = nullptr;
+  if (v_pre_mode == 1) { v_pre = torch::empty({T, M}, a.options().dtype(torch::kFloat32)); vp32 = v_pre.data_ptr<float>(); }
+  if (v_pre_mode == 2) { v_pre = torch::empty({T, M}, a.options().dtype(torch::kFloat64)); vp64 = v_pre.data_ptr<double>(); }
+  if (record) {
+    u_rec = torch::empty({T, M}, a.options().dtype(torch::kFloat64));
+    v_rec = torch::empty({T, M}, a.options().dtype(torch::kFloat64));
+  }
+  const double* b = nullptr;
+  torch::Tensor bias64;
+  if (bias.defined() && bias.numel() > 0) {
+    bias64 = bias.to(torch::kFloat64).contiguous();
+    TORCH_CHECK(bias64.numel() == M, "cuba_forward: bias must hold one value per neuron");
+    b = bias64.data_ptr<double>();
+  }
+  const bool u_is_input = (i_decay == kUnity) && !wrap;
+  const int64_t keep_u = kUnity - i_decay, keep_v = kUnity - v_decay;
+  double* ur = record ? u_rec.data_ptr<double>() : nullptr;
+  double* vr = record ? v_rec.data_ptr<double>() : nullptr;
+  const float vdiv = static_cast<float>(v_pre_divisor);
+  TORCH_CHECK(a.scalar_type() == torch::kFloat32 || a.scalar_type() == torch::kFloat64,
+              "cuba_forward: float32 or float64 input");
+#define TNA_RUN(IN, SP) \
+  forward_impl<IN, SP>(a.data_ptr<IN>(), T, M, in_scale, keep_u, keep_v, has_threshold, fire_at, b, wrap, clip, \
+                       slayer_float, u_is_input, spikes.data_ptr<SP>(), vp32, vdiv, vp64, ur, vr)
+  if (spike_float) {
+    if (a.scalar_type() == torch::kFloat32) TNA_RUN(float, float); else TNA_RUN(double, float);
+  } else {
+    if (a.scalar_type() == torch::kFloat32) TNA_RUN(float, bool); else TNA_RUN(double, bool);
+  }
+#undef TNA_RUN
+  return {spikes, v_pre, u_rec, v_rec};
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("cuba_forward", &cuba_forward, "CUBA fixed-point dynamics, fused (CPU)");
+}
