@@ -4,19 +4,28 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tna_deploy.hardware.counts import ann_macs, fanout, layer_counts, static_counts, synops
+from tna_deploy.hardware.counts import ann_macs, fanout, layer_activity, static_counts, synops
 from tna_deploy.hardware.feasibility import cores_for_layer, energy, feasibility
-from tna_deploy.hardware.layers import Layer
 from tna_deploy.hardware.profile import load_profile
+from tna_deploy.ir import Layer as IRLayer
+from tna_deploy.ir import Neuron
+
+NEURON = Neuron(threshold=64, current_decay=4096, voltage_decay=1024)
 
 
-def conv(weight, in_shape, stride=1, padding=0, groups=1, mode="ternary", bits=2):
+def Layer(name, kind, role, mode, bits, in_shape, out_shape, w, stride=(1, 1), padding=(0, 0), groups=1, dilation=(1, 1)):
+    """An IR layer as the report reads it, with tna-deploy's layer info."""
+    return IRLayer(kind, 1, in_shape, out_shape, NEURON, w, stride=stride, padding=padding, dilation=dilation,
+                   groups=groups, info=dict(name=name, kind=kind, role=role, mode=mode, weight_bits=bits))
+
+
+def conv(weight, in_shape, stride=1, padding=0, groups=1, mode="ternary", bits=2, dilation=1):
     w = np.asarray(weight)
     c, h, wd = in_shape
-    ho = (h + 2 * padding - w.shape[2]) // stride + 1
-    wo = (wd + 2 * padding - w.shape[3]) // stride + 1
+    ho = (h + 2 * padding - dilation * (w.shape[2] - 1) - 1) // stride + 1
+    wo = (wd + 2 * padding - dilation * (w.shape[3] - 1) - 1) // stride + 1
     return Layer("c", "conv", "middle", mode, bits, in_shape, (w.shape[0], ho, wo), w, (stride, stride),
-                 (padding, padding), groups)
+                 (padding, padding), groups, (dilation, dilation))
 
 
 def test_dense_by_hand():
@@ -69,13 +78,28 @@ def test_grouped_conv_pool():
     assert ann_macs(layer) == 3 * 2 * 2 * 4
 
 
-def test_layer_counts_rates_and_op_type():
+def test_dilated_conv_fanout_by_brute_force():
+    for stride, padding, dilation, size in ((1, 0, 2, 7), (2, 2, 2, 8), (3, 1, 2, 9), (1, 3, 3, 6)):
+        layer = conv(np.ones((1, 1, 3, 3)), (1, size, size), stride=stride, padding=padding, dilation=dilation)
+        brute = np.zeros((size, size), dtype=int)
+        for oy in range(layer.out_shape[1]):
+            for ox in range(layer.out_shape[2]):
+                for ky in range(3):
+                    for kx in range(3):
+                        iy, ix = oy * stride - padding + ky * dilation, ox * stride - padding + kx * dilation
+                        if 0 <= iy < size and 0 <= ix < size:
+                            brute[iy, ix] += 1
+        assert fanout(layer)[0].tolist() == brute.tolist(), (stride, padding, dilation)
+
+
+def test_layer_activity_rates_and_op_type():
     layer = conv(np.ones((2, 1, 3, 3)), (1, 3, 3), padding=1)
     rin = np.zeros((2, 1, 3, 3, 2), dtype=np.uint16)
     rin[0, 0, 1, 1, :] = 7                       # graded input -> MACs
     rout = np.zeros((2, 2, 3, 3, 2), dtype=np.uint8)
     rout[1, 0, 0, 0, 1] = 1
-    c = layer_counts(layer, rin, rout, 2)
+    count = lambda r: (r.reshape(r.shape[0], -1, r.shape[-1]) != 0).sum(axis=1)  # noqa: E731
+    c = layer_activity(layer, synops(layer, rin), count(rin), count(rout), True, 2)
     assert c["op_type"] == "MAC"
     assert c["synops"]["per_inference_mean"] == (2 * 9 * 2 + 0) / 2     # centre: 9 outputs x 2 channels x 2 steps
     assert c["synops"]["per_inference_max"] == 36

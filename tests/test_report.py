@@ -61,9 +61,9 @@ def test_report_cli_writes_all_formats(simulated):
     assert res.exit_code == 0, res.stderr
     assert "cores on Loihi 2" in res.stdout and "energy per inference: unknown in total" in res.stdout
     r = json.load(open(out / "report.json"))
-    assert r["format"] == "tna-deploy-report" and r["format_version"] == 1
+    assert r["format"] == "tna-deploy-report" and r["format_version"] == 2 and r["chip"] == "emulator"
     assert [s["mode"] for s in r["layers"]] == ["int8", "fp", "ternary", "int8"]
-    lava, torch_ = r["activity"]["lava"], r["activity"]["torch"]
+    lava, torch_ = r["activity"]["emulator"], r["activity"]["torch"]
     assert [a["synops"] for a in lava] == [a["synops"] for a in torch_]     # parity carries to the counts
     assert lava[0]["op_type"] == "MAC" and all(a["op_type"] == "AC" for a in lava[1:])
     assert r["memory"]["compression_vs_fp32"] > 4 and r["feasibility"]["total_cores"] >= 4
@@ -94,5 +94,5 @@ def test_report_bad_inputs_are_one_line(simulated, tmp_path):
     assert "unknown profile" in err([str(simulated / "sim"), "--hardware", "tpu"])
     broken = tmp_path / "broken"
     shutil.copytree(simulated / "sim", broken)
-    (broken / "spikes.npz").write_bytes(b"garbage")
+    (broken / "counts.npz").write_bytes(b"garbage")
     assert "unreadable" in err([str(broken)])

@@ -23,7 +23,7 @@ def exported(fmnist_dir, tmp_path_factory):
 
 def test_lava_equals_pytorch_spike_for_spike(exported):
     run, net, d = exported
-    res = simulate(net, 6, str(d / "out"), run_dir=run)
+    res = simulate(net, 6, str(d / "out"), backends=("lava",), run_dir=run)
     p = res["parity"]
     assert p["prediction_agreement_pct"] == 100.0
     assert p["logits_equal"] and p["logits_max_abs_diff"] == 0.0
@@ -31,7 +31,7 @@ def test_lava_equals_pytorch_spike_for_spike(exported):
     assert all(r["lava_spikes"] > 0 for r in p["per_layer"][:3])      # real activity, not silence
     assert res["lava"]["predictions"] == res["torch"]["predictions"]
     saved = json.load(open(d / "out" / "results.json"))
-    assert saved["format"] == "tna-deploy-sim" and saved["format_version"] == 1 and saved["samples"] == 6
+    assert saved["format"] == "tna-deploy-sim" and saved["format_version"] == 2 and saved["samples"] == 6
     counts = np.load(d / "out" / "counts.npz")
     assert counts["lava_counts"].shape == (6, 4, 4) and np.array_equal(counts["lava_counts"], counts["torch_counts"])
 
@@ -47,7 +47,7 @@ def test_divergence_is_located(exported, monkeypatch):
         spikes[1][2, 0, 0, 0, 1] ^= 1
         return spikes, logits
     monkeypatch.setattr(sim_run, "torch_reference", flipped)
-    p = simulate(net, 3, str(d / "div"), run_dir=run)["parity"]
+    p = simulate(net, 3, str(d / "div"), backends=("lava",), run_dir=run)["parity"]
     assert not p["spikes_equal"]
     assert p["first_divergence"] == dict(layer="1:conv", layer_index=1, timestep=1, sample=2)
 
@@ -76,6 +76,7 @@ def test_lava_imports_after_a_multiprocessing_lock():
 
 def test_simulate_cli_prints_parity(exported):
     run, net, d = exported
-    res = CliRunner().invoke(main, ["simulate", net, "--samples", "2", "--run", run, "--out", str(d / "cli")])
+    res = CliRunner().invoke(main, ["simulate", net, "--samples", "2", "--backend", "lava", "--run", run,
+                                    "--out", str(d / "cli")])
     assert res.exit_code == 0, res.stderr
-    assert "parity: predictions agree 100.0%, logits equal yes" in res.stdout
+    assert "parity lava vs torch: predictions agree 100.0%, logits equal yes" in res.stdout

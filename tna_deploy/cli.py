@@ -10,6 +10,7 @@ import click
 from . import __version__
 from .config import CIFARNET, DATASETS, ENGINES, METHODS, PRESETS, WEIGHTS
 from .errors import TnaError
+from .simulate.choices import BACKENDS, RECORD_FIELDS
 
 
 class Group(click.Group):
@@ -40,6 +41,11 @@ def main(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(name)s: %(message)s")
 
 
+def _choices(registry: dict) -> str:
+    return "; ".join(f"{k}: {v}" for k, v in registry.items()) + "."
+
+
+_SIM_BACKENDS, _SIM_RECORD = _choices(BACKENDS), _choices(RECORD_FIELDS)
 TRAIN_FLAGS = ["dataset", "data_dir", "arch", "width", "timesteps", "method", "twins", "alpha", "teacher",
                "weights", "delta", "quantize_epoch", "epochs", "batch_size", "lr", "lr_gamma", "dropout",
                "seed", "limit_train", "limit_test", "augment", "threshold", "current_decay", "voltage_decay",
@@ -189,51 +195,69 @@ def export(run_dir, fmt, out):
     click.echo(res.table)
 
 
+
+
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--dataset", type=click.Choice(DATASETS), help="Must be the file's dataset [the file's].")
-@click.option("--samples", type=int, default=20, show_default=True, help="Test samples to run back to back.")
-@click.option("--backend", type=click.Choice(["lava"]), default="lava", show_default=True,
-              help="lava: Lava's CPU simulator for Loihi 2 (Loihi2SimCfg, fixed_pt).")
+@click.option("--samples", default="20", show_default=True, help="Test samples to run back to back, or 'all'.")
+@click.option("--input", "input_path", type=click.Path(dir_okay=False),
+              help="Raw input spikes instead of the dataset: .npy integers (K, *input shape, T) or (*input shape, T).")
+@click.option("--backend", "backend", default=None, help="Comma-separated, the first one feeds the report [emulator]. "
+              + _SIM_BACKENDS)
+@click.option("--record", "record", default="", help="Also keep, per layer and step, comma-separated: " + _SIM_RECORD)
 @click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Also run the PyTorch model of this run and report parity.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Dataset folder [the run's].")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Results folder.")
-def simulate(file, dataset, samples, backend, run_dir, data_dir, out):
-    """Run an exported netx file on test samples in Lava and check it against the PyTorch model.
+def simulate(file, dataset, samples, input_path, backend, record, run_dir, data_dir, out):
+    """Run a netx file on test samples in the emulator (or Lava) and check it against the PyTorch model.
 
     \b
-    Example:
-      tna-deploy simulate export/demo.net --dataset fashion-mnist --samples 20 --backend lava \\
-          --run runs/demo --out sim/demo
+    Examples:
+      tna-deploy simulate export/demo.net --samples all --run runs/demo --out sim/demo
+      tna-deploy simulate export/demo.net --samples 20 --backend lava,emulator --out sim/demo-lava
+      tna-deploy simulate other.net --input spikes.npy --record spikes,voltage --out sim/other
     """
     from tqdm import tqdm
 
+    from .errors import ConfigError
+    from .simulate.choices import DEFAULT_BACKEND, parse_backends, parse_record
     from .simulate.run import simulate as run_sim
 
+    backends = parse_backends(backend or DEFAULT_BACKEND)
+    if samples != "all" and not samples.isdigit():
+        raise ConfigError(f"--samples {samples!r}: give a number of samples or 'all'")
     bar = {}
 
-    def on_sample(done, total):   # the bar appears once Lava runs, never before an input error
+    def on_progress(done, total):   # the bar appears once a backend runs, never before an input error
         if "b" not in bar:
-            bar["b"] = tqdm(total=total, desc=backend, unit="sample", file=sys.stderr, leave=False,
+            bar["b"] = tqdm(total=total, desc=",".join(backends), unit="sample", file=sys.stderr, leave=False,
                             dynamic_ncols=True, disable=None)   # None: no bar when stderr is not a terminal
         bar["b"].update(done - bar["b"].n)
     try:
-        res = run_sim(file, samples, out, backend, run_dir, data_dir, dataset, on_sample=on_sample)
+        res = run_sim(file, samples, out, backends, run_dir, data_dir, dataset, input_path=input_path,
+                      record=parse_record(record), on_progress=on_progress)
     finally:
         if "b" in bar:
             bar["b"].close()
-    lava = res["lava"]
-    click.echo(f"{backend}: {res['samples']} samples, accuracy {lava['accuracy']:.2f}%, "
-               f"{lava['steps']} steps in {lava['seconds']:.1f} s")
-    if "parity" in res:
-        p = res["parity"]
-        click.echo(f"pytorch: accuracy {res['torch']['accuracy']:.2f}%")
-        click.echo(f"parity: predictions agree {p['prediction_agreement_pct']:.1f}%, logits equal "
+    for b in backends:
+        r = res[b]
+        acc = f", accuracy {r['accuracy']:.2f}%" if "accuracy" in r else ""
+        rate = f" ({r['samples_per_second']:.1f} samples/s)" if r.get("samples_per_second") else ""
+        click.echo(f"{b}: {res['samples']} samples{acc}, {r['seconds']:.1f} s{rate}")
+    for key in ("agreement", "parity"):
+        if key not in res:
+            continue
+        p = res[key]
+        a, b = p["compared"].split(" vs ")
+        if key == "parity":
+            click.echo(f"pytorch: accuracy {res['torch']['accuracy']:.2f}%")
+        click.echo(f"{key} {p['compared']}: predictions agree {p['prediction_agreement_pct']:.1f}%, logits equal "
                    f"{'yes' if p['logits_equal'] else 'no'} (max diff {p['logits_max_abs_diff']:g}), spikes equal "
                    f"{'yes' if p['spikes_equal'] else 'no'}, spike counts equal {'yes' if p['spike_counts_equal'] else 'no'}")
         for r in p["per_layer"]:
-            click.echo(f"  {r['layer']:<10} {'equal' if r['equal'] else 'DIFFERS'}  lava {r['lava_spikes']:>8}  "
-                       f"torch {r['torch_spikes']:>8}  mismatched {r['mismatched']}")
+            click.echo(f"  {r['layer']:<10} {'equal' if r['equal'] else 'DIFFERS'}  {a} {r[a + '_spikes']:>9}  "
+                       f"{b} {r[b + '_spikes']:>9}  mismatched {r['mismatched']}")
         if p["first_divergence"]:
             d = p["first_divergence"]
             click.echo(f"first divergence: layer {d['layer']}, timestep {d['timestep']}, sample {d['sample']}")

@@ -1,11 +1,12 @@
-"""Op counts from measured spikes, by NeuroBench's definitions.
+"""Op counts from measured spikes, by NeuroBench's definitions, for the layers of a ``DeployedNet``.
 
 Effective synaptic ops: pairs (nonzero input, nonzero weight), i.e. the layer re-run with inputs and
 weights binarized, outputs summed. They are counted here as sum_j [s_j != 0] * F_j, where F_j is
 input j's exact fan-out over nonzero weights: a transposed conv of an all-ones output map with the
-nonzero-weight mask (so borders, padding and strides are exact, as in sinabs). Dense count: the same
-with every input and weight set to 1. A layer whose inputs are all in {0, 1} counts ACs, otherwise
-MACs (the first layer takes graded pixels).
+nonzero-weight mask (so borders, padding, strides and dilation are exact, as in sinabs). ``simulate``
+applies it chunk by chunk and saves per sample, layer and timestep; the report reads those. Dense
+count: the same with every input and weight set to 1. A layer whose inputs are all in {0, 1} counts
+ACs, otherwise MACs (the first layer takes graded pixels).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .layers import Layer
+from ..ir import Layer
 
 
 def fanout(layer: Layer, nonzero_only: bool = True) -> np.ndarray:
@@ -24,11 +25,18 @@ def fanout(layer: Layer, nonzero_only: bool = True) -> np.ndarray:
     c_out, h_out, w_out = layer.out_shape
     _, h_in, w_in = layer.in_shape
     k_h, k_w = mask.shape[2:]
-    (s_h, s_w), (p_h, p_w) = layer.stride, layer.padding
-    out_pad = (h_in - ((h_out - 1) * s_h - 2 * p_h + k_h), w_in - ((w_out - 1) * s_w - 2 * p_w + k_w))
+    (s_h, s_w), (p_h, p_w), (d_h, d_w) = layer.stride, layer.padding, layer.dilation
+    out_pad = (h_in - ((h_out - 1) * s_h - 2 * p_h + d_h * (k_h - 1) + 1),
+               w_in - ((w_out - 1) * s_w - 2 * p_w + d_w * (k_w - 1) + 1))
     ones = torch.ones((1, c_out, h_out, w_out), dtype=torch.float64)
-    f = F.conv_transpose2d(ones, torch.from_numpy(mask.astype(np.float64)), stride=(s_h, s_w),
-                           padding=(p_h, p_w), output_padding=out_pad, groups=layer.groups)
+    if max(out_pad) >= max(s_h, s_w, d_h, d_w):     # torch refuses such output padding: pad by hand
+        f = F.conv_transpose2d(ones, torch.from_numpy(mask.astype(np.float64)), stride=(s_h, s_w),
+                               dilation=(d_h, d_w), groups=layer.groups)
+        f = F.pad(f, (0, max(0, w_in + 2 * p_w - f.shape[-1]), 0, max(0, h_in + 2 * p_h - f.shape[-2])))
+        f = f[..., p_h:p_h + h_in, p_w:p_w + w_in]
+    else:
+        f = F.conv_transpose2d(ones, torch.from_numpy(mask.astype(np.float64)), stride=(s_h, s_w),
+                               padding=(p_h, p_w), output_padding=out_pad, dilation=(d_h, d_w), groups=layer.groups)
     return f[0].round().numpy().astype(np.int64)
 
 
@@ -37,10 +45,6 @@ def synops(layer: Layer, raster: np.ndarray, nonzero_only: bool = True) -> np.nd
     fo = fanout(layer, nonzero_only).reshape(-1)
     active = (raster.reshape(raster.shape[0], -1, raster.shape[-1]) != 0).astype(np.int64)
     return np.einsum("kjt,j->kt", active, fo)
-
-
-def is_binary(raster: np.ndarray) -> bool:
-    return bool(np.isin(np.unique(raster), (0, 1)).all())
 
 
 def ann_macs(layer: Layer) -> int:
@@ -59,20 +63,18 @@ def stats(per_sample_time: np.ndarray) -> dict:
                 per_inference_mean=float(per_inf.mean()), per_inference_max=float(per_inf.max()))
 
 
-def layer_counts(layer: Layer, raster_in: np.ndarray, raster_out: np.ndarray | None, timesteps: int) -> dict:
-    """Everything measured for one layer from its input and output spike rasters."""
-    k = raster_in.shape[0]
-    eff = synops(layer, raster_in, True)
-    dense = synops(layer, np.ones((1,) + raster_in.shape[1:], dtype=np.uint8), False)[0]
-    spikes_in = (raster_in.reshape(k, -1, raster_in.shape[-1]) != 0).sum(axis=1)
-    out = (raster_out.reshape(k, -1, raster_out.shape[-1]) != 0).sum(axis=1) if raster_out is not None \
-        else np.zeros((k, timesteps), dtype=np.int64)
+def layer_activity(layer: Layer, synops_kt: np.ndarray, spikes_in_kt: np.ndarray, spikes_out_kt,
+                   graded_input: bool, timesteps: int) -> dict:
+    """Everything measured for one layer from per-sample, per-timestep counts (K, T) of its synaptic ops
+    and of its input and output spikes (None for the read-out, which never spikes)."""
+    k = synops_kt.shape[0]
+    dense = float(fanout(layer, False).sum())
+    out = spikes_out_kt if spikes_out_kt is not None else np.zeros((k, timesteps), dtype=np.int64)
     return dict(
-        op_type="AC" if is_binary(raster_in) else "MAC",
-        synops=stats(eff), synops_dense_per_timestep=float(dense.mean()),
-        synops_dense_per_inference=float(dense.sum()),
-        spikes_in=stats(spikes_in), spikes_out=stats(out),
-        firing_rate=float(out.sum() / (k * layer.neurons * timesteps)) if raster_out is not None else None,
+        op_type="MAC" if graded_input else "AC",
+        synops=stats(synops_kt), synops_dense_per_timestep=dense, synops_dense_per_inference=dense * timesteps,
+        spikes_in=stats(spikes_in_kt), spikes_out=stats(out),
+        firing_rate=float(out.sum() / (k * layer.neurons * timesteps)) if spikes_out_kt is not None else None,
         neuron_updates_per_inference=layer.neurons * timesteps)
 
 
@@ -83,7 +85,7 @@ def static_counts(layer: Layer) -> dict:
     params = int(layer.weight.size)
     nz_params = int((layer.weight != 0).sum())
     fan_in = (layer.weight != 0).reshape(layer.weight.shape[0], -1).sum(axis=1)
-    return dict(name=layer.name, kind=layer.kind, role=layer.role, mode=layer.mode, weight_bits=layer.weight_bits,
+    return dict(name=layer.name, kind=layer.label, role=layer.role, mode=layer.mode, weight_bits=layer.weight_bits,
                 in_shape=list(layer.in_shape), out_shape=list(layer.out_shape), neurons=layer.neurons,
                 synapses=synapses, nonzero_synapses=nonzero, parameters=params, nonzero_parameters=nz_params,
                 fan_in_max=int(fan_in.max()),

@@ -6,6 +6,9 @@ import html
 import io
 
 
+NAMES = {"lava": "Lava", "emulator": "emulator", "torch": "PyTorch"}
+
+
 def _n(v, digits: int = 3) -> str:
     if v is None:
         return "unknown"
@@ -19,18 +22,23 @@ def _bytes(b: float) -> str:
 
 
 def summary_lines(r: dict) -> list[str]:
-    lava, mem, feas = r["totals"]["lava"], r["memory"], r["feasibility"]
+    chip = r["chip"]
+    lava, mem, feas = r["totals"][chip], r["memory"], r["feasibility"]
     e = r["energy"]["mean"]
     hw = r["hardware"]["name"]
     p = r.get("parity")
     lines = [
         f"- **network**: {len(r['layers'])} layers, {_n(mem['neurons'])} neurons, {_n(mem['synapses'])} synapses "
         f"({_n(mem['nonzero_synapses'])} nonzero); T = {r['timesteps']}; {r['dataset']}, {r['samples']} samples",
-        f"- **accuracy** on those samples: Lava {r['accuracy']['lava']:.2f}%"
-        + (f", PyTorch {r['accuracy']['torch']:.2f}%" if r["accuracy"]["torch"] is not None else ""),
+        "- **accuracy** on those samples: " + ", ".join(f"{NAMES.get(k, k)} {v:.2f}%" for k, v in r["accuracy"].items()
+                                                          if v is not None),
     ]
+    if r.get("agreement"):
+        g = r["agreement"]
+        lines.append(f"- **Lava vs emulator** on {g['samples']} samples: spikes equal {'yes' if g['spikes_equal'] else 'no'}, "
+                     f"logits equal {'yes' if g['logits_equal'] else 'no'}")
     if p:
-        lines.append(f"- **parity** Lava vs PyTorch: predictions agree {p['prediction_agreement_pct']:.1f}%, logits equal "
+        lines.append(f"- **parity** {NAMES.get(chip, chip)} vs PyTorch on {p['samples']} samples: predictions agree {p['prediction_agreement_pct']:.1f}%, logits equal "
                      f"{'yes' if p['logits_equal'] else 'no'}, spikes equal {'yes' if p['spikes_equal'] else 'no'}"
                      + (f"; first divergence: layer {p['first_divergence']['layer']}, timestep "
                         f"{p['first_divergence']['timestep']}, sample {p['first_divergence']['sample']}"
@@ -69,7 +77,7 @@ def energy_text(e: dict) -> str:
 
 def layer_rows(r: dict) -> list[list[str]]:
     rows = []
-    act = r["activity"]["lava"]
+    act = r["activity"][r["chip"]]
     cores = {c["layer"]: c for c in r["feasibility"]["per_layer"]}
     torch_act = {a["layer"]: a for a in r["activity"].get("torch", [])}
     for s, a in zip(r["layers"], act):
@@ -87,12 +95,13 @@ def layer_rows(r: dict) -> list[list[str]]:
 
 
 HEADER = ["layer", "weights", "neurons", "synapses", "nonzero", "memory (chip)", "spikes in", "spikes out",
-          "rate", "synops (Lava)", "synops (PyTorch)", "dense synops", "ANN MACs", "cores (binding)"]
+          "rate", "synops (chip)", "synops (PyTorch)", "dense synops", "ANN MACs", "cores (binding)"]
 
 
 def to_markdown(r: dict) -> str:
     out = [f"# tna-deploy report: {r['dataset']} on {r['hardware']['name']}", "",
-           f"Netx file `{r['netx_file']}`, simulation `{r['sim_dir']}`, report format {r['format_version']}.",
+           f"Netx file `{r['netx_file']}`, simulation `{r['sim_dir']}` ({NAMES.get(r['chip'], r['chip'])} counts), "
+           f"report format {r['format_version']}.",
            "Counts are per inference (T = %d timesteps), mean over samples unless marked max." % r["timesteps"], ""]
     out += summary_lines(r) + ["", "## Per layer", "", "| " + " | ".join(HEADER) + " |",
                                "|" + "---|" * len(HEADER)]
@@ -122,7 +131,8 @@ def plots(r: dict) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     names = [s["name"] for s in r["layers"]]
-    act = r["activity"]["lava"]
+    act = r["activity"][r["chip"]]
+    chip = NAMES.get(r["chip"], r["chip"])
     x = range(len(names))
     figs = {}
 
@@ -145,11 +155,11 @@ def plots(r: dict) -> dict:
         return png
 
     figs["synops"] = bar("Synaptic operations per inference", {
-        "effective (Lava, mean)": [a["synops"]["per_inference_mean"] for a in act],
+        f"effective ({chip}, mean)": [a["synops"]["per_inference_mean"] for a in act],
         "dense": [a["synops_dense_per_inference"] for a in act],
         "ANN MACs": [s["ann_macs"] for s in r["layers"]]}, "ops", log=True)
     figs["rates"] = bar("Firing rate (spikes per neuron per timestep)",
-                        {"Lava": [a["firing_rate"] for a in act]}, "rate")
+                        {chip: [a["firing_rate"] for a in act]}, "rate")
     figs["memory"] = bar("Weight memory", {
         "on chip": [s["weight_bytes_chip"] for s in r["layers"]],
         "8-bit": [s["weight_bytes_int8"] for s in r["layers"]],

@@ -1,4 +1,5 @@
-"""Parity between the chip model (Lava) and the PyTorch base network, spike for spike."""
+"""Parity between two runs of the same samples (a chip model and PyTorch, or Lava and the emulator),
+spike for spike, accumulated chunk by chunk so that any number of samples fits in memory."""
 from __future__ import annotations
 
 from typing import Optional
@@ -25,19 +26,51 @@ def first_divergence(a: list, b: list) -> Optional[dict]:
     return best
 
 
-def parity(names: list, lava_spikes: list, torch_spikes: list, lava_logits: np.ndarray,
-           torch_logits: np.ndarray) -> dict:
+class Parity:
+    """Accumulates the agreement of run ``a`` with run ``b`` over chunks of samples."""
+
+    def __init__(self, names: list, a: str = "lava", b: str = "torch"):
+        self.names, self.a, self.b = names, a, b
+        self.samples = self.agree = 0
+        self.max_diff = 0.0
+        self.mismatched = [0] * len(names)
+        self.sums = [[0, 0] for _ in names]
+        self.counts_equal = True
+        self.first: Optional[dict] = None
+
+    def update(self, offset: int, a_spikes: list, b_spikes: list, a_logits: np.ndarray, b_logits: np.ndarray) -> None:
+        """One chunk whose first sample is sample ``offset`` of the run."""
+        self.samples += len(a_logits)
+        self.agree += int((a_logits.argmax(1) == b_logits.argmax(1)).sum())
+        if a_logits.size:
+            self.max_diff = max(self.max_diff, float(np.abs(a_logits - b_logits).max()))
+        for i, (x, y) in enumerate(zip(a_spikes, b_spikes)):
+            self.mismatched[i] += int((x != y).sum())
+            self.sums[i][0] += int(x.sum())
+            self.sums[i][1] += int(y.sum())
+        if a_spikes:
+            self.counts_equal &= bool(np.array_equal(spike_counts(a_spikes), spike_counts(b_spikes)))
+        first = first_divergence(a_spikes, b_spikes)
+        if first is not None:
+            first["sample"] += offset
+            key = lambda d: (d["timestep"], d["layer_index"], d["sample"])  # noqa: E731
+            if self.first is None or key(first) < key(self.first):
+                self.first = first
+
+    def result(self) -> dict:
+        per_layer = [{"layer": name, "equal": m == 0, "mismatched": m, f"{self.a}_spikes": s[0], f"{self.b}_spikes": s[1]}
+                     for name, m, s in zip(self.names, self.mismatched, self.sums)]
+        first = dict(self.first, layer=self.names[self.first["layer_index"]]) if self.first else None
+        return dict(compared=f"{self.a} vs {self.b}", samples=self.samples,
+                    prediction_agreement_pct=self.agree / max(self.samples, 1) * 100.0,
+                    logits_equal=self.max_diff == 0.0, logits_max_abs_diff=self.max_diff,
+                    spikes_equal=all(r["equal"] for r in per_layer), spike_counts_equal=self.counts_equal,
+                    per_layer=per_layer, first_divergence=first)
+
+
+def parity(names: list, a_spikes: list, b_spikes: list, a_logits: np.ndarray, b_logits: np.ndarray,
+           a: str = "lava", b: str = "torch") -> dict:
     """Prediction agreement, logit equality and per-layer spike equality, with the first divergence."""
-    agree = float(np.mean(lava_logits.argmax(1) == torch_logits.argmax(1)) * 100.0)
-    max_diff = float(np.abs(lava_logits - torch_logits).max()) if lava_logits.size else 0.0
-    per_layer = []
-    for name, a, b in zip(names, lava_spikes, torch_spikes):
-        per_layer.append(dict(layer=name, equal=bool(np.array_equal(a, b)), mismatched=int((a != b).sum()),
-                              lava_spikes=int(a.sum()), torch_spikes=int(b.sum())))
-    first = first_divergence(lava_spikes, torch_spikes)
-    if first is not None:
-        first["layer"] = names[first["layer_index"]]
-    counts_equal = bool(np.array_equal(spike_counts(lava_spikes), spike_counts(torch_spikes)))
-    return dict(prediction_agreement_pct=agree, logits_equal=max_diff == 0.0, logits_max_abs_diff=max_diff,
-                spikes_equal=all(r["equal"] for r in per_layer), spike_counts_equal=counts_equal,
-                per_layer=per_layer, first_divergence=first)
+    p = Parity(names, a, b)
+    p.update(0, a_spikes, b_spikes, a_logits, b_logits)
+    return p.result()

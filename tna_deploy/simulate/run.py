@@ -1,101 +1,326 @@
-"""``simulate``: run a netx file on test samples in Lava, optionally beside the run's PyTorch model,
-and write versioned JSON results plus raw per-layer spike counts (.npz) for the report stage."""
+"""``simulate``: run a netx file on test samples (or on raw input spikes) in the emulator and / or Lava,
+optionally beside the run's PyTorch model, chunk by chunk with bounded memory, and write versioned
+JSON results plus per-sample counts (.npz) for the report stage."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import time
 from typing import Callable, Optional
 
 import numpy as np
-import torch
 
 from .. import __version__
-from ..config import TrainConfig
-from ..data import encode, load_split
-from ..errors import ConfigError, TnaError
-from ..export.netx import NetxMeta, prepare_for_chip, read_meta
 from ..atomic import atomic_path, write_json
-from ..train.runs import load_run
-from .compare import parity, spike_counts
+from ..errors import ConfigError, DataError, TnaError
+from ..ir import DeployedNet, read_netx
+from .compare import Parity, spike_counts
 
 log = logging.getLogger(__name__)
 FORMAT = "tna-deploy-sim"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 RESULTS = "results.json"
-COUNTS = "counts.npz"
-SPIKES = "spikes.npz"     # full rasters, for op counts: input (K, C, H, W, T), lava_L{i}/torch_L{i} (K, ..., T)
+COUNTS = "counts.npz"     # labels; per backend B: B_logits (K, n), B_counts (K, L-1, T), B_synops (K, L, T); input_counts
+SPIKES = "spikes.npz"     # --record spikes: input (K, *in, T) and B_L{i} (K, *shape, T) rasters
+STATE = "state.npz"       # --record current,voltage: B_current_L{i}, B_voltage_L{i} (K, *shape, T) int32
+RECORD_BUDGET = 4 << 30   # bytes a --record may keep in memory
+CHUNK_BUDGET = 1 << 30    # bytes of neuron state per emulator chunk
 
 
 class SimulationError(TnaError):
     """The file could not be simulated."""
 
 
-def load_samples(meta: NetxMeta, n: int, data_dir: Optional[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first ``n`` test samples of the file's dataset, encoded as the chip receives them."""
-    cfg = TrainConfig(dataset=meta.dataset, data_dir=data_dir, timesteps=meta.timesteps, limit_test=n,
-                      input_bits=meta.input_bits, dvs_size=int(meta.in_shape[1]), weights="fp")
+@dataclasses.dataclass
+class Inputs:
+    """Where the samples come from: a dataset split (encoded per chunk) or a raw spike array."""
+
+    n: int
+    timesteps: int
+    chunk: Callable[[int, int], np.ndarray]     # (start, stop) -> (k, *input_shape, T) integers
+    labels: Optional[np.ndarray] = None
+    dataset: Optional[str] = None
+    source: Optional[str] = None
+
+
+def dataset_inputs(net: DeployedNet, path: str, samples, data_dir: Optional[str], dataset: Optional[str]) -> Inputs:
+    """The first ``samples`` (an int or 'all') test samples of the file's dataset, encoded as the chip gets them."""
+    import torch
+
+    from ..config import TrainConfig
+    from ..data import encode, load_split
+    meta = net.meta
+    if not meta:
+        raise ConfigError(f"{path} has no tna-deploy metadata, so its dataset and encoding are unknown; "
+                          f"give the input spikes with --input X.npy")
+    if dataset and dataset != meta["dataset"]:
+        raise ConfigError(f"{path} was trained on {meta['dataset']}, not {dataset}")
+    limit = None if samples == "all" else int(samples)
+    cfg = TrainConfig(dataset=meta["dataset"], data_dir=data_dir, timesteps=int(meta["timesteps"]), limit_test=limit,
+                      input_bits=int(meta["input_bits"]), dvs_size=int(meta["in_shape"][1]), weights="fp")
     test = load_split(cfg, "test")
-    if list(test.in_shape) != list(meta.in_shape):
-        raise ConfigError(f"{meta.dataset} samples have shape {test.in_shape}, the network expects {meta.in_shape}")
-    return encode(test.x, meta.timesteps, meta.input_bits, meta.event_data), test.y
+    if list(test.in_shape) != list(meta["in_shape"]):
+        raise ConfigError(f"{meta['dataset']} samples have shape {test.in_shape}, the network expects {meta['in_shape']}")
+    x = test.x
+
+    def chunk(a: int, b: int) -> np.ndarray:
+        with torch.no_grad():
+            return encode(x[a:b], cfg.timesteps, cfg.input_bits, test.event_data).numpy().astype(np.int32)
+    return Inputs(len(test), cfg.timesteps, chunk, test.y.numpy(), meta["dataset"])
 
 
-def torch_reference(run_dir: str, meta: NetxMeta, x: torch.Tensor) -> tuple[list, np.ndarray]:
-    """Spikes of every non-flatten block (K, ..., T) and logits of the run's base, as exported."""
-    run = load_run(run_dir, with_twins=False)
-    net, _ = prepare_for_chip(run)
-    modes = [q.mode for info, q in zip(net.info, net.quantizers) if info.kind != "flatten"]
-    if modes != [entry["mode"] for entry in meta.layers]:
-        raise ConfigError(f"--run {run_dir} does not match the file: its layers compute in modes {modes}, "
-                          f"the file's in {[entry['mode'] for entry in meta.layers]}; re-export the run")
-    with torch.no_grad():
-        logits, trace = net(x, return_trace=True)
-    spikes = [t.numpy().astype(np.uint8) for info, t in zip(net.info, trace) if info.kind != "flatten"]
-    return spikes[:-1], logits.numpy().astype(np.float64)
-
-
-def simulate(path: str, samples: int, out_dir: str, backend: str = "lava", run_dir: Optional[str] = None,
-             data_dir: Optional[str] = None, dataset: Optional[str] = None,
-             on_sample: Optional[Callable[[int, int], None]] = None) -> dict:
-    meta = read_meta(path)
-    if dataset and dataset != meta.dataset:
-        raise ConfigError(f"{path} was trained on {meta.dataset}, not {dataset}")
-    if samples < 1:
-        raise ConfigError(f"--samples must be at least 1, got {samples}")
-    if backend != "lava":
-        raise ConfigError(f"unknown backend {backend!r}: only 'lava' is available")
-    if data_dir is None and run_dir:
-        data_dir = load_run(run_dir, with_twins=False).cfg.data_dir
-    x, y = load_samples(meta, samples, data_dir)
-    from .lava_cpu import run_lava
+def file_inputs(net: DeployedNet, input_path: str, samples) -> tuple[Inputs, DeployedNet]:
+    """Raw input spikes from ``input_path``: (K, *input_shape, T) or (*input_shape, T) integers."""
+    if not os.path.isfile(input_path):
+        raise DataError(f"--input {input_path}: no such file")
     try:
-        lava = run_lava(path, meta, x.numpy().astype(np.int32), on_sample=on_sample)
-    except (OSError, KeyError, ValueError) as e:
+        x = np.load(input_path, allow_pickle=False, mmap_mode="r")
+    except (ValueError, OSError, EOFError) as e:
+        raise DataError(f"--input {input_path}: not a readable .npy array ({str(e).splitlines()[0][:80]})") from None
+    want = tuple(net.input_shape)
+    if x.ndim == len(want) + 1:
+        x = x[None]
+    if x.ndim != len(want) + 2 or tuple(x.shape[1:-1]) != want:
+        raise DataError(f"--input {input_path}: shape {x.shape}; the network takes (K, {', '.join(map(str, want))}, T) "
+                        f"or ({', '.join(map(str, want))}, T) integer spikes")
+    if not (np.issubdtype(x.dtype, np.integer) or x.dtype == np.bool_):
+        raise DataError(f"--input {input_path}: dtype {x.dtype}; give integer (or bool) spikes")
+    if x.shape[-1] < 1 or x.shape[0] < 1:
+        raise DataError(f"--input {input_path}: no samples or no timesteps in shape {x.shape}")
+    lo, hi = (int(x.min()), int(x.max())) if x.size else (0, 0)
+    if lo < -(1 << 23) or hi >= 1 << 23:
+        raise DataError(f"--input {input_path}: values {lo}..{hi} exceed Loihi's 24-bit graded spikes")
+    n = x.shape[0] if samples == "all" else min(int(samples), x.shape[0])
+    if not net.input_neuron and (lo < 0 or hi > 1):      # graded values need message bits, as netx is told
+        bits = max(net.input_bits, int(max(abs(lo), hi)).bit_length() + (lo < 0))
+        net = dataclasses.replace(net, input_bits=min(bits, 24))
+    return Inputs(n, int(x.shape[-1]), lambda a, b: np.asarray(x[a:b]).astype(np.int32), source=os.path.abspath(input_path)), net
+
+
+class TorchReference:
+    """The run's PyTorch base as exported, run on chunks (spikes of every layer but the read-out, logits)."""
+
+    def __init__(self, run_dir: str, net: DeployedNet):
+        from ..export.netx import prepare_for_chip
+        from ..train.runs import load_run
+        run = load_run(run_dir, with_twins=False)
+        self.net, _ = prepare_for_chip(run)
+        modes = [q.mode for info, q in zip(self.net.info, self.net.quantizers) if info.kind != "flatten"]
+        want = [layer.mode for layer in net.compute_layers]
+        if modes != want:
+            raise ConfigError(f"--run {run_dir} does not match the file: its layers compute in modes {modes}, "
+                              f"the file's in {want}; re-export the run")
+
+    def __call__(self, x: np.ndarray) -> tuple[list, np.ndarray]:
+        import torch
+        with torch.no_grad():
+            logits, trace = self.net(torch.from_numpy(x.astype(np.float32)), return_trace=True)
+        spikes = [t.numpy().astype(np.uint8) for info, t in zip(self.net.info, trace) if info.kind != "flatten"]
+        return spikes[:-1], logits.numpy().astype(np.float64)
+
+
+def torch_reference(ref: TorchReference, x: np.ndarray) -> tuple[list, np.ndarray]:
+    """One chunk through the PyTorch model (a seam for tests)."""
+    return ref(x)
+
+
+def chunk_size(net: DeployedNet, timesteps: int, record: tuple) -> int:
+    per_sample = sum(layer.neurons for layer in net.compute_layers) * timesteps * (48 if record else 24)
+    return int(max(1, min(1000, CHUNK_BUDGET // max(per_sample, 1))))
+
+
+class Collector:
+    """Per-backend outputs over all chunks: logits, spike counts, synaptic ops, recorded state."""
+
+    def __init__(self, net: DeployedNet, record: tuple):
+        from ..hardware.counts import fanout
+        self.fanouts = [fanout(layer).reshape(-1).astype(np.float64) for layer in net.compute_layers
+                        if layer.kind != "input"]
+        self.synapse_layers = [layer.kind != "input" for layer in net.compute_layers]
+        self.record = record
+        self.logits, self.counts, self.synops, self.rasters, self.state = [], [], [], [], {}
+        self.seconds = 0.0
+
+    def add(self, x: np.ndarray, result, seconds: float) -> None:
+        self.seconds += seconds
+        self.logits.append(result.logits)
+        spikes = result.spikes[:len(self.synapse_layers) - 1]
+        self.counts.append(spike_counts(spikes) if spikes else np.zeros((len(x), 0, x.shape[-1]), np.int64))
+        ins = [x] + spikes
+        rows, fo = [], iter(self.fanouts)
+        for raster, has_synapse in zip(ins, self.synapse_layers):
+            active = (raster.reshape(raster.shape[0], -1, raster.shape[-1]) != 0).astype(np.float64)
+            rows.append(np.einsum("kjt,j->kt", active, next(fo)) if has_synapse else np.zeros((len(x), x.shape[-1])))
+        self.synops.append(np.stack(rows, axis=1).round().astype(np.int64))
+        if "spikes" in self.record:
+            self.rasters.append(spikes)
+        for name in ("current", "voltage"):
+            if name in self.record:
+                self.state.setdefault(name, []).append(getattr(result, name))
+
+    def arrays(self, name: str) -> dict:
+        out = {f"{name}_logits": np.concatenate(self.logits), f"{name}_counts": np.concatenate(self.counts),
+               f"{name}_synops": np.concatenate(self.synops)}
+        return out
+
+    def raster_arrays(self, name: str) -> dict:
+        if not self.rasters:
+            return {}
+        return {f"{name}_L{i}": np.concatenate([c[i] for c in self.rasters]) for i in range(len(self.rasters[0]))}
+
+    def state_arrays(self, name: str) -> dict:
+        out = {}
+        for field, chunks in self.state.items():
+            for i in range(len(chunks[0])):
+                out[f"{name}_{field}_L{i}"] = np.concatenate([c[i] for c in chunks])
+        return out
+
+
+def simulate(path: str, samples, out_dir: str, backends=("emulator",), run_dir: Optional[str] = None,
+             data_dir: Optional[str] = None, dataset: Optional[str] = None, input_path: Optional[str] = None,
+             record: tuple = (), chunk: Optional[int] = None,
+             on_progress: Optional[Callable[[int, int], None]] = None) -> dict:
+    """Run ``samples`` (an int or 'all') through every backend in ``backends``; see the module doc."""
+    if isinstance(backends, str):
+        backends = (backends,)
+    if samples != "all" and int(samples) < 1:
+        raise ConfigError(f"--samples must be at least 1 or 'all', got {samples}")
+    net = read_netx(path)
+    if input_path:
+        if run_dir:
+            raise ConfigError("--run compares with the PyTorch model on dataset samples; it does not take --input")
+        inputs, net = file_inputs(net, input_path, samples)
+    else:
+        if data_dir is None and run_dir:
+            from ..train.runs import load_run
+            data_dir = load_run(run_dir, with_twins=False).cfg.data_dir
+        inputs = dataset_inputs(net, path, samples, data_dir, dataset)
+    n, t = inputs.n, inputs.timesteps
+    per_sample = sum(layer.neurons for layer in net.compute_layers) * t * (1 + 8 * len(set(record) - {"spikes"}))
+    if record and per_sample * n * (len(backends) + 1) > RECORD_BUDGET:
+        raise ConfigError(f"--record {','.join(record)} on {n} samples would keep about "
+                          f"{per_sample * n * (len(backends) + 1) / 2**30:.1f} GiB; record fewer --samples")
+    ref = TorchReference(run_dir, net) if run_dir else None
+    names = [layer.name for layer in net.compute_layers]
+    collect = {b: Collector(net, record) for b in backends}
+    lava_result = None
+    if "lava" in backends:      # Lava runs every sample in one back-to-back stream; chunks slice it below
+        lava_result, lava_info = _run_lava(path, net, inputs, record, on_progress if len(backends) == 1 else None)
+    from .emulator import Emulator
+    emulator = Emulator(net) if "emulator" in backends else None
+    chip = backends[0]
+    parity = Parity(names[:-1], chip, "torch") if ref else None
+    agreement = Parity(names[:-1], "lava", "emulator") if len(backends) > 1 else None
+    torch_c = Collector(net, record) if ref else None
+    size = chunk or chunk_size(net, t, record)
+    input_counts, input_max = [], 0
+    for a in range(0, n, size):
+        b = min(n, a + size)
+        x = inputs.chunk(a, b)
+        got = {}
+        if lava_result is not None:
+            got["lava"] = _slice(lava_result, a, b)
+            collect["lava"].add(x, got["lava"], 0.0)
+        if emulator is not None:
+            t0 = time.perf_counter()
+            got["emulator"] = emulator.run(x, record=("spikes",) + tuple(record))
+            collect["emulator"].add(x, got["emulator"], time.perf_counter() - t0)
+        input_counts.append((x.reshape(len(x), -1, t) != 0).sum(axis=1))
+        input_max = max(input_max, int(np.abs(x).max()) if x.size else 0)
+        if agreement:
+            agreement.update(a, got["lava"].spikes[:len(names) - 1], got["emulator"].spikes[:len(names) - 1],
+                             got["lava"].logits, got["emulator"].logits)
+        if ref:
+            t_spikes, t_logits = torch_reference(ref, x)
+            chip_spikes = got[chip].spikes[:len(names) - 1]
+            parity.update(a, chip_spikes, t_spikes, got[chip].logits, t_logits)
+            torch_c.add(x, _Plain(t_spikes, t_logits), 0.0)
+        if on_progress and (emulator is not None or len(backends) > 1):
+            on_progress(b, n)
+    if lava_result is not None:
+        collect["lava"].seconds = lava_info["seconds"]
+    result = _results(path, net, inputs, backends, collect, names, parity, agreement, torch_c,
+                      lava_info if lava_result is not None else None, run_dir)
+    result["input_max"] = input_max        # above 1: graded input, so the first layer does MACs
+    extra = dict(input_counts=np.concatenate(input_counts))
+    _write(out_dir, inputs, collect, torch_c, record, result, extra)
+    return result
+
+
+@dataclasses.dataclass
+class _Plain:
+    spikes: list
+    logits: np.ndarray
+    current: Optional[list] = None
+    voltage: Optional[list] = None
+
+
+def _slice(res, a: int, b: int):
+    cut = lambda arrays: None if arrays is None else [v[a:b] for v in arrays]  # noqa: E731
+    return _Plain(cut(res.spikes), res.logits[a:b], cut(res.current), cut(res.voltage))
+
+
+def _run_lava(path: str, net: DeployedNet, inputs: Inputs, record: tuple, on_progress):
+    from .lava_cpu import run_lava
+    x = inputs.chunk(0, inputs.n)
+    try:
+        return run_lava(path, net, x, record=record, on_sample=on_progress)
+    except (OSError, KeyError, ValueError, RuntimeError, AssertionError) as e:
         raise SimulationError(f"{path}: Lava could not run this file ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0][:120] if str(e) else ''}); re-export it") from None
-    names = [entry["name"] for entry in meta.layers]
-    labels = y.numpy()
+                              f"{str(e).splitlines()[0][:120] if str(e) else ''})") from None
+
+
+def _summary(logits: np.ndarray, labels: Optional[np.ndarray], seconds: float, n: int) -> dict:
+    pred = logits.argmax(1)
+    out = dict(predictions=pred.tolist(), seconds=round(seconds, 3),
+               samples_per_second=round(n / seconds, 2) if seconds > 0 else None)
+    if labels is not None:
+        out["accuracy"] = float((pred == labels).mean() * 100.0)
+    return out
+
+
+def _results(path, net, inputs, backends, collect, names, parity, agreement, torch_c, lava_info, run_dir) -> dict:
+    n = inputs.n
     result = dict(format=FORMAT, format_version=FORMAT_VERSION, tna_deploy_version=__version__,
-                  file=os.path.abspath(path), backend=backend, dataset=meta.dataset, samples=int(len(labels)),
-                  timesteps=meta.timesteps, layers=names, labels=labels.tolist(),
-                  lava=dict(predictions=lava.logits.argmax(1).tolist(),
-                            accuracy=float((lava.logits.argmax(1) == labels).mean() * 100.0),
-                            logits=lava.logits.tolist(), steps=lava.steps, seconds=round(lava.seconds, 3),
-                            steps_per_second=round(lava.steps / lava.seconds, 2)))
-    arrays = dict(labels=labels, lava_logits=lava.logits, lava_counts=spike_counts(lava.spikes))
-    rasters = dict(input=x.numpy().astype(np.uint16), **{f"lava_L{i}": s for i, s in enumerate(lava.spikes)})
-    if run_dir:
-        t_spikes, t_logits = torch_reference(run_dir, meta, x)
-        result["torch"] = dict(run=os.path.abspath(run_dir), predictions=t_logits.argmax(1).tolist(),
-                               accuracy=float((t_logits.argmax(1) == labels).mean() * 100.0),
-                               logits=t_logits.tolist())
-        result["parity"] = parity(names[:-1], lava.spikes, t_spikes, lava.logits, t_logits)
-        arrays.update(torch_logits=t_logits, torch_counts=spike_counts(t_spikes))
-        rasters.update({f"torch_L{i}": s for i, s in enumerate(t_spikes)})
+                  file=os.path.abspath(path), dataset=inputs.dataset, input=inputs.source, samples=n,
+                  timesteps=inputs.timesteps, input_bits=net.input_bits, layers=names, chip=backends[0],
+                  backends=list(backends),
+                  labels=inputs.labels.tolist() if inputs.labels is not None else None)
+    for b in backends:
+        result[b] = _summary(np.concatenate(collect[b].logits), inputs.labels, collect[b].seconds, n)
+    if lava_info:
+        result["lava"].update(steps=lava_info["steps"], steps_per_second=round(lava_info["steps"] / lava_info["seconds"], 2))
+    if torch_c:
+        result["torch"] = dict(run=os.path.abspath(run_dir),
+                               **_summary(np.concatenate(torch_c.logits), inputs.labels, 0.0, n))
+        result["parity"] = parity.result()
+    if agreement:
+        result["agreement"] = agreement.result()
+    return result
+
+
+def _write(out_dir: str, inputs: Inputs, collect: dict, torch_c, record: tuple, result: dict, extra: dict) -> None:
+    arrays = dict(extra)
+    if inputs.labels is not None:
+        arrays["labels"] = inputs.labels
+    for b, c in collect.items():
+        arrays.update(c.arrays(b))
+    if torch_c:
+        arrays.update(torch_c.arrays("torch"))
     os.makedirs(out_dir, exist_ok=True)
-    for name, content in ((COUNTS, arrays), (SPIKES, rasters)):
+    files = [(COUNTS, arrays)]
+    if "spikes" in record:
+        rasters = {"input": inputs.chunk(0, inputs.n)}
+        for b, c in collect.items():
+            rasters.update(c.raster_arrays(b))
+        if torch_c:
+            rasters.update(torch_c.raster_arrays("torch"))
+        files.append((SPIKES, rasters))
+    if set(record) & {"current", "voltage"}:
+        files.append((STATE, {k: v for b, c in collect.items() for k, v in c.state_arrays(b).items()}))
+    for name, content in files:
         with atomic_path(os.path.join(out_dir, name)) as tmp:
             with open(tmp, "wb") as f:
                 np.savez_compressed(f, **content)
     write_json(os.path.join(out_dir, RESULTS), result)
-    return result

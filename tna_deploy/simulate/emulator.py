@@ -1,0 +1,190 @@
+"""A vectorized, bit-exact emulator of Lava's fixed-point Loihi 2 models, run on a ``DeployedNet``.
+
+Per layer it computes what netx instantiates in Lava with ``Loihi2SimCfg(select_tag='fixed_pt')``:
+  conv   ``PyConvModelFixed``: raw integer weights (torch's cross-correlation equals Lava's flipped
+         scipy convolution), the sum wrapped to 24 bits (``signed_clamp``).
+  dense  ``PyDenseModelBitAcc`` / ``PyDelayDenseModelBitAcc``: netx's ``optimize_weight_bits``, the
+         8-bit clip and truncation to ``num_weight_bits``, then ``>> -weight_exp`` (flooring), one
+         term per delay value.
+  input  with a neuron: the sample goes straight into its ``a_in``.
+  neuron ``PyLifResetModelBitAcc`` through the shared kernel ``tna_deploy.cuba`` (LOIHI flavor);
+         ``a_in << 6`` wraps in int32 as numpy does.
+The first synapse takes graded input values when the file's input has message bits, else ``!= 0``.
+
+Timing. Samples run back to back, one every T steps, as ``simulate --backend lava`` runs them
+(``reset_interval=T``). Every Lava layer adds one step of latency, and netx resets layer i exactly
+when sample k's first input reaches it, so layer i holds sample k in steps ``[kT+i+c, kT+i+c+T)``
+(0-based, c = 1 without an input neuron, 0 with one): its window. Shifting each layer's synaptic
+input by that one step is therefore the same as computing every layer in its window's own time
+frame, which is what this emulator does: window-aligned rasters (K, ..., T), equal to Lava's sink
+at ``stream_step``. Windows of different samples are independent (each starts from rest), so all
+samples of a chunk run at once, except through dense delays: a delayed spike crosses into the next
+sample's window, exactly as in Lava's stream, and the tail is carried from chunk to chunk.
+
+Arithmetic. conv / matmul run in torch float32 when the largest possible sum (max input times the
+largest row sum of |w|) stays below 2^24, so every partial sum is an exact integer, else float64;
+the neuron state is float64 (exact integers).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..cuba import LOIHI, STATE_SHIFT, cuba_run
+from ..ir import DeployedNet, Layer, dense_weight_bits
+
+F32_EXACT = 1 << 24
+A_IN_WIDE = 1 << 25          # |a_in| from here on, a_in << 6 overflows int32
+RECORD_FIELDS = ("spikes", "current", "voltage")
+
+
+def signed_clamp24(x: torch.Tensor) -> torch.Tensor:
+    """Lava's ``conv.utils.signed_clamp(x, 24)``: wrap modulo 2^24 into [-2^23, 2^23)."""
+    return torch.remainder(x + float(1 << 23), float(1 << 24)) - float(1 << 23)
+
+
+def shift_left6_int32(a: torch.Tensor) -> torch.Tensor:
+    """``np.left_shift(a_in, 6)`` on int32: exact below 2^25, two's-complement wrap beyond."""
+    a = a * 64.0
+    if a.numel() and float(a.abs().max()) >= 2.0 ** 31:
+        a = torch.remainder(a + 2.0 ** 31, 2.0 ** 32) - 2.0 ** 31
+    return a
+
+
+def stream_step(layer: int, sample: int, timesteps: int, input_neuron: bool) -> int:
+    """The 0-based Lava step (sink column) where ``sample``'s window in compute layer ``layer`` starts."""
+    return sample * timesteps + layer + (0 if input_neuron else 1)
+
+
+@dataclass
+class EmulatorResult:
+    """Per compute layer, window-aligned, (K, *shape, T): spikes (uint8), and when recorded the
+    current u and voltage v (after reset, as Lava's Vars hold them) in state units (int32)."""
+
+    spikes: list
+    logits: np.ndarray                 # (K, n): the last layer's v at its window's last step / 4096
+    current: Optional[list] = None
+    voltage: Optional[list] = None
+
+
+@dataclass
+class _Prepared:
+    layer: Layer
+    weight: Optional[torch.Tensor] = None          # conv: file weights; dense: after Lava's truncation
+    row_sum: float = 0.0                           # max over outputs of sum |w|: bounds the sum
+    weight_exp: int = 0
+    delays: list = field(default_factory=list)     # dense: [(d, weight of the synapses with delay d)]
+    bias: object = 0                               # state units, broadcast against one step (K, *shape)
+
+
+class Emulator:
+    """Runs chunks of samples through ``net``; call :meth:`run` repeatedly for consecutive chunks."""
+
+    def __init__(self, net: DeployedNet):
+        self.net = net
+        self.layers = [self._prepare(layer) for layer in net.compute_layers]
+        self.max_delay = max((max(d for d, _ in p.delays) for p in self.layers if p.delays), default=0)
+        self._tails: dict = {}                     # dense layer -> its input stream's last max_delay steps
+
+    @staticmethod
+    def _prepare(layer: Layer) -> _Prepared:
+        p = _Prepared(layer)
+        if layer.kind == "conv":
+            w = layer.weight.astype(np.float64)
+            p.weight = torch.from_numpy(w)
+            p.row_sum = float(np.abs(w).reshape(w.shape[0], -1).sum(1).max())
+        elif layer.kind == "dense":
+            dw = dense_weight_bits(layer.weight)
+            w = dw.weight.astype(np.float64)
+            p.weight_exp = dw.weight_exp
+            p.row_sum = float(np.abs(w).sum(1).max())
+            delay = layer.delay if layer.delay is not None else np.zeros(w.shape, dtype=np.int64)
+            p.delays = [(int(d), torch.from_numpy(np.where(delay == d, w, 0.0))) for d in np.unique(delay)]
+        b = layer.bias_per_neuron()
+        if b is not None:
+            p.bias = torch.from_numpy(b.astype(np.float64) * (1 << STATE_SHIFT))
+        return p
+
+    def reset(self) -> None:
+        """Forget the previous chunk (only dense delays carry anything across samples)."""
+        self._tails = {}
+
+    def run(self, x, record: tuple = ("spikes",)) -> EmulatorResult:
+        """``x``: (K, *input_shape, T) integers, the inputs of K consecutive samples."""
+        x = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
+        k, t = x.shape[0], x.shape[-1]
+        prev = x.permute(x.ndim - 1, *range(x.ndim - 1)).to(torch.float64)      # (T, K, ...)
+        if not self.net.input_neuron and self.net.input_bits == 0:
+            prev = (prev != 0).to(torch.float64)
+        keep_state = "current" in record or "voltage" in record
+        spikes, currents, voltages, logits = [], [], [], None
+        last = len(self.layers) - 1
+        for i, p in enumerate(self.layers):
+            a = self._synapse(i, p, prev)
+            trace = cuba_run(shift_left6_int32(a), p.layer.neuron.current_decay, p.layer.neuron.voltage_decay,
+                             float(p.layer.neuron.threshold << STATE_SHIFT), LOIHI, bias=p.bias,
+                             record=keep_state or i == last)
+            s = trace.spikes
+            spikes.append(_to_batch_major(s).to(torch.uint8).numpy())
+            if keep_state:
+                currents.append(_to_batch_major(trace.u).to(torch.int32).numpy())
+                voltages.append(_to_batch_major(trace.v).to(torch.int32).numpy())
+            if i == last:
+                logits = (trace.v[-1].reshape(k, -1) / float(1 << (2 * STATE_SHIFT))).numpy()
+            prev = s.to(torch.float64)
+        return EmulatorResult(spikes, logits.astype(np.float64), currents if keep_state else None,
+                              voltages if keep_state else None)
+
+    def _synapse(self, i: int, p: _Prepared, prev: torch.Tensor) -> torch.Tensor:
+        """The layer's synaptic input a_in (T, K, *out_shape) in its own window's time frame."""
+        layer = p.layer
+        if layer.kind == "input":
+            return prev
+        t, k = prev.shape[:2]
+        bound = float(prev.abs().max()) * p.row_sum if prev.numel() else 0.0
+        dtype = torch.float32 if bound < F32_EXACT else torch.float64
+        if layer.kind == "conv":
+            z = F.conv2d(prev.reshape(t * k, *prev.shape[2:]).to(dtype), p.weight.to(dtype), stride=layer.stride,
+                         padding=layer.padding, dilation=layer.dilation, groups=layer.groups)
+            return signed_clamp24(z.to(torch.float64)).reshape(t, k, *layer.out_shape)
+        flat = prev.reshape(t, k, -1).to(dtype)
+        a = None
+        for d, w in p.delays:
+            term = torch.matmul(flat, w.to(dtype).t()).to(torch.float64)
+            term = torch.floor(term * 2.0 ** p.weight_exp)
+            if d:
+                term = self._delayed(i, d, term)
+            a = term if a is None else a + term
+        if self.max_delay:
+            self._tails[i] = _stream(flat.to(torch.float64))[-self.max_delay:]
+        return a
+
+    def _delayed(self, i: int, d: int, term: torch.Tensor) -> torch.Tensor:
+        """``term`` (T, K, n) moved d steps later along the back-to-back stream of samples."""
+        t, k, n = term.shape
+        stream = _stream(term)
+        tail = self._tails.get(i)
+        if tail is not None:
+            p = self.layers[i]
+            w = dict(p.delays)[d]
+            head = torch.floor(torch.matmul(tail.to(torch.float64), w.t()) * 2.0 ** p.weight_exp)[-d:]
+        else:
+            head = torch.zeros((d, n), dtype=term.dtype)
+        head = torch.cat([torch.zeros((max(0, d - len(head)), n), dtype=term.dtype), head])
+        moved = torch.cat([head, stream[:-d]]) if d < len(stream) else torch.cat([head, stream])[:len(stream)]
+        return moved.reshape(k, t, n).transpose(0, 1)
+
+
+def _stream(x: torch.Tensor) -> torch.Tensor:
+    """(T, K, n) -> (K*T, n): the samples' windows one after another, as Lava runs them."""
+    t, k = x.shape[:2]
+    return x.transpose(0, 1).reshape(k * t, -1)
+
+
+def _to_batch_major(x: torch.Tensor) -> torch.Tensor:
+    """(T, K, ...) -> (K, ..., T)."""
+    return x.permute(*range(1, x.ndim), 0)
