@@ -100,7 +100,8 @@ def check_fits(nets: list, batch: int, timesteps: int, engine: str, device: torc
     per_image = (estimate_train_bytes(nets, batch, timesteps, engine) - estimate_train_bytes(nets, 0, timesteps, engine)) / batch
     room = free * 0.9 - estimate_train_bytes(nets, 0, timesteps, engine)
     fit = int(room // per_image) if room > 0 else 0
+    where = "this machine" if device.type == "cpu" else str(device)
     hint = (f"--batch-size {max(1, 1 << (fit.bit_length() - 1))} fits" if fit >= 1 else
             f"even one image does not fit at --width {width:g}; lower --width")
     raise ConfigError(f"this run needs about {need / 1e9:.1f} GB per process at {batch} images per process "
-                      f"(--width {width:g}), but {device} has {free / 1e9:.1f} GB free: {hint}")
+                      f"(--width {width:g}, estimated), but {where} has {free / 1e9:.1f} GB free: {hint}")
