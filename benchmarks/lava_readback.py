@@ -26,16 +26,16 @@ def run(path: str, samples: int, stock: bool) -> tuple[float, float, list]:
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc import io
 
-    from tna_deploy.export import read_meta
+    from tna_deploy.ir import read_netx
     from tna_deploy.simulate.recorder import SpikeRecorder
-    from tna_deploy.simulate.run import load_samples
+    from tna_deploy.simulate.run import dataset_inputs
 
-    meta = read_meta(path)
-    x, _ = load_samples(meta, samples, None)
-    t = meta.timesteps
-    net = netx.hdf5.Network(net_config=path, input_message_bits=meta.input_bits, reset_interval=t, reset_offset=1)
+    ir = read_netx(path)
+    x = dataset_inputs(ir, path, samples, None, None).chunk(0, samples)
+    t = ir.timesteps
+    net = netx.hdf5.Network(net_config=path, input_message_bits=ir.input_bits, reset_interval=t, reset_offset=1)
     steps = samples * t + len(net.layers) + 1
-    stream = np.concatenate(list(x.numpy()), axis=-1)
+    stream = np.concatenate(list(x), axis=-1)
     stream = np.concatenate([stream, np.zeros(stream.shape[:-1] + (steps - stream.shape[-1],))], -1)
     src = io.source.RingBuffer(data=stream.transpose(2, 1, 0, 3).astype(np.int32))
     src.s_out.connect(net.inp)

@@ -115,19 +115,26 @@ class Emulator:
 
     def run(self, x, record: tuple = ("spikes",)) -> EmulatorResult:
         """``x``: (K, *input_shape, T) integers, the inputs of K consecutive samples."""
-        x = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
-        k, t = x.shape[0], x.shape[-1]
-        prev = x.permute(x.ndim - 1, *range(x.ndim - 1)).to(torch.float64)      # (T, K, ...)
+        x = np.asarray(x)
+        k = x.shape[0]
+        prev_max = float(np.abs(x).max()) if x.size else 0.0        # bounds every sum of the next layer
+        prev = torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 0)))      # (T, K, ...)
         if not self.net.input_neuron and self.net.input_bits == 0:
-            prev = (prev != 0).to(torch.float64)
+            prev, prev_max = (prev != 0), min(prev_max, 1.0)
+        prev = prev.to(torch.float32 if prev_max < F32_EXACT else torch.float64)
         keep_state = "current" in record or "voltage" in record
         spikes, currents, voltages, logits = [], [], [], None
         last = len(self.layers) - 1
         for i, p in enumerate(self.layers):
-            a = self._synapse(i, p, prev)
-            trace = cuba_run(shift_left6_int32(a), p.layer.neuron.current_decay, p.layer.neuron.voltage_decay,
-                             float(p.layer.neuron.threshold << STATE_SHIFT), LOIHI, bias=p.bias,
-                             record=keep_state or i == last)
+            a, a_max = self._synapse(i, p, prev, prev_max)
+            if a_max * 64 >= 2.0 ** 31:                  # a_in << 6 overflows int32 somewhere: wrap it as numpy does
+                a, scale = shift_left6_int32(a.to(torch.float64)), 1.0
+            else:
+                scale = float(1 << STATE_SHIFT)
+            n = p.layer.neuron
+            trace = cuba_run(a, n.current_decay, n.voltage_decay, float(n.threshold << STATE_SHIFT), LOIHI,
+                             bias=p.bias, record=keep_state or i == last, in_scale=scale,
+                             spike_dtype=torch.float32)
             s = trace.spikes
             spikes.append(_to_batch_major(s).to(torch.uint8).numpy())
             if keep_state:
@@ -135,33 +142,38 @@ class Emulator:
                 voltages.append(_to_batch_major(trace.v).to(torch.int32).numpy())
             if i == last:
                 logits = (trace.v[-1].reshape(k, -1) / float(1 << (2 * STATE_SHIFT))).numpy()
-            prev = s.to(torch.float64)
+            prev, prev_max = s, 1.0
         return EmulatorResult(spikes, logits.astype(np.float64), currents if keep_state else None,
                               voltages if keep_state else None)
 
-    def _synapse(self, i: int, p: _Prepared, prev: torch.Tensor) -> torch.Tensor:
-        """The layer's synaptic input a_in (T, K, *out_shape) in its own window's time frame."""
+    def _synapse(self, i: int, p: _Prepared, prev: torch.Tensor, prev_max: float) -> tuple:
+        """The layer's synaptic input a_in (T, K, *out_shape) in its own window's time frame, and a bound
+        on its magnitude. ``prev_max`` bounds the input values."""
         layer = p.layer
         if layer.kind == "input":
-            return prev
+            return prev, prev_max
         t, k = prev.shape[:2]
-        bound = float(prev.abs().max()) * p.row_sum if prev.numel() else 0.0
+        bound = prev_max * p.row_sum
         dtype = torch.float32 if bound < F32_EXACT else torch.float64
         if layer.kind == "conv":
             z = F.conv2d(prev.reshape(t * k, *prev.shape[2:]).to(dtype), p.weight.to(dtype), stride=layer.stride,
                          padding=layer.padding, dilation=layer.dilation, groups=layer.groups)
-            return signed_clamp24(z.to(torch.float64)).reshape(t, k, *layer.out_shape)
+            if bound >= 1 << 23:                        # only then can Lava's 24-bit signed_clamp change it
+                z = signed_clamp24(z.to(torch.float64))
+                bound = float(1 << 23)
+            return z.reshape(t, k, *layer.out_shape), bound
         flat = prev.reshape(t, k, -1).to(dtype)
         a = None
         for d, w in p.delays:
             term = torch.matmul(flat, w.to(dtype).t()).to(torch.float64)
-            term = torch.floor(term * 2.0 ** p.weight_exp)
+            if p.weight_exp:
+                term = torch.floor(term * 2.0 ** p.weight_exp)
             if d:
                 term = self._delayed(i, d, term)
             a = term if a is None else a + term
         if self.max_delay:
             self._tails[i] = _stream(flat.to(torch.float64))[-self.max_delay:]
-        return a
+        return a, bound * 2.0 ** p.weight_exp * max(1, len(p.delays))
 
     def _delayed(self, i: int, d: int, term: torch.Tensor) -> torch.Tensor:
         """``term`` (T, K, n) moved d steps later along the back-to-back stream of samples."""
