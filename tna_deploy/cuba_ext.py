@@ -36,7 +36,7 @@ def _build():
             from torch.utils.cpp_extension import load
             log.info("building the fused CUBA kernel (once; cached by torch)")
             # built for this machine's CPU (one build per CPU model, so a shared home dir is safe)
-            return load(name=f"tna_cuba_{_cpu_tag()}", sources=[src], extra_cflags=["-O3", "-march=native"],
+            return load(name=f"tna_cuba_{_cpu_tag()}", sources=[src], extra_cflags=["-O3", "-march=native", "-fno-trapping-math"],
                         verbose=False)
     except Exception as e:  # no compiler, no headers: the portable path computes the same integers
         log.warning("fused CUBA kernel unavailable (%s); using portable torch operations",

@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 #include <cmath>
 #include <algorithm>
+#include <type_traits>
 #include <cstdint>
 #include <vector>
 
@@ -52,6 +53,36 @@ void forward_chunk(const In* a, int64_t T, int64_t M, int64_t begin, int64_t n, 
   }
 }
 
+// The fast engine's case (SLAYER, the paper's LIF: u is this step's float32 input, no bias, float32 voltage
+// for the surrogate, float spikes), written so that the compiler vectorizes it.
+template <bool kThreshold>
+void slayer_lif_chunk(const float* a, int64_t T, int64_t M, int64_t begin, int64_t n, float scale,
+                      double kv, double fire_at, float* __restrict spikes, float* v_pre, float v_pre_div,
+                      double* __restrict v) {
+  // v_pre may be a itself (the voltage is written over the synaptic input): each element is read before
+  // the same element is written, which is what ivdep promises the vectorizer.
+  const double dscale = static_cast<double>(scale);
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t row = t * M + begin;
+    const float* ar = a + row;
+    float* __restrict sr = spikes + row;
+    float* pr = v_pre + row;
+#pragma GCC ivdep
+    for (int64_t j = 0; j < n; ++j) {
+      const double uu = std::trunc(static_cast<double>(ar[j]) * dscale);   // == float32 z * 4096, exactly
+      const double vv = std::trunc(v[j] * kv) + uu;
+      pr[j] = static_cast<float>(vv) / v_pre_div;
+      if (kThreshold) {
+        const bool s = vv >= fire_at;
+        sr[j] = s ? 1.0f : 0.0f;
+        v[j] = s ? 0.0 : vv;
+      } else {
+        v[j] = vv;
+      }
+    }
+  }
+}
+
 template <typename In, typename Sp>
 void forward_impl(const In* a, int64_t T, int64_t M, double in_scale, int64_t keep_u, int64_t keep_v,
                   bool has_threshold, int64_t fire_at, const double* bias, bool wrap, bool clip,
@@ -61,12 +92,21 @@ void forward_impl(const In* a, int64_t T, int64_t M, double in_scale, int64_t ke
   const double ku = static_cast<double>(keep_u) / kUnity, kv = static_cast<double>(keep_v) / kUnity;
   const double fire = static_cast<double>(fire_at);
   constexpr int64_t kBlock = 512;   // neurons whose u and v stay in L1 while all T steps run
+  const bool lif = std::is_same<In, float>::value && std::is_same<Sp, float>::value && u_is_input && !wrap &&
+                   !clip && slayer_float && !bias && v_pre32 && !v_pre64 && !u_rec && !v_rec;
   at::parallel_for(0, M, 4096, [&](int64_t lo, int64_t hi) {
     std::vector<double> u(kBlock), v(kBlock);
     for (int64_t begin = lo; begin < hi; begin += kBlock) {
     const int64_t n = std::min(kBlock, hi - begin);
     std::fill(u.begin(), u.end(), 0.0);
     std::fill(v.begin(), v.end(), 0.0);
+    if (lif) {
+      const float* af = reinterpret_cast<const float*>(a);
+      float* sf = reinterpret_cast<float*>(spikes);
+      if (has_threshold) slayer_lif_chunk<true>(af, T, M, begin, n, static_cast<float>(scale), kv, fire, sf, v_pre32, v_pre_div, v.data());
+      else slayer_lif_chunk<false>(af, T, M, begin, n, static_cast<float>(scale), kv, fire, sf, v_pre32, v_pre_div, v.data());
+      continue;
+    }
 #define TNA_CHUNK(UI, WR, CL, SF, BI, TH) \
     forward_chunk<In, Sp, UI, WR, CL, SF, BI, TH>(a, T, M, begin, n, scale, ku, kv, fire, bias, spikes, v_pre32, \
                                               v_pre_div, v_pre64, u_rec, v_rec, u.data(), v.data())
@@ -94,14 +134,24 @@ void forward_impl(const In* a, int64_t T, int64_t M, double in_scale, int64_t ke
 std::vector<torch::Tensor> cuba_forward(torch::Tensor a, double in_scale, int64_t i_decay, int64_t v_decay,
                                         bool has_threshold, int64_t fire_at, torch::Tensor bias, bool wrap,
                                         bool clip, bool slayer_float, int64_t v_pre_mode, double v_pre_divisor, bool record,
-                                        bool spike_float) {
+                                        bool spike_float, torch::Tensor v_pre_buf) {
   TORCH_CHECK(a.device().is_cpu() && a.is_contiguous() && a.dim() == 2, "cuba_forward: contiguous CPU (T, M)");
   const int64_t T = a.size(0), M = a.size(1);
-  auto spikes = torch::zeros({T, M}, a.options().dtype(spike_float ? torch::kFloat32 : torch::kBool));
+  const auto sdt = a.options().dtype(spike_float ? torch::kFloat32 : torch::kBool);
+  auto spikes = has_threshold ? torch::empty({T, M}, sdt) : torch::zeros({T, M}, sdt);   // every value is written
   torch::Tensor v_pre, u_rec, v_rec;
   float* vp32 = nullptr;
   double* vp64 = nullptr;
-  if (v_pre_mode == 1) { v_pre = torch::empty({T, M}, a.options().dtype(torch::kFloat32)); vp32 = v_pre.data_ptr<float>(); }
+  if (v_pre_mode == 1) {   // v_pre_buf: write the voltage over a buffer the caller hands over (it may be a itself)
+    if (v_pre_buf.defined() && v_pre_buf.numel() > 0) {
+      TORCH_CHECK(v_pre_buf.scalar_type() == torch::kFloat32 && v_pre_buf.is_contiguous() && v_pre_buf.numel() == T * M,
+                  "cuba_forward: v_pre_buf must be a contiguous float32 tensor of T * M values");
+      v_pre = v_pre_buf.view({T, M});
+    } else {
+      v_pre = torch::empty({T, M}, a.options().dtype(torch::kFloat32));
+    }
+    vp32 = v_pre.data_ptr<float>();
+  }
   if (v_pre_mode == 2) { v_pre = torch::empty({T, M}, a.options().dtype(torch::kFloat64)); vp64 = v_pre.data_ptr<double>(); }
   if (record) {
     u_rec = torch::empty({T, M}, a.options().dtype(torch::kFloat64));

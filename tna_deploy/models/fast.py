@@ -66,23 +66,29 @@ class _CubaSpike(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, z: torch.Tensor, c: NeuronConsts) -> torch.Tensor:
-        # SLAYER: u gets (4096 * z).to(int64); its float32 voltage is float32(v) / 4096
+        # SLAYER: u gets (4096 * z).to(int64); its float32 voltage is float32(v) / 4096. z has no other
+        # reader (the synapse keeps its input, not its output), so the voltage is written over it.
+        out = z if z.is_contiguous() else None
         trace = cuba_run(z, c.i_decay, c.v_decay, c.threshold_units, SLAYER, keep_v_pre=True,
                          v_pre_dtype=torch.float32, v_pre_divisor=DECAY_UNITY, in_scale=DECAY_UNITY,
-                         spike_dtype=z.dtype)
+                         spike_dtype=z.dtype, v_pre_out=out)
         ctx.save_for_backward(trace.v_pre)
         ctx.c = c
+        ctx.used = False
         return trace.spikes
 
     @staticmethod
     def backward(ctx, grad_spikes: torch.Tensor):
         (voltage,) = ctx.saved_tensors
+        if ctx.used:       # the surrogate is computed over the saved voltage, in place
+            raise RuntimeError("the fast engine's backward runs once per forward (no retain_graph)")
+        ctx.used = True
         c = ctx.c
         dev, dt = voltage.device, voltage.dtype
         theta = torch.tensor(c.theta, dtype=dt, device=dev)
         tau = torch.tensor(c.tau, dtype=dt, device=dev)
         scale = torch.tensor(c.scale, dtype=dt, device=dev)
-        grad_v = torch.sub(voltage, theta).abs_().div_(tau).neg_().exp_().mul_(scale / 2 / tau).mul_(grad_spikes)
+        grad_v = voltage.sub_(theta).abs_().div_(tau).neg_().exp_().mul_(scale / 2 / tau).mul_(grad_spikes)
         return _li_backward(_li_backward(grad_v, c.v_decay), c.i_decay), None
 
 
@@ -122,6 +128,11 @@ def _spiking(blk, z: torch.Tensor, steps: int) -> torch.Tensor:
     shape = z.shape[1:]
     if blk.neuron.shape is None:                   # SLAYER learns it on the first forward; export reads it
         blk.neuron.shape = shape
+    if z.ndim == 4 and z.is_contiguous(memory_format=torch.channels_last) and not z.is_contiguous():
+        # the neuron is element-wise: run it on the NHWC storage as it is, and hand back the same layout
+        zl = z.permute(0, 2, 3, 1)
+        s = _CubaSpike.apply(zl.reshape(steps, n, *zl.shape[1:]), NeuronConsts(blk.neuron, True))
+        return s.reshape(zl.shape).permute(0, 3, 1, 2)
     s = _CubaSpike.apply(z.reshape(steps, n, *shape), NeuronConsts(blk.neuron, True))
     mask = _dropout_mask(blk.neuron.drop, n, int(s[0, 0].numel()), s)
     if mask is not None:
@@ -141,6 +152,8 @@ def fast_forward(net, x: torch.Tensor, return_trace: bool = False):
     The trace holds every block's output in SLAYER's layout (N, ..., T), as stock SLAYER returns it."""
     steps = x.shape[-1]
     h = x.permute(x.ndim - 1, *range(x.ndim - 1)).reshape(steps * x.shape[0], *x.shape[1:-1])
+    if h.ndim == 4 and h.device.type == "cpu":     # oneDNN convolves channels-last images fastest
+        h = h.contiguous(memory_format=torch.channels_last)
     trace = []
     for info, blk in zip(net.info, net.blocks):
         if info.kind == "flatten":
@@ -150,7 +163,11 @@ def fast_forward(net, x: torch.Tensor, return_trace: bool = False):
         elif info.kind in ("conv", "pool"):
             syn = blk.synapse
             w = _weight(syn)[..., 0]
+            if h.is_contiguous(memory_format=torch.channels_last):
+                w = w.contiguous(memory_format=torch.channels_last)
             z = F.conv2d(h, w, None, syn.stride[:2], syn.padding[:2], syn.dilation[:2], syn.groups)
+            if z.device.type == "cpu":      # one-channel inputs leave oneDNN free to answer in NCHW
+                z = z.contiguous(memory_format=torch.channels_last)
             h = _spiking(blk, z, steps)
         elif info.kind == "dense":
             w = _weight(blk.synapse).reshape(blk.synapse.out_channels, -1)
