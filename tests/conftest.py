@@ -21,3 +21,14 @@ def fmnist_dir(tmp_path_factory) -> str:
 @pytest.fixture
 def tiny_cfg(fmnist_dir):
     return lambda **kw: tiny_config(fmnist_dir, **kw)
+
+
+@pytest.fixture(scope="session")
+def exported(fmnist_dir, tmp_path_factory):
+    """A small trained run exported to netx: (run dir, netx path, a scratch folder)."""
+    from tna_deploy.export import to_netx
+    from tna_deploy.train.loop import train
+    d = tmp_path_factory.mktemp("sim")
+    train(tiny_config(fmnist_dir, arch="4C3-8C3-AP2-16FC", timesteps=4, seed=1), str(d / "run"))
+    to_netx(str(d / "run"), str(d / "net.net"))
+    return str(d / "run"), str(d / "net.net"), d

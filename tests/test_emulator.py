@@ -18,16 +18,6 @@ from tna_deploy.simulate.run import simulate
 U_MAX = (1 << 23) - 1
 
 
-@pytest.fixture(scope="module")
-def exported(fmnist_dir, tmp_path_factory):
-    from tna_deploy.export import to_netx
-    from tna_deploy.train.loop import train
-    d = tmp_path_factory.mktemp("emu")
-    train(tiny_config(fmnist_dir, arch="4C3-8C3-AP2-16FC", timesteps=4, seed=1), str(d / "run"))
-    to_netx(str(d / "run"), str(d / "net.net"))
-    return str(d / "run"), str(d / "net.net"), d
-
-
 def _state(out):
     with np.load(os.path.join(out, "state.npz")) as z:
         return {k: z[k] for k in z.files}
@@ -81,7 +71,7 @@ def test_divergence_is_located_across_chunks(exported, monkeypatch):
             spikes[1][1, 0, 0, 0, 2] ^= 1            # chunk 2 (samples 3..5): its sample 1 is sample 4
         return spikes, logits
     monkeypatch.setattr(sim_run, "torch_reference", flipped)
-    p = simulate(net, 6, str(d / "div"), run_dir=run, chunk=3)["parity"]
+    p = simulate(net, 6, str(d / "div-chunks"), run_dir=run, chunk=3)["parity"]
     assert not p["spikes_equal"] and p["first_divergence"] == dict(layer="1:conv", layer_index=1, timestep=2, sample=4)
 
 

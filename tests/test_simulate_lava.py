@@ -5,20 +5,9 @@ import os
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import tiny_config
 
 from tna_deploy.cli import main
-from tna_deploy.export import to_netx
 from tna_deploy.simulate.run import simulate
-from tna_deploy.train.loop import train
-
-
-@pytest.fixture(scope="module")
-def exported(fmnist_dir, tmp_path_factory):
-    d = tmp_path_factory.mktemp("sim")
-    train(tiny_config(fmnist_dir, arch="4C3-8C3-AP2-16FC", timesteps=4, seed=1), str(d / "run"))
-    to_netx(str(d / "run"), str(d / "net.net"))
-    return str(d / "run"), str(d / "net.net"), d
 
 
 def test_lava_equals_pytorch_spike_for_spike(exported):
