@@ -18,10 +18,11 @@ CIFARNET = "128C3-256C3-AP2-512C3-AP2-1024C3-512C3-1024FC-512FC"
 PAPER_ALPHA = {"fashion-mnist": 1e-4, "cifar10": 1e-3, "cifar100": 1e-3, "cifar10-dvs": 1e-4}
 KD_CE_ALPHA = 1e-5
 
-# A run that finishes in minutes on 2 CPU cores; every field can still be overridden by a flag.
-# Its 64 steps learn faster without augmentation and with a smaller learning rate than the paper's.
+# A run that finishes in about two minutes on 2 CPU cores with the fast engine (12,000 images an epoch;
+# stock SLAYER took as long for 2,000); every field can still be overridden by a flag. Its few hundred
+# steps learn faster without augmentation and with a smaller learning rate than the paper's.
 PRESETS: dict[str, dict[str, Any]] = {
-    "cpu": dict(width=0.125, epochs=2, quantize_epoch=1, limit_train=2000, limit_test=500, batch_size=64,
+    "cpu": dict(width=0.125, epochs=2, quantize_epoch=1, limit_train=12000, limit_test=1000, batch_size=64,
                 augment=False, lr=0.002),
     "paper": dict(width=1.0, epochs=250, quantize_epoch=150, batch_size=256),
 }

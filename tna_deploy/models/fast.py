@@ -17,6 +17,7 @@ how a block's forward and backward are computed:
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -88,7 +89,9 @@ class _CubaSpike(torch.autograd.Function):
         theta = torch.tensor(c.theta, dtype=dt, device=dev)
         tau = torch.tensor(c.tau, dtype=dt, device=dev)
         scale = torch.tensor(c.scale, dtype=dt, device=dev)
-        grad_v = voltage.sub_(theta).abs_().div_(tau).neg_().exp_().mul_(scale / 2 / tau).mul_(grad_spikes)
+        # scale/2/tau * exp(-|v - theta| / tau), with the factor folded into the exponent (one pass fewer)
+        grad_v = voltage.sub_(theta).abs_().mul_(-1.0 / float(tau)).add_(math.log(float(scale / 2 / tau))).exp_()
+        grad_v.mul_(grad_spikes)
         return _li_backward(_li_backward(grad_v, c.v_decay), c.i_decay), None
 
 

@@ -42,13 +42,12 @@ def int8(w: torch.Tensor) -> torch.Tensor:
 
 def ternary(w: torch.Tensor, delta: float) -> torch.Tensor:
     wd = w.detach()
-    thr = delta * wd.abs().max()
-    keep = wd.abs() > thr
-    if keep.any():
-        scale = _grid_scale(wd.abs()[keep].mean())
-    else:
-        scale = torch.zeros((), dtype=wd.dtype)
-    q = torch.sign(wd) * keep.to(wd.dtype) * scale
+    mag = wd.abs()
+    keep = (mag > delta * mag.max()).to(wd.dtype)
+    kept = keep.sum()
+    # the mean |w| of the kept weights (a masked sum: no boolean indexing, which costs a sync and a copy)
+    scale = _grid_scale(mag.mul(keep).sum() / kept) if kept > 0 else torch.zeros((), dtype=wd.dtype, device=wd.device)
+    q = torch.sign(wd) * keep * scale
     return _ste(w, q)
 
 
