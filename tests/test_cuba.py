@@ -8,7 +8,8 @@ from tna_deploy.cuba import LOIHI, cuba_run
 
 def lava_reference(a_in: np.ndarray, i_decay: int, v_decay: int, vth: int, bias: np.ndarray):
     """Lava's ``PyLifModelBitAcc`` methods (subthr_dynamics, spiking_activation, reset) run directly."""
-    from lava.proc.lif.models import PyLifModelBitAcc
+    from tna_deploy.lava_import import quiet_import      # Lava fixes the multiprocessing start method on import
+    PyLifModelBitAcc = quiet_import("lava.proc.lif.models").PyLifModelBitAcc
     m = object.__new__(PyLifModelBitAcc)
     m.ds_offset, m.dm_offset, m.isthrscaled, m.effective_bias = 1, 0, False, 0
     m.uv_bitwidth, m.max_uv_val, m.decay_shift, m.decay_unity = 24, 2 ** 23, 12, 2 ** 12

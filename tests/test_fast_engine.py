@@ -194,3 +194,26 @@ def test_spike_level_is_slayers_float32_test(theta):
     slayer_fires = v >= (theta + 0.01 / 4096) * 4096           # SLAYER's own expression and dtypes
     assert torch.equal(slayer_fires, v >= level)
     assert slayer_fires.any() and not slayer_fires.all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+@pytest.mark.parametrize("role", ["base", "twin"])
+def test_fast_engine_on_cuda_equals_stock_slayer_on_cpu(role):
+    from tna_deploy.train.device import resolve_device
+    dev = resolve_device("cuda")
+    net = _net(role=role, middle="ternary" if role == "base" else None)
+    x = _inputs(6, 5)
+    y = torch.arange(6) % 10
+    net.engine = "slayer"
+    net.zero_grad()
+    l_ref, t_ref = net(x, return_trace=True)
+    torch.nn.functional.cross_entropy(l_ref, y).backward()
+    g_ref = [p.grad.clone() for p in net.parameters() if p.requires_grad]
+    net.engine = "fast"
+    net.to(dev).zero_grad()
+    l, t = net(x.to(dev), return_trace=True)
+    torch.nn.functional.cross_entropy(l, y.to(dev)).backward()
+    if role == "base":      # grid weights: exact in any summation order, on any device
+        assert torch.equal(l.cpu(), l_ref) and all(torch.equal(a.cpu(), b) for a, b in zip(t, t_ref))
+    for p, g0 in zip([p for p in net.parameters() if p.requires_grad], g_ref):
+        assert (p.grad.cpu() - g0).abs().max() <= GRAD_RTOL * g0.abs().max()

@@ -33,6 +33,9 @@ def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
                           f"numbered from 0")
     device = torch.device("cuda", index)
     torch.cuda.set_device(device)
+    # TF32 convolutions round their inputs to 10 mantissa bits: the fast engine's sums must stay float32
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
     _slayer_arch_list(device)
     return device
 
