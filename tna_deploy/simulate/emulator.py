@@ -22,8 +22,10 @@ samples of a chunk run at once, except through dense delays: a delayed spike cro
 sample's window, exactly as in Lava's stream, and the tail is carried from chunk to chunk.
 
 Arithmetic. conv / matmul run in torch float32 when the largest possible sum (max input times the
-largest row sum of |w|) stays below 2^24, so every partial sum is an exact integer, else float64;
-the neuron state is float64 (exact integers).
+largest row sum of |w|) stays below 2^24, so every partial sum is an exact integer, else float64
+(float64 is 6x slower here: benchmarks/results/emulator_speed.json); convs run channels-last (about
+twice as fast on CPU), and so does the neuron after them, which is elementwise. The neuron state is
+float64 (exact integers).
 """
 from __future__ import annotations
 
@@ -106,7 +108,9 @@ class Emulator:
             p.delays = [(int(d), torch.from_numpy(np.where(delay == d, w, 0.0))) for d in np.unique(delay)]
         b = layer.bias_per_neuron()
         if b is not None:
-            p.bias = torch.from_numpy(b.astype(np.float64) * (1 << STATE_SHIFT))
+            if layer.kind == "conv":                  # conv layers run channels-last: (H, W, C)
+                b = b.transpose(1, 2, 0)
+            p.bias = torch.from_numpy(np.ascontiguousarray(b).astype(np.float64) * (1 << STATE_SHIFT))
         return p
 
     def reset(self) -> None:
@@ -135,13 +139,14 @@ class Emulator:
             trace = cuba_run(a, n.current_decay, n.voltage_decay, float(n.threshold << STATE_SHIFT), LOIHI,
                              bias=p.bias, record=keep_state or i == last, in_scale=scale,
                              spike_dtype=torch.float32)
-            s = trace.spikes
-            spikes.append(_to_batch_major(s).to(torch.uint8).numpy())
+            view = _from_channels_last if p.layer.kind == "conv" else (lambda v: v)
+            s = view(trace.spikes)
+            spikes.append(_to_batch_major(s).to(torch.uint8).contiguous().numpy())
             if keep_state:
-                currents.append(_to_batch_major(trace.u).to(torch.int32).numpy())
-                voltages.append(_to_batch_major(trace.v).to(torch.int32).numpy())
+                currents.append(_to_batch_major(view(trace.u)).to(torch.int32).numpy())
+                voltages.append(_to_batch_major(view(trace.v)).to(torch.int32).numpy())
             if i == last:
-                logits = (trace.v[-1].reshape(k, -1) / float(1 << (2 * STATE_SHIFT))).numpy()
+                logits = (view(trace.v)[-1].reshape(k, -1) / float(1 << (2 * STATE_SHIFT))).numpy()
             prev, prev_max = s, 1.0
         return EmulatorResult(spikes, logits.astype(np.float64), currents if keep_state else None,
                               voltages if keep_state else None)
@@ -156,12 +161,15 @@ class Emulator:
         bound = prev_max * p.row_sum
         dtype = torch.float32 if bound < F32_EXACT else torch.float64
         if layer.kind == "conv":
-            z = F.conv2d(prev.reshape(t * k, *prev.shape[2:]).to(dtype), p.weight.to(dtype), stride=layer.stride,
-                         padding=layer.padding, dilation=layer.dilation, groups=layer.groups)
+            x = prev.reshape(t * k, *prev.shape[2:]).to(dtype).contiguous(memory_format=torch.channels_last)
+            z = F.conv2d(x, p.weight.to(dtype), stride=layer.stride, padding=layer.padding,
+                         dilation=layer.dilation, groups=layer.groups)
+            z = z.permute(0, 2, 3, 1).contiguous()      # channels-last: the neuron runs on (H, W, C) order
             if bound >= 1 << 23:                        # only then can Lava's 24-bit signed_clamp change it
                 z = signed_clamp24(z.to(torch.float64))
                 bound = float(1 << 23)
-            return z.reshape(t, k, *layer.out_shape), bound
+            c, h, w = layer.out_shape
+            return z.reshape(t, k, h, w, c), bound
         flat = prev.reshape(t, k, -1).to(dtype)
         a = None
         for d, w in p.delays:
@@ -195,6 +203,11 @@ def _stream(x: torch.Tensor) -> torch.Tensor:
     """(T, K, n) -> (K*T, n): the samples' windows one after another, as Lava runs them."""
     t, k = x.shape[:2]
     return x.transpose(0, 1).reshape(k * t, -1)
+
+
+def _from_channels_last(x: torch.Tensor) -> torch.Tensor:
+    """(T, K, H, W, C) -> a (T, K, C, H, W) view (no copy: the next conv reads it channels-last)."""
+    return x.permute(0, 1, 4, 2, 3)
 
 
 def _to_batch_major(x: torch.Tensor) -> torch.Tensor:

@@ -15,7 +15,7 @@ from .. import __version__
 from ..atomic import atomic_path, write_json
 from ..errors import ConfigError, DataError, TnaError
 from ..ir import DeployedNet, read_netx
-from .compare import Parity, spike_counts
+from .compare import Parity
 
 log = logging.getLogger(__name__)
 FORMAT = "tna-deploy-sim"
@@ -135,7 +135,8 @@ class Collector:
 
     def __init__(self, net: DeployedNet, record: tuple):
         from ..hardware.counts import fanout
-        self.fanouts = [fanout(layer).reshape(-1).astype(np.float64) for layer in net.compute_layers
+        import torch
+        self.fanouts = [torch.from_numpy(fanout(layer).reshape(-1).astype(np.float64)) for layer in net.compute_layers
                         if layer.kind != "input"]
         self.synapse_layers = [layer.kind != "input" for layer in net.compute_layers]
         self.record = record
@@ -143,16 +144,26 @@ class Collector:
         self.seconds = 0.0
 
     def add(self, x: np.ndarray, result, seconds: float) -> None:
+        import torch
         self.seconds += seconds
         self.logits.append(result.logits)
         spikes = result.spikes[:len(self.synapse_layers) - 1]
-        self.counts.append(spike_counts(spikes) if spikes else np.zeros((len(x), 0, x.shape[-1]), np.int64))
-        ins = [x] + spikes
-        rows, fo = [], iter(self.fanouts)
-        for raster, has_synapse in zip(ins, self.synapse_layers):
-            active = (raster.reshape(raster.shape[0], -1, raster.shape[-1]) != 0).astype(np.float64)
-            rows.append(np.einsum("kjt,j->kt", active, next(fo)) if has_synapse else np.zeros((len(x), x.shape[-1])))
-        self.synops.append(np.stack(rows, axis=1).round().astype(np.int64))
+        k, t = len(x), x.shape[-1]
+        counts, rows, fo = [], [], iter(self.fanouts)
+        for i, (raster, has_synapse) in enumerate(zip([x] + spikes, self.synapse_layers)):
+            r = torch.from_numpy(np.ascontiguousarray(raster)).reshape(k, -1, t)
+            active = (r != 0).to(torch.float32) if i == 0 else r.to(torch.float32)   # spikes are 0/1 already
+            if i:             # float32 counts and sums are exact below 2^24 (checked for the fan-outs)
+                counts.append(active.sum(dim=1).round().to(torch.int64))
+            if not has_synapse:
+                rows.append(torch.zeros((k, t), dtype=torch.float64))
+                continue
+            f = next(fo)
+            if float(f.sum()) >= 1 << 24:
+                active = active.to(torch.float64)
+            rows.append(torch.einsum("kjt,j->kt", active, f.to(active.dtype)).to(torch.float64))
+        self.counts.append(torch.stack(counts, dim=1).numpy() if counts else np.zeros((k, 0, t), np.int64))
+        self.synops.append(torch.stack(rows, dim=1).round().to(torch.int64).numpy())
         if "spikes" in self.record:
             self.rasters.append(spikes)
         for name in ("current", "voltage"):
