@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's demo on real Fashion-MNIST: train a TNA ternary CIFARNet (1/8 width, 2 short epochs),
+# The README's demo on real Fashion-MNIST: train a TNA ternary network (the `small` recipe, 2 epochs of all
+# 60,000 images, ternary from the second; --preset demo),
 # export its base to lava-dl netx HDF5, run the whole test set in tna-deploy's bit-exact emulator with
 # spike-for-spike parity against the PyTorch model, run 20 samples in Lava's Loihi 2 simulator and
 # check that the emulator computes exactly what Lava computes, and write the hardware report from the
@@ -10,7 +11,7 @@ RUN=${1:-runs/demo}
 NAME=$(basename "$RUN")
 TNA=.venv/bin/tna-deploy
 echo "== 1/6 train ($RUN) ==" >&2
-$TNA train --preset cpu --dataset fashion-mnist --method tna --weights ternary --out "$RUN" --resume
+$TNA train --preset demo --dataset fashion-mnist --method tna --weights ternary --out "$RUN" --resume
 echo "== 2/6 evaluate ==" >&2
 $TNA evaluate "$RUN"
 echo "== 3/6 export -> export/$NAME.net ==" >&2

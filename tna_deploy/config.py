@@ -25,6 +25,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": dict(width=0.125, epochs=2, quantize_epoch=1, limit_train=12000, limit_test=1000, batch_size=64,
                 augment=False, lr=0.002),
     "paper": dict(width=1.0, epochs=250, quantize_epoch=150, batch_size=256),
+    # `make demo`: the `small` recipe on the whole of Fashion-MNIST, ternary from the second epoch
+    "demo": dict(arch="small", width=1.0, epochs=2, quantize_epoch=1, batch_size=64, augment=False, lr=0.002,
+                 lr_gamma=0.7),
 }
 
 
