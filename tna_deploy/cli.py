@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 
 import click
@@ -23,7 +24,8 @@ class Group(click.Group):
             click.echo(f"error: {e}", err=True)
             sys.exit(e.exit_code)
         except KeyboardInterrupt:
-            click.echo("interrupted: the last finished epoch is saved; re-run with --resume to continue", err=True)
+            if os.environ.get("RANK", "0") == "0":      # under torchrun, one line, not one per rank
+                click.echo("interrupted: the last finished epoch is saved; re-run with --resume to continue", err=True)
             sys.exit(130)
 
 
