@@ -49,7 +49,7 @@ def run_lava(path: str, net: DeployedNet, inputs: np.ndarray, record: tuple = ()
     from lava.proc import io
     from lava.proc.monitor.process import Monitor
 
-    from .recorder import SpikeRecorder
+    from .lavaproc.recorder import SpikeRecorder
 
     k_samples, t = inputs.shape[0], inputs.shape[-1]
     first_dense = net.compute_layers[0].kind == "dense" and len(net.input_shape) > 1
