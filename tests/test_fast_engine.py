@@ -217,3 +217,18 @@ def test_fast_engine_on_cuda_equals_stock_slayer_on_cpu(role):
         assert torch.equal(l.cpu(), l_ref) and all(torch.equal(a.cpu(), b) for a, b in zip(t, t_ref))
     for p, g0 in zip([p for p in net.parameters() if p.requires_grad], g_ref):
         assert (p.grad.cpu() - g0).abs().max() <= GRAD_RTOL * g0.abs().max()
+
+
+def test_per_neuron_decays_fall_back_to_slayer():
+    """shared_param=False (not something tna-deploy builds) is computed by SLAYER's own forward."""
+    from tna_deploy.models.fast import supports
+    net = _net(middle="ternary", arch="16FC-12FC")
+    blk = net.blocks[1]
+    blk.neuron.voltage_decay = torch.nn.Parameter(blk.neuron.voltage_decay.detach().expand(16).clone(),
+                                                  requires_grad=False)
+    assert not supports(net)
+    x = _inputs(3, 4)
+    net.engine = "fast"
+    a = net(x)
+    net.engine = "slayer"
+    assert torch.equal(a, net(x))

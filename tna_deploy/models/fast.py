@@ -46,9 +46,14 @@ class NeuronConsts:
 def _quantized(decay: torch.Tensor) -> float:
     """SLAYER's ``quantize(decay)`` (round to an integer), clamped to 0..4096 as ``Neuron.clamp`` does."""
     value = float(torch.round(decay.detach().flatten()[0]))
-    if decay.numel() != 1:
-        raise NotImplementedError("per-neuron decays (shared_param=False) run on the slayer engine")
     return min(max(value, 0.0), float(DECAY_UNITY))
+
+
+def supports(net) -> bool:
+    """The fast engine computes one decay per layer (``shared_param=True``, what tna-deploy builds);
+    a network with per-neuron decays runs on SLAYER's own forward instead."""
+    return all(blk.neuron.current_decay.numel() == 1 and blk.neuron.voltage_decay.numel() == 1
+               for info, blk in zip(net.info, net.blocks) if info.kind != "flatten")
 
 
 def _li_backward(grad: torch.Tensor, decay_int: int) -> torch.Tensor:

@@ -176,8 +176,9 @@ class SpikingNet(nn.Module):
         ``self.engine`` picks how the blocks compute: ``fast`` (``models/fast.py``) or ``slayer``
         (each block's own forward, stock lava-dl); both give the same spikes and logits."""
         if self.engine == "fast":
-            from .fast import fast_forward
-            return fast_forward(self, x, return_trace)
+            from .fast import fast_forward, supports
+            if supports(self):
+                return fast_forward(self, x, return_trace)
         trace = []
         for blk in self.blocks:
             x = blk(x)
