@@ -232,3 +232,22 @@ def test_per_neuron_decays_fall_back_to_slayer():
     a = net(x)
     net.engine = "slayer"
     assert torch.equal(a, net(x))
+
+
+def test_dropout_on_a_conv_block_is_slayers():
+    """A conv block with neuron dropout (channels-last on CPU): the same masks, in SLAYER's (C, H, W) order."""
+    from tna_deploy.models.network import slayer
+    c = TrainConfig(arch="4C3-8FC", width=1.0, epochs=1, dropout=0.0)
+    torch.manual_seed(0)
+    net = build_network(c, (1, 12, 12), 10, 15.0, role="twin")
+    net.blocks[0].neuron.drop = slayer().neuron.Dropout(p=0.5)
+    net.train()
+    x = _inputs(4, 3)
+    outs = []
+    for engine in ("slayer", "fast"):
+        net.engine = engine
+        torch.manual_seed(11)
+        outs.append(net(x, return_trace=True)[1])
+    assert outs[0][0].sum() > 0
+    for a, b in zip(*outs):
+        assert torch.equal(a, b)

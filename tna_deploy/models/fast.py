@@ -140,12 +140,13 @@ def _spiking(blk, z: torch.Tensor, steps: int) -> torch.Tensor:
         # the neuron is element-wise: run it on the NHWC storage as it is, and hand back the same layout
         zl = z.permute(0, 2, 3, 1)
         s = _CubaSpike.apply(zl.reshape(steps, n, *zl.shape[1:]), NeuronConsts(blk.neuron, True))
-        return s.reshape(zl.shape).permute(0, 3, 1, 2)
-    s = _CubaSpike.apply(z.reshape(steps, n, *shape), NeuronConsts(blk.neuron, True))
-    mask = _dropout_mask(blk.neuron.drop, n, int(s[0, 0].numel()), s)
-    if mask is not None:
-        s = (s.reshape(steps, n, -1) * mask).reshape(s.shape)
-    return s.reshape(steps * n, *shape)
+        s = s.reshape(zl.shape).permute(0, 3, 1, 2)
+    else:
+        s = _CubaSpike.apply(z.reshape(steps, n, *shape), NeuronConsts(blk.neuron, True)).reshape(z.shape)
+    mask = _dropout_mask(blk.neuron.drop, n, int(shape.numel()), s)
+    if mask is not None:          # drawn over SLAYER's (C, H, W) order, applied whatever the memory layout
+        s = (s.reshape(steps, n, *shape) * mask.reshape(1, n, *shape)).reshape(s.shape)
+    return s
 
 
 def _to_slayer_layout(h: torch.Tensor, steps: int) -> torch.Tensor:
