@@ -46,3 +46,16 @@ def test_fused_slayer_training_outputs_equal_portable():
     ref = cuba_run_torch(z, 4096, 1024, 4096.0, SLAYER, **kw)
     assert fused.spikes.dtype == torch.float32
     assert torch.equal(fused.spikes, ref.spikes.float()) and torch.equal(fused.v_pre, ref.v_pre)
+
+
+def test_spikes_written_over_the_input_equal_fresh_ones():
+    """The emulator's call: LOIHI flavor, a_in scaled by 64 inside, float spikes written over a itself."""
+    g = torch.Generator().manual_seed(1)
+    a = torch.randint(-30, 120, (6, 2, 7, 7, 3), generator=g).float()
+    ref = cuba_run_torch(a.clone(), 4096, 1024, 64 * 60.0, LOIHI, in_scale=64.0, record=True)
+    buf = a.clone()
+    got = cuba_run(buf, 4096, 1024, 64 * 60.0, LOIHI, in_scale=64.0, record=True, spike_dtype=torch.float32,
+                   spikes_out=buf)
+    assert got.spikes.data_ptr() == buf.data_ptr()
+    assert torch.equal(got.spikes, ref.spikes.float()) and torch.equal(got.v, ref.v) and torch.equal(got.u, ref.u)
+    assert ref.spikes.any()

@@ -108,7 +108,7 @@ def cuba_run(a: torch.Tensor, i_decay: int, v_decay: int, threshold: Optional[fl
              flavor: Flavor = LOIHI, bias=0, record: bool = False, keep_v_pre: bool = False,
              v_pre_dtype: torch.dtype = torch.float64, v_pre_divisor: float = 1.0,
              in_scale: float = 1.0, spike_dtype: torch.dtype = torch.bool,
-             v_pre_out: Optional[torch.Tensor] = None) -> CubaTrace:
+             v_pre_out: Optional[torch.Tensor] = None, spikes_out: Optional[torch.Tensor] = None) -> CubaTrace:
     """Run the dynamics over ``a * in_scale``: (T, ...) synaptic input, integer-valued in state units after
     truncation toward zero (SLAYER passes its float32 synaptic sums with ``in_scale = 4096``).
 
@@ -116,15 +116,20 @@ def cuba_run(a: torch.Tensor, i_decay: int, v_decay: int, threshold: Optional[fl
     that never spikes (a read-out). ``bias`` (state units, broadcast against one step) enters v every
     step. Returns spikes (``spike_dtype``: bool, or float32 0/1 for training), and when asked the voltage
     before reset (``v / v_pre_divisor`` in ``v_pre_dtype``; written into ``v_pre_out`` when given, which may
-    be ``a`` itself: each value is read before it is overwritten) and the recorded u / v (float64). CPU tensors run the fused C++ build of this
+    be ``a`` itself: each value is read before it is overwritten; ``spikes_out`` likewise takes float32
+    spikes) and the recorded u / v (float64). CPU tensors run the fused C++ build of this
     kernel when it is available (``cuba_ext``); anything else runs :func:`cuba_run_torch`."""
     from . import cuba_ext
+    if v_pre_out is not None and spikes_out is not None and v_pre_out.data_ptr() == spikes_out.data_ptr():
+        raise ValueError("cuba_run: v_pre_out and spikes_out must be different buffers")
     fused = cuba_ext.get() if a.device.type == "cpu" and a.dtype in (torch.float32, torch.float64) else None
     if fused is None or v_pre_dtype not in (torch.float32, torch.float64) or \
             spike_dtype not in (torch.bool, torch.float32):
         trace = cuba_run_torch(a, i_decay, v_decay, threshold, flavor, bias, record, keep_v_pre, v_pre_dtype,
                                v_pre_divisor, in_scale)
         trace.spikes = trace.spikes.to(spike_dtype)
+        if spikes_out is not None and threshold is not None and spike_dtype == torch.float32:
+            trace.spikes = spikes_out.copy_(trace.spikes)
         if keep_v_pre and v_pre_out is not None:
             trace.v_pre = v_pre_out.copy_(trace.v_pre)
         return trace
@@ -140,9 +145,13 @@ def cuba_run(a: torch.Tensor, i_decay: int, v_decay: int, threshold: Optional[fl
     buf = v_pre_out if (mode == 1 and v_pre_out is not None) else torch.empty(0)
     if buf.numel() and buf.data_ptr() == a.data_ptr():
         buf = flat          # the contiguous (T, M) view of a that the kernel reads
+    sbuf = spikes_out if spikes_out is not None else torch.empty(0)
+    if sbuf.numel() and sbuf.data_ptr() == a.data_ptr():
+        sbuf = flat
     s, v_pre, u, v = fused.cuba_forward(flat, float(in_scale), int(i_decay), int(v_decay), threshold is not None,
                                         fire_at, b, flavor.wrap_current, flavor.clip_voltage, flavor.slayer_float,
-                                        mode, float(v_pre_divisor), record, spike_dtype == torch.float32, buf)
+                                        mode, float(v_pre_divisor), record, spike_dtype == torch.float32, buf,
+                                        sbuf)
     if mode == 2 and v_pre_divisor != 1.0:
         v_pre = v_pre.div_(v_pre_divisor)
     return CubaTrace(s.reshape(shape), v_pre.reshape(shape) if keep_v_pre else None,

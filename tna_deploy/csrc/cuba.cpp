@@ -57,7 +57,7 @@ void forward_chunk(const In* a, int64_t T, int64_t M, int64_t begin, int64_t n, 
 // for the surrogate, float spikes), written so that the compiler vectorizes it.
 template <bool kThreshold>
 void slayer_lif_chunk(const float* a, int64_t T, int64_t M, int64_t begin, int64_t n, float scale,
-                      double kv, double fire_at, float* __restrict spikes, float* v_pre, float v_pre_div,
+                      double kv, double fire_at, float* spikes, float* v_pre, float v_pre_div,
                       double* __restrict v) {
   // v_pre may be a itself (the voltage is written over the synaptic input): each element is read before
   // the same element is written, which is what ivdep promises the vectorizer.
@@ -65,7 +65,7 @@ void slayer_lif_chunk(const float* a, int64_t T, int64_t M, int64_t begin, int64
   for (int64_t t = 0; t < T; ++t) {
     const int64_t row = t * M + begin;
     const float* ar = a + row;
-    float* __restrict sr = spikes + row;
+    float* sr = spikes + row;
     float* pr = v_pre + row;
 #pragma GCC ivdep
     for (int64_t j = 0; j < n; ++j) {
@@ -134,11 +134,19 @@ void forward_impl(const In* a, int64_t T, int64_t M, double in_scale, int64_t ke
 std::vector<torch::Tensor> cuba_forward(torch::Tensor a, double in_scale, int64_t i_decay, int64_t v_decay,
                                         bool has_threshold, int64_t fire_at, torch::Tensor bias, bool wrap,
                                         bool clip, bool slayer_float, int64_t v_pre_mode, double v_pre_divisor, bool record,
-                                        bool spike_float, torch::Tensor v_pre_buf) {
+                                        bool spike_float, torch::Tensor v_pre_buf, torch::Tensor spike_buf) {
   TORCH_CHECK(a.device().is_cpu() && a.is_contiguous() && a.dim() == 2, "cuba_forward: contiguous CPU (T, M)");
   const int64_t T = a.size(0), M = a.size(1);
   const auto sdt = a.options().dtype(spike_float ? torch::kFloat32 : torch::kBool);
-  auto spikes = has_threshold ? torch::empty({T, M}, sdt) : torch::zeros({T, M}, sdt);   // every value is written
+  torch::Tensor spikes;
+  if (spike_float && has_threshold && spike_buf.defined() && spike_buf.numel() > 0) {
+    // spike_buf: float spikes written over a buffer the caller hands over (it may be a itself)
+    TORCH_CHECK(spike_buf.scalar_type() == torch::kFloat32 && spike_buf.is_contiguous() && spike_buf.numel() == T * M,
+                "cuba_forward: spike_buf must be a contiguous float32 tensor of T * M values");
+    spikes = spike_buf.view({T, M});
+  } else {
+    spikes = has_threshold ? torch::empty({T, M}, sdt) : torch::zeros({T, M}, sdt);   // every value is written
+  }
   torch::Tensor v_pre, u_rec, v_rec;
   float* vp32 = nullptr;
   double* vp64 = nullptr;

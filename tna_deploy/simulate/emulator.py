@@ -136,9 +136,11 @@ class Emulator:
             else:
                 scale = float(1 << STATE_SHIFT)
             n = p.layer.neuron
+            # a is this layer's own fresh buffer (never the caller's input): the spikes are written over it
+            own = p.layer.kind != "input" and a.dtype == torch.float32 and a.is_contiguous()
             trace = cuba_run(a, n.current_decay, n.voltage_decay, float(n.threshold << STATE_SHIFT), LOIHI,
                              bias=p.bias, record=keep_state or i == last, in_scale=scale,
-                             spike_dtype=torch.float32)
+                             spike_dtype=torch.float32, spikes_out=a if own else None)
             view = _from_channels_last if p.layer.kind == "conv" else (lambda v: v)
             s = view(trace.spikes)
             spikes.append(_to_batch_major(s).to(torch.uint8).contiguous().numpy())
