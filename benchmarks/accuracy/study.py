@@ -91,7 +91,7 @@ def _finished_epochs(run_dir: str) -> int:
 
 
 def _sh(cmd: list[str], log) -> None:
-    log.write(f"$ {' '.join(cmd)}\n")
+    log.write(f"$ {' '.join(cmd).replace(ROOT + os.sep, '')}\n")
     log.flush()
     proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     if proc.returncode != 0:
@@ -149,8 +149,8 @@ def run_all(only: list[str]) -> None:
                 result["deployed"] = deploy(name, log)
             result["wall_seconds_this_session"] = round(time.time() - t0, 1)
         tmp = out + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(result, f, indent=1)
+        with open(tmp, "w") as f:      # paths relative to the repository, not to this machine
+            f.write(json.dumps(result, indent=1).replace(ROOT + os.sep, ""))
         os.replace(tmp, out)
         print(f"study: {name} done: base {result['test_acc_base']:.2f}%", file=sys.stderr, flush=True)
 
