@@ -102,16 +102,19 @@ def train(ctx, preset, out, resume, engine, device, **flags):
     """
     from tqdm import tqdm
 
-    from .config import TrainConfig, with_preset
-    from .train.checkpoint import CHECKPOINT, load_checkpoint
-    from .train.distributed import ranks_from_env
-    from .train.loop import train as run_training
-    import os
+    import time
 
+    from .config import TrainConfig, with_preset
+    from .train.checkpoint import saved_config
+    from .train.distributed import ranks_from_env
+    from .train.loop import interrupt_message
+    from .train.loop import train as run_training
+
+    started = time.time()
     given = {k: v for k, v in flags.items()
              if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
-    if resume and os.path.exists(os.path.join(out, CHECKPOINT)):
-        saved = load_checkpoint(os.path.join(out, CHECKPOINT))["config"]
+    saved = saved_config(out) if resume else None     # the checkpoint's, or config.json's before epoch 1 ends
+    if saved is not None:
         cfg = TrainConfig.from_dict(dict(saved, **given))   # flags not given come from the saved run
     else:
         cfg = with_preset(preset, given)
@@ -133,8 +136,15 @@ def train(ctx, preset, out, resume, engine, device, **flags):
                    f"{row['test_acc_base']:.2f}%{twin}{' [compressed]' if row['compressed'] else ''}, "
                    f"{row['images_per_s']:.0f} img/s", err=True)
 
-    result = run_training(cfg, out, resume=resume, on_batch=on_batch, on_epoch=on_epoch, engine=engine,
-                          device=device)
+    try:
+        result = run_training(cfg, out, resume=resume, on_batch=on_batch, on_epoch=on_epoch, engine=engine,
+                              device=device)
+    except KeyboardInterrupt:
+        if bar["b"] is not None:
+            bar["b"].close()
+        if os.environ.get("RANK", "0") == "0":      # under torchrun, one line, not one per rank
+            click.echo(interrupt_message(out, resume, started), err=True)
+        sys.exit(130)
     if not ranks_from_env().is_main:
         return
     f = result.final

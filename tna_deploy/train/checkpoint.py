@@ -2,12 +2,15 @@
 with ``torch.load(weights_only=True)``: a checkpoint cannot carry code."""
 from __future__ import annotations
 
+import json
 import os
+from typing import Optional
 
 import torch
 
 from ..atomic import atomic_write
-from ..errors import CheckpointError
+from ..config import TrainConfig
+from ..errors import CheckpointError, TnaError
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"
@@ -36,3 +39,35 @@ def load_checkpoint(path: str) -> dict:
         raise CheckpointError(f"{path}: checkpoint format {ckpt.get('format_version')} is not "
                               f"{FORMAT_VERSION}; re-train with this version of tna-deploy")
     return ckpt
+
+
+def load_run_config(run_dir: str) -> Optional[dict]:
+    """The resolved config in ``run_dir/config.json`` (the training fields only), or None if there is none.
+
+    It is written before the first epoch, so it is what a run stopped in its first epoch leaves."""
+    path = os.path.join(run_dir, CONFIG)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: unreadable ({type(e).__name__}); delete the run directory and "
+                              f"train again") from None
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{path}: not a tna-deploy run config (expected a JSON object)")
+    saved = {k: v for k, v in saved.items() if k not in ("meta", "runtime")}
+    try:
+        TrainConfig.from_dict(saved)
+    except (TnaError, TypeError) as e:
+        raise CheckpointError(f"{path}: not a valid run config ({e}); delete the run directory and "
+                              f"train again") from None
+    return saved
+
+
+def saved_config(run_dir: str) -> Optional[dict]:
+    """The config a ``--resume`` of ``run_dir`` continues: the checkpoint's, else config.json's, else None."""
+    ckpt = os.path.join(run_dir, CHECKPOINT)
+    if os.path.exists(ckpt):
+        return load_checkpoint(ckpt)["config"]
+    return load_run_config(run_dir)

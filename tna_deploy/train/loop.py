@@ -19,10 +19,10 @@ import torch
 from ..config import ENGINES, TrainConfig
 from ..data import augment, encode, load_split
 from ..data.encode import input_scale
-from ..errors import ConfigError, TrainingDiverged
+from ..errors import CheckpointError, ConfigError, TnaError, TrainingDiverged
 from ..quant import compression_active
 from ..atomic import write_json, write_jsonl
-from .checkpoint import CHECKPOINT, CONFIG, METRICS, load_checkpoint, save_checkpoint
+from .checkpoint import CHECKPOINT, CONFIG, METRICS, load_checkpoint, load_run_config, save_checkpoint
 from .losses import kd_ce_loss, kd_loss, single_loss, tna_loss
 from . import distributed
 from .device import check_fits, resolve_device
@@ -46,27 +46,51 @@ class TrainResult:
 
 
 def check_run_dir(cfg: TrainConfig, run_dir: str, resume: bool, clean: bool = True) -> Optional[dict]:
-    """Refuse to overwrite a run; on resume, the saved config must equal ``cfg``. Returns the checkpoint."""
+    """Refuse to overwrite a run; on resume, the saved config (the checkpoint's, or config.json's when no
+    epoch finished) must equal ``cfg``. Returns the checkpoint. Cleans up only once nothing is refused."""
     ckpt_path = os.path.join(run_dir, CHECKPOINT)
+    ckpt = None
+    if not resume:
+        if os.path.exists(ckpt_path):
+            raise ConfigError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --out")
+    elif os.path.exists(ckpt_path):
+        ckpt = load_checkpoint(ckpt_path)
+        _refuse_changes(run_dir, ckpt["config"], cfg)
+    elif (saved := load_run_config(run_dir)) is not None:
+        _refuse_changes(run_dir, saved, cfg)
+        log.info("no epoch of %s finished yet: starting over from its saved config", run_dir)
+    else:
+        log.info("no checkpoint in %s yet: starting from epoch 1", run_dir)
     if clean and os.path.isdir(run_dir):   # a process killed while writing leaves its temp file behind
         for name in os.listdir(run_dir):
             if name.startswith(".tmp-"):
                 os.unlink(os.path.join(run_dir, name))
-    if not resume:
-        if os.path.exists(ckpt_path):
-            raise ConfigError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --out")
-        return None
-    if not os.path.exists(ckpt_path):
-        log.info("no checkpoint in %s yet: starting from epoch 1", run_dir)
-        return None
-    ckpt = load_checkpoint(ckpt_path)
-    saved = ckpt["config"]
-    diff = sorted(k for k, v in cfg.to_dict().items() if saved.get(k) != v)
+    return ckpt
+
+
+def _refuse_changes(run_dir: str, saved: dict, cfg: TrainConfig) -> None:
+    """Compare resolved values: an alpha left to the paper's default equals that default given explicitly."""
+    try:
+        before = TrainConfig.from_dict(saved).resolved()
+    except (TnaError, TypeError) as e:
+        raise CheckpointError(f"{run_dir}: the saved config is not valid ({e}); use another --out") from None
+    now = cfg.resolved()
+    diff = sorted(k for k, v in now.items() if before.get(k) != v)
     if diff:
-        parts = ", ".join(f"{k} ({saved.get(k)!r} saved, {getattr(cfg, k)!r} now)" for k in diff[:4])
+        parts = ", ".join(f"{k} ({before.get(k)!r} saved, {now[k]!r} now)" for k in diff[:4])
         raise ConfigError(f"--resume of {run_dir} with a different config: {parts}; "
                           f"drop those flags or use another --out")
-    return ckpt
+
+
+def interrupt_message(run_dir: str, resume: bool, started: float) -> str:
+    """What an interrupted ``train`` left in ``run_dir``, truthfully: an epoch, only the config, or nothing."""
+    if os.path.exists(os.path.join(run_dir, CHECKPOINT)):
+        return f"interrupted: the last finished epoch is saved in {run_dir}; re-run with --resume to continue"
+    config = os.path.join(run_dir, CONFIG)
+    if os.path.exists(config) and (resume or os.path.getmtime(config) >= started - 1):   # coarse fs clocks
+        return (f"interrupted: no epoch finished yet, only the config is saved in {run_dir}; re-run the same "
+                f"command with --resume to start over from the saved config")
+    return "interrupted before anything was saved; re-run the same command to start over"
 
 
 def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
