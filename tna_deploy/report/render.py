@@ -170,30 +170,37 @@ def plots(r: dict) -> dict:
 
 
 def _table(header, rows, cls: str = "") -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table class='{cls}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _e(v) -> str:
+    """Escape anything that came from a file (results.json, netx metadata, a profile) for HTML."""
+    return html.escape(str(v))
 
 
 def render_html(r: dict) -> str:
     import re
     figs = plots(r)
-    summary = "".join("<li>" + re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(line[2:])) + "</li>"
+    summary = "".join("<li>" + re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", _e(line[2:])) + "</li>"
                       for line in summary_lines(r))
     hw_rows = [[k, _n(f["value"]) + (f" to {_n(f['value_max'])}" if f.get("value_max") is not None else ""),
                 f["status"], f["source"]] for k, f in r["hardware"]["figures"].items()]
-    imgs = "".join(f'<figure><img alt="{k}" src="data:image/png;base64,{v}"></figure>' for k, v in figs.items())
+    imgs = "".join(f'<figure><img alt="{_e(k)}" src="data:image/png;base64,{v}"></figure>' for k, v in figs.items())
     style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}"
              "table{border-collapse:collapse;font-size:13px;margin:1em 0}"
              "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#f0f0f0}"
              "td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:0.5em}"
              "img{max-width:560px}table.hw td{text-align:left}")
+    hw = r["hardware"]
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>tna-deploy report</title>"
             f"<style>{style}</style></head><body>"
-            f"<h1>tna-deploy report: {html.escape(r['dataset'])} on {html.escape(r['hardware']['name'])}</h1>"
-            f"<p>Netx file <code>{html.escape(r['netx_file'])}</code>. Counts per inference (T = {r['timesteps']}), "
-            f"mean over {r['samples']} samples unless marked max.</p><ul>{summary}</ul>"
+            f"<h1>tna-deploy report: {_e(r['dataset'])} on {_e(hw['name'])}</h1>"
+            f"<p>Netx file <code>{_e(r['netx_file'])}</code>. Counts per inference (T = {_e(r['timesteps'])}), "
+            f"mean over {_e(r['samples'])} samples unless marked max.</p><ul>{summary}</ul>"
             f"<h2>Plots</h2>{imgs}<h2>Per layer</h2>{_table(HEADER, layer_rows(r))}"
-            f"<h2>Hardware figures</h2>{_table(['figure', 'value', 'status', 'source'], hw_rows, 'hw')}"
-            f"<h2>Assumptions</h2><ul>{''.join('<li>' + html.escape(a) + '</li>' for a in r['assumptions'])}</ul>"
+            f"<h2>Hardware figures ({_e(hw['name'])}, profile <code>{_e(hw['path'])}</code>)</h2>"
+            f"{_table(['figure', 'value', 'status', 'source'], hw_rows, 'hw')}"
+            f"<h2>Assumptions</h2><ul>{''.join('<li>' + _e(a) + '</li>' for a in r['assumptions'])}</ul>"
             f"</body></html>")
