@@ -279,7 +279,8 @@ def simulate(file, dataset, samples, input_path, backend, record, run_dir, data_
 @main.command()
 @click.argument("sim_dir", type=click.Path(file_okay=False))
 @click.option("--hardware", default="loihi2", show_default=True,
-              help="Profile name in hardware/ (loihi2, loihi1) or a path to your own .toml.")
+              help="A packaged profile (loihi2, loihi1) or a path to your own profile (a value with a '/' "
+                   "or ending in .toml); the report names the file used.")
 @click.option("--netx", "netx_path", type=click.Path(dir_okay=False), help="The netx file [the one simulate ran].")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Report folder.")
 @click.option("--format", "formats", default="json,md,html", show_default=True, help="Comma-separated: json, md, html.")

@@ -49,22 +49,21 @@ class Profile:
         return dict(name=self.name, path=self.path, figures={k: f.to_dict() for k, f in self.figures.items()})
 
 
-def profile_dirs() -> list[Path]:
-    here = Path(__file__).resolve().parents[2] / "hardware"
-    return [Path.cwd() / "hardware", here]
+PACKAGED = Path(__file__).resolve().parents[2] / "hardware"
 
 
 def resolve(name_or_path: str) -> Path:
+    """A value with a '/' or ending in .toml is a path; anything else names a packaged profile (a
+    ``hardware/`` folder in the working directory does not shadow it: give ./hardware/x.toml for that)."""
     p = Path(name_or_path)
-    if p.suffix == ".toml" or os.sep in name_or_path:
+    if name_or_path.endswith(".toml") or "/" in name_or_path or os.sep in name_or_path:
         if not p.is_file():
             raise ConfigError(f"--hardware {name_or_path}: no such profile file")
         return p
-    for d in profile_dirs():
-        cand = d / f"{name_or_path}.toml"
-        if cand.is_file():
-            return cand
-    known = sorted({f.stem for d in profile_dirs() if d.is_dir() for f in d.glob("*.toml")})
+    cand = PACKAGED / f"{name_or_path}.toml"
+    if cand.is_file():
+        return cand
+    known = sorted(f.stem for f in PACKAGED.glob("*.toml")) if PACKAGED.is_dir() else []
     raise ConfigError(f"--hardware {name_or_path}: unknown profile; choose one of {', '.join(known) or 'none'} "
                       f"or give a path to a .toml file")
 
