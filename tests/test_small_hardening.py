@@ -70,3 +70,23 @@ def test_rewritten_file_keeps_its_mode(tmp_path):
     os.chmod(p, 0o640)
     write_json(str(p), {"b": 2})
     assert os.stat(p).st_mode & 0o777 == 0o640 and json.loads(p.read_text()) == {"b": 2}
+
+
+def test_train_help_defaults_come_from_the_config():
+    """Every ``[default]`` the train help shows for a config field is that field's dataclass default."""
+    import re
+
+    from tna_deploy.cli import train
+    from tna_deploy.config import TrainConfig
+    defaults = {f: v.default for f, v in TrainConfig.__dataclass_fields__.items()}
+    checked = 0
+    for p in train.params:
+        m = re.search(r"\[([^\]]*)\]\.?$", p.help or "")
+        if p.name not in defaults or not m or defaults[p.name] is None:
+            continue
+        v = defaults[p.name]
+        want = ("on" if v else "off") if isinstance(v, bool) else v
+        assert m.group(1).split(":")[-1].strip() == str(want), (p.name, p.help)
+        checked += 1
+    assert checked >= 15
+    assert "[4]" in next(p.help for p in train.params if p.name == "input_bits") and TrainConfig.input_bits == 4

@@ -9,7 +9,7 @@ import sys
 import click
 
 from . import __version__
-from .config import CIFARNET, DATASETS, ENGINES, METHODS, PRESETS, WEIGHTS
+from .config import DATASETS, ENGINES, METHODS, PRESETS, WEIGHTS, TrainConfig
 from .errors import TnaError
 from .simulate.choices import BACKENDS, RECORD_FIELDS
 
@@ -48,38 +48,40 @@ def _choices(registry: dict) -> str:
 
 
 _SIM_BACKENDS, _SIM_RECORD = _choices(BACKENDS), _choices(RECORD_FIELDS)
-TRAIN_FLAGS = ["dataset", "data_dir", "arch", "width", "timesteps", "method", "twins", "alpha", "teacher",
-               "weights", "delta", "quantize_epoch", "epochs", "batch_size", "lr", "lr_gamma", "dropout",
-               "seed", "limit_train", "limit_test", "augment", "threshold", "current_decay", "voltage_decay",
-               "input_bits"]
+
+
+def _d(field: str) -> str:
+    """A TrainConfig default as the help shows it, read from the dataclass so the two cannot drift."""
+    v = TrainConfig.__dataclass_fields__[field].default
+    return {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else str(v)
 
 
 @main.command()
-@click.option("--dataset", type=click.Choice(DATASETS), help="Dataset [fashion-mnist].")
+@click.option("--dataset", type=click.Choice(DATASETS), help=f"Dataset [{_d('dataset')}].")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Where the dataset files are (or go).")
-@click.option("--arch", help=f"Architecture string [CIFARNet: {CIFARNET}].")
-@click.option("--width", type=float, help="Channel multiplier, e.g. 0.125 for CPU-sized runs [1].")
-@click.option("--timesteps", type=int, help="Timesteps T [5].")
-@click.option("--method", type=click.Choice(METHODS), help="single | tna | kd | kd-ce [tna].")
-@click.option("--twins", type=int, help="Number of twins under tna [1].")
+@click.option("--arch", help=f"Architecture string [CIFARNet: {_d('arch')}].")
+@click.option("--width", type=float, help=f"Channel multiplier, e.g. 0.125 for CPU-sized runs [{_d('width')}].")
+@click.option("--timesteps", type=int, help=f"Timesteps T [{_d('timesteps')}].")
+@click.option("--method", type=click.Choice(METHODS), help=f"{' | '.join(METHODS)} [{_d('method')}].")
+@click.option("--twins", type=int, help=f"Number of twins under tna [{_d('twins')}].")
 @click.option("--alpha", type=float, help="Weight of the logit-matching MSE [paper's per dataset].")
 @click.option("--teacher", type=click.Path(file_okay=False), help="Run directory of the frozen teacher (kd, kd-ce).")
-@click.option("--weights", type=click.Choice(WEIGHTS), help="Middle-layer weights of the base [ternary].")
-@click.option("--delta", type=float, help="Ternary threshold, a fraction of the layer's max |w| [0.1].")
+@click.option("--weights", type=click.Choice(WEIGHTS), help=f"Middle-layer weights of the base [{_d('weights')}].")
+@click.option("--delta", type=float, help=f"Ternary threshold, a fraction of the layer's max |w| [{_d('delta')}].")
 @click.option("--quantize-epoch", type=int, help="First compressed epoch, 0-based [60% of --epochs].")
-@click.option("--epochs", type=int, help="Epochs [250].")
-@click.option("--batch-size", type=int, help="Batch size [256].")
-@click.option("--lr", type=float, help="Adam learning rate [0.01].")
-@click.option("--lr-gamma", type=float, help="Exponential learning-rate decay per epoch [0.928].")
+@click.option("--epochs", type=int, help=f"Epochs [{_d('epochs')}].")
+@click.option("--batch-size", type=int, help=f"Batch size [{_d('batch_size')}].")
+@click.option("--lr", type=float, help=f"Adam learning rate [{_d('lr')}].")
+@click.option("--lr-gamma", type=float, help=f"Exponential learning-rate decay per epoch [{_d('lr_gamma')}].")
 @click.option("--dropout", type=float, help="Dropout on FC layers [0.2 static, 0.5 DVS].")
-@click.option("--seed", type=int, help="Random seed [0].")
+@click.option("--seed", type=int, help=f"Random seed [{_d('seed')}].")
 @click.option("--limit-train", type=int, help="Use only the first N training samples.")
 @click.option("--limit-test", type=int, help="Use only the first N test samples.")
-@click.option("--augment/--no-augment", default=None, help="The paper's augmentation [on].")
-@click.option("--threshold", type=float, help="Neuron threshold [1.0].")
-@click.option("--current-decay", type=float, help="CUBA current decay in [0, 1] [1.0: plain LIF].")
-@click.option("--voltage-decay", type=float, help="CUBA voltage decay in [0, 1] [0.25].")
-@click.option("--input-bits", type=int, help="Graded-spike bits of the input [8].")
+@click.option("--augment/--no-augment", default=None, help=f"The paper's augmentation [{_d('augment')}].")
+@click.option("--threshold", type=float, help=f"Neuron threshold [{_d('threshold')}].")
+@click.option("--current-decay", type=float, help=f"CUBA current decay in [0, 1], 1 = plain LIF [{_d('current_decay')}].")
+@click.option("--voltage-decay", type=float, help=f"CUBA voltage decay in [0, 1] [{_d('voltage_decay')}].")
+@click.option("--input-bits", type=int, help=f"Graded-spike bits of the input [{_d('input_bits')}].")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), help="Start from a preset (cpu: minutes on 2 cores).")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
@@ -104,7 +106,7 @@ def train(ctx, preset, out, resume, engine, device, **flags):
 
     import time
 
-    from .config import TrainConfig, with_preset
+    from .config import with_preset
     from .train.checkpoint import saved_config
     from .train.distributed import ranks_from_env
     from .train.loop import interrupt_message
