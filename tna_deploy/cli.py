@@ -10,6 +10,7 @@ import click
 
 from . import __version__
 from .config import DATASETS, ENGINES, METHODS, PRESETS, WEIGHTS, TrainConfig
+from .export.formats import FORMATS
 from .errors import TnaError
 from .simulate.choices import BACKENDS, RECORD_FIELDS
 
@@ -184,31 +185,45 @@ def evaluate(run_dir, limit_test, data_dir, as_json):
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["netx"]), default="netx", show_default=True,
-              help="Output format (lava-dl netx HDF5).")
-@click.option("--out", "out", type=click.Path(dir_okay=False), help="Output file [export/<run name>.net].")
-def export(run_dir, fmt, out):
-    """Write a run's base network (never the twin) for Loihi 2 and check that netx loads it.
+@click.argument("source", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="netx", show_default=True,
+              help="Output format. " + _choices({k: f.help for k, f in FORMATS.items()}))
+@click.option("--out", "out", type=click.Path(dir_okay=False), help="Output file [export/<name>.net|.onnx|.nir].")
+def export(source, fmt, out):
+    """Write a run's base network (never the twin) for Loihi 2 or another runtime, and check the file.
+
+    SOURCE is a run folder; for onnx and nir it may also be a netx file written earlier.
 
     \b
-    Example:
+    Examples:
       tna-deploy export runs/demo --format netx --out export/demo.net
+      tna-deploy export runs/demo --format onnx --out export/demo.onnx
+      tna-deploy export export/demo.net --format nir --out export/demo.nir
     """
     import os
 
-    from .export import to_netx
+    from .errors import ConfigError
+    from .export.formats import default_out, load_ir, writer
 
-    out = out or os.path.join("export", os.path.basename(os.path.normpath(run_dir)) + ".net")
-    res = to_netx(run_dir, out)
-    for w in res.warnings:
-        click.echo(f"note: {w}", err=True)
-    m = res.meta
-    click.echo(f"exported {run_dir} -> {out}: {len(m.layers)} layers ({len(m.ternary_layers)} ternary), "
-               f"T={m.timesteps}, input {m.input_bits}-bit graded spikes, {m.n_classes} classes")
-    click.echo(res.table)
-
-
+    out = out or default_out(source, fmt)
+    if fmt == "netx":
+        from .export import to_netx
+        if os.path.isfile(source):
+            raise ConfigError(f"{source} is a file: --format netx exports a run folder (a netx file is already netx)")
+        res = to_netx(source, out)
+        for w in res.warnings:
+            click.echo(f"note: {w}", err=True)
+        m = res.meta
+        click.echo(f"exported {source} -> {out}: {len(m.layers)} layers ({len(m.ternary_layers)} ternary), "
+                   f"T={m.timesteps}, input {m.input_bits}-bit graded spikes, {m.n_classes} classes")
+        click.echo(res.table)
+        return
+    write = writer(fmt)
+    net = load_ir(source)
+    summary = write(net, out)
+    detail = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary.items() if k != "checked")
+    click.echo(f"exported {source} -> {out} ({fmt}): {len(net.compute_layers)} layers, T={net.timesteps}, {detail}")
+    click.echo(f"checked: {summary['checked']}")
 
 
 @main.command()
@@ -217,28 +232,31 @@ def export(run_dir, fmt, out):
 @click.option("--samples", default="20", show_default=True, help="Test samples to run back to back, or 'all'.")
 @click.option("--input", "input_path", type=click.Path(dir_okay=False),
               help="Raw input spikes instead of the dataset: .npy integers (K, *input shape, T) or (*input shape, T).")
-@click.option("--backend", "backend", default=None, help="Comma-separated, the first one feeds the report [emulator]. "
+@click.option("--backend", "backend", default=None, help="Comma-separated, the first one feeds the report "
+              "[emulator; onnx for a .onnx file]. "
               + _SIM_BACKENDS)
 @click.option("--record", "record", default="", help="Also keep, per layer and step, comma-separated: " + _SIM_RECORD)
 @click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Also run the PyTorch model of this run and report parity.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Dataset folder [the run's].")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Results folder.")
 def simulate(file, dataset, samples, input_path, backend, record, run_dir, data_dir, out):
-    """Run a netx file on test samples in the emulator (or Lava) and check it against the PyTorch model.
+    """Run a netx file (or an ONNX export) on test samples in the emulator, Lava or onnxruntime, and check it
+    against the PyTorch model.
 
     \b
     Examples:
       tna-deploy simulate export/demo.net --samples all --run runs/demo --out sim/demo
       tna-deploy simulate export/demo.net --samples 20 --backend lava,emulator --out sim/demo-lava
       tna-deploy simulate other.net --input spikes.npy --record spikes,voltage --out sim/other
+      tna-deploy simulate export/demo.onnx --samples all --backend onnx,emulator --out sim/demo-onnx
     """
     from tqdm import tqdm
 
     from .errors import ConfigError
-    from .simulate.choices import DEFAULT_BACKEND, parse_backends, parse_record
+    from .simulate.choices import default_backend, parse_backends, parse_record
     from .simulate.run import simulate as run_sim
 
-    backends = parse_backends(backend or DEFAULT_BACKEND)
+    backends = parse_backends(backend or default_backend(file))
     if samples != "all" and not samples.isdigit():
         raise ConfigError(f"--samples {samples!r}: give a number of samples or 'all'")
     bar = {}
@@ -259,10 +277,8 @@ def simulate(file, dataset, samples, input_path, backend, record, run_dir, data_
         acc = f", accuracy {r['accuracy']:.2f}%" if "accuracy" in r else ""
         rate = f" ({r['samples_per_second']:.1f} samples/s)" if r.get("samples_per_second") else ""
         click.echo(f"{b}: {res['samples']} samples{acc}, {r['seconds']:.1f} s{rate}")
-    for key in ("agreement", "parity"):
-        if key not in res:
-            continue
-        p = res[key]
+    checks = [("agreement", p) for p in res.get("agreements", [])] + ([("parity", res["parity"])] if "parity" in res else [])
+    for key, p in checks:
         a, b = p["compared"].split(" vs ")
         if key == "parity":
             click.echo(f"pytorch: accuracy {res['torch']['accuracy']:.2f}%")

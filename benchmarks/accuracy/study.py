@@ -119,6 +119,16 @@ def deploy(name: str, log) -> dict:
                 synops_dense_per_inference=report["totals"][chip]["synops_dense_per_inference"])
 
 
+def _train(name: str, spec: tuple, seed: int, log) -> None:
+    """Train (or resume) a run until it has every epoch; a finished run is left alone."""
+    run_dir = os.path.join(WORK, name)
+    if _finished_epochs(run_dir) >= BUDGET["epochs"] and os.path.isfile(os.path.join(run_dir, "checkpoint.pt")):
+        return
+    print(f"study: training {name}", file=sys.stderr, flush=True)
+    resume = ["--resume"] if os.path.isfile(os.path.join(run_dir, "config.json")) else []
+    _sh([TNA, "train", *train_flags(name, spec, seed), *resume], log)
+
+
 def run_all(only: list[str]) -> None:
     os.makedirs(WORK, exist_ok=True)
     os.makedirs(LOGS, exist_ok=True)
@@ -133,10 +143,10 @@ def run_all(only: list[str]) -> None:
         run_dir = os.path.join(WORK, name)
         t0 = time.time()
         with open(os.path.join(LOGS, f"{name}.log"), "a") as log:
-            if _finished_epochs(run_dir) < BUDGET["epochs"]:
-                print(f"study: training {name}", file=sys.stderr, flush=True)
-                resume = ["--resume"] if os.path.isdir(run_dir) else []
-                _sh([TNA, "train", *train_flags(name, spec, seed), *resume], log)
+            teacher = spec[3]
+            if teacher:     # a teacher's result may be committed while its checkpoint (in work/) is not here
+                _train(teacher, GRID[teacher.rsplit("-s", 1)[0]], int(teacher.rsplit("-s", 1)[1]), log)
+            _train(name, spec, seed, log)
             with open(os.path.join(run_dir, "metrics.jsonl")) as f:
                 history = [json.loads(line) for line in f if line.strip()]
             with open(os.path.join(run_dir, "config.json")) as f:

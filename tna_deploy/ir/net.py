@@ -189,13 +189,21 @@ class DenseWeights:
     weight: np.ndarray            # after the left shift, clip to 8 bits and truncation to num_weight_bits
     num_weight_bits: int
     weight_exp: int               # the accumulated sum is shifted by this (right when negative, flooring)
+    # the steps from the file's weights w to ``weight``, for writers that spell them out (ONNX):
+    # w' = clip(w, -256, 254) when pre_clip; x = +-(w' << -weight_exp) (minus when negative);
+    # x = clip(x, *clip); x = (x >> drop) << drop; weight = +-x
+    pre_clip: bool = False
+    negative: bool = False
+    clip: tuple = (-256, 255)
+    drop: int = 0
 
 
 def dense_weight_bits(weight: np.ndarray) -> DenseWeights:
     """netx ``utils.optimize_weight_bits`` then Lava's ``clip_weights`` / ``truncate_weights``."""
     w = np.asarray(weight, dtype=np.int64)
     hi, lo = int(w.max()), int(w.min())
-    if (hi > 254 and lo < 0) or (lo < -256 and hi > 0):
+    pre_clip = (hi > 254 and lo < 0) or (lo < -256 and hi > 0)
+    if pre_clip:
         w = np.clip(w, -256, 254)
         hi, lo = int(w.max()), int(w.min())
     if hi < 0:
@@ -203,7 +211,7 @@ def dense_weight_bits(weight: np.ndarray) -> DenseWeights:
     elif lo >= 0:
         signed, scale = 0, 255 / hi
     else:
-        signed, scale = 1, min(127 / hi, -128 / lo)
+        signed, scale = 1, min(127 / hi if hi else math.inf, -128 / lo)   # netx's numpy: 127 / 0 is inf
     scale_bits = int(math.floor(math.log2(scale))) + signed
     if scale_bits < 0:
         raise ValueError(f"weights {lo}..{hi} do not fit Loihi's 8-bit synapse")
@@ -224,7 +232,7 @@ def dense_weight_bits(weight: np.ndarray) -> DenseWeights:
     x = np.clip(x, mode_min, mode_max)
     drop = 8 - num_bits + mixed
     x = (x >> drop) << drop
-    return DenseWeights(-x if neg else x, num_bits, -scale_bits)
+    return DenseWeights(-x if neg else x, num_bits, -scale_bits, pre_clip, neg, (mode_min, mode_max), drop)
 
 
 @dataclass(frozen=True, eq=False)

@@ -11,7 +11,7 @@ from .. import __version__
 from ..errors import CheckpointError
 from ..hardware.counts import layer_activity, static_counts
 from ..hardware.feasibility import ASSUMPTIONS, energy, feasibility
-from ..ir import read_netx
+from ..ir import read_model
 from ..hardware.profile import load_profile
 from ..simulate.run import COUNTS, RESULTS
 from ..simulate.run import FORMAT as SIM_FORMAT
@@ -76,7 +76,7 @@ def build_report(sim_dir: str, hardware: str = "loihi2", netx_path: Optional[str
     results, arrays = _load_sim(sim_dir)
     profile = load_profile(hardware)
     path = netx_path or results["file"]
-    net = read_netx(path)
+    net = read_model(path)
     layers = [layer for layer in net.compute_layers if layer.kind != "input"]
     if len(layers) != len(results["layers"]) - (1 if net.input_neuron else 0):
         raise CheckpointError(f"{path} has {len(layers)} layers, the simulation in {sim_dir} had "

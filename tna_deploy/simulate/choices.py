@@ -6,8 +6,15 @@ from ..errors import ConfigError
 BACKENDS = {
     "emulator": "tna-deploy's vectorized bit-exact emulator of Lava's fixed-point models (no Lava needed)",
     "lava": "Lava's CPU simulator for Loihi 2, Loihi2SimCfg(select_tag='fixed_pt') (needs Lava)",
+    "onnx": "the network as integer-exact ONNX in onnxruntime: a .onnx export as it is, a netx file "
+            "translated in memory (needs onnxruntime)",
 }
 DEFAULT_BACKEND = "emulator"
+
+
+def default_backend(path: str) -> str:
+    """onnx for a .onnx file, else the emulator."""
+    return "onnx" if path.lower().endswith(".onnx") else DEFAULT_BACKEND
 RECORD_FIELDS = {
     "spikes": "every layer's spikes at every step (spikes.npz)",
     "current": "every layer's current u at every step, in Lava's integer units (state.npz)",

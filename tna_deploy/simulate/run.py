@@ -1,5 +1,5 @@
-"""``simulate``: run a netx file on test samples (or on raw input spikes) in the emulator and / or Lava,
-optionally beside the run's PyTorch model, chunk by chunk with bounded memory, and write versioned
+"""``simulate``: run a netx file (or a tna-deploy ONNX export) on test samples (or on raw input spikes) in
+the emulator, Lava and / or onnxruntime, optionally beside the run's PyTorch model, chunk by chunk with bounded memory, and write versioned
 JSON results plus per-sample counts (.npz) for the report stage."""
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from .. import __version__
 from ..atomic import atomic_path, write_json
 from ..errors import ConfigError, DataError, TnaError
 from ..ir import DeployedNet, read_netx
+from ..ir.onnx_model import is_onnx, read_onnx
 from .compare import Parity
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ SPIKES = "spikes.npz"     # --record spikes: input (K, *in, T) and B_L{i} (K, *s
 STATE = "state.npz"       # --record current,voltage: B_current_L{i}, B_voltage_L{i} (K, *shape, T) int32
 RECORD_BUDGET = 4 << 30   # bytes a --record may keep in memory
 CHUNK_BUDGET = 1 << 30    # bytes of neuron state per emulator chunk
+ORDER = ("lava", "onnx", "emulator", "torch")   # agreement pairs name the earlier one first
 
 
 class SimulationError(TnaError):
@@ -197,11 +199,25 @@ def simulate(path: str, samples, out_dir: str, backends=("emulator",), run_dir: 
         backends = (backends,)
     if samples != "all" and int(samples) < 1:
         raise ConfigError(f"--samples must be at least 1 or 'all', got {samples}")
-    net = read_netx(path)
+    if "onnx" in backends and set(record) & {"current", "voltage"}:
+        raise ConfigError("--record current,voltage: the ONNX model outputs logits and spikes only; record them "
+                          "with --backend emulator")
+    onnx_bytes = None
+    if is_onnx(path):
+        if "lava" in backends:
+            raise ConfigError(f"{path}: Lava runs netx files; simulate the netx file with --backend lava, "
+                              f"or this file with --backend onnx,emulator")
+        net, onnx_bytes = read_onnx(path)
+    else:
+        net = read_netx(path)
     if input_path:
         if run_dir:
             raise ConfigError("--run compares with the PyTorch model on dataset samples; it does not take --input")
+        bits = net.input_bits
         inputs, net = file_inputs(net, input_path, samples)
+        if onnx_bytes is not None and net.input_bits != bits:
+            raise ConfigError(f"--input {input_path}: graded values, but {path} was exported for 0/1 input spikes; "
+                              f"simulate the netx file instead, which takes them")
     else:
         if data_dir is None and run_dir:
             from ..train.runs import load_run
@@ -219,10 +235,16 @@ def simulate(path: str, samples, out_dir: str, backends=("emulator",), run_dir: 
     if "lava" in backends:      # Lava runs every sample in one back-to-back stream; chunks slice it below
         lava_result, lava_info = _run_lava(path, net, inputs, record, on_progress if len(backends) == 1 else None)
     from .emulator import Emulator
-    emulator = Emulator(net) if "emulator" in backends else None
+    runners = {}
+    if "emulator" in backends:
+        runners["emulator"] = Emulator(net)
+    if "onnx" in backends:
+        from .onnx_backend import OnnxRunner
+        runners["onnx"] = OnnxRunner(net, onnx_bytes)
     chip = backends[0]
     parity = Parity(names[:-1], chip, "torch") if ref else None
-    agreement = Parity(names[:-1], "lava", "emulator") if len(backends) > 1 else None
+    reference = "emulator" if "emulator" in backends else backends[-1]
+    agreements = [Parity(names[:-1], b, reference) for b in sorted(backends, key=ORDER.index) if b != reference]
     torch_c = Collector(net, record) if ref else None
     size = chunk or chunk_size(net, t, record)
     input_counts, input_max = [], 0
@@ -233,25 +255,25 @@ def simulate(path: str, samples, out_dir: str, backends=("emulator",), run_dir: 
         if lava_result is not None:
             got["lava"] = _slice(lava_result, a, b)
             collect["lava"].add(x, got["lava"], 0.0)
-        if emulator is not None:
+        for name, runner in runners.items():
             t0 = time.perf_counter()
-            got["emulator"] = emulator.run(x, record=("spikes",) + tuple(record))
-            collect["emulator"].add(x, got["emulator"], time.perf_counter() - t0)
+            got[name] = runner.run(x, record=("spikes",) + tuple(record)) if name == "emulator" else runner.run(x)
+            collect[name].add(x, got[name], time.perf_counter() - t0)
         input_counts.append((x.reshape(len(x), -1, t) != 0).sum(axis=1))
         input_max = max(input_max, int(np.abs(x).max()) if x.size else 0)
-        if agreement:
-            agreement.update(a, got["lava"].spikes[:len(names) - 1], got["emulator"].spikes[:len(names) - 1],
-                             got["lava"].logits, got["emulator"].logits)
+        for g in agreements:
+            g.update(a, got[g.a].spikes[:len(names) - 1], got[g.b].spikes[:len(names) - 1], got[g.a].logits,
+                     got[g.b].logits)
         if ref:
             t_spikes, t_logits = torch_reference(ref, x)
             chip_spikes = got[chip].spikes[:len(names) - 1]
             parity.update(a, chip_spikes, t_spikes, got[chip].logits, t_logits)
             torch_c.add(x, _Plain(t_spikes, t_logits), 0.0)
-        if on_progress and (emulator is not None or len(backends) > 1):
+        if on_progress and (runners or len(backends) > 1):
             on_progress(b, n)
     if lava_result is not None:
         collect["lava"].seconds = lava_info["seconds"]
-    result = _results(path, net, inputs, backends, collect, names, parity, agreement, torch_c,
+    result = _results(path, net, inputs, backends, collect, names, parity, agreements, torch_c,
                       lava_info if lava_result is not None else None, run_dir)
     result["input_max"] = input_max        # above 1: graded input, so the first layer does MACs
     extra = dict(input_counts=np.concatenate(input_counts))
@@ -291,7 +313,7 @@ def _summary(logits: np.ndarray, labels: Optional[np.ndarray], seconds: float, n
     return out
 
 
-def _results(path, net, inputs, backends, collect, names, parity, agreement, torch_c, lava_info, run_dir) -> dict:
+def _results(path, net, inputs, backends, collect, names, parity, agreements, torch_c, lava_info, run_dir) -> dict:
     n = inputs.n
     result = dict(format=FORMAT, format_version=FORMAT_VERSION, tna_deploy_version=__version__,
                   file=os.path.abspath(path), dataset=inputs.dataset, input=inputs.source, samples=n,
@@ -306,8 +328,9 @@ def _results(path, net, inputs, backends, collect, names, parity, agreement, tor
         result["torch"] = dict(run=os.path.abspath(run_dir),
                                **_summary(np.concatenate(torch_c.logits), inputs.labels, 0.0, n))
         result["parity"] = parity.result()
-    if agreement:
-        result["agreement"] = agreement.result()
+    if agreements:      # every other backend against the reference (the emulator when it ran)
+        result["agreements"] = [g.result() for g in agreements]
+        result["agreement"] = result["agreements"][0]
     return result
 
 
