@@ -24,10 +24,19 @@ class Group(click.Group):
         except TnaError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(e.exit_code)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             if os.environ.get("RANK", "0") == "0":      # under torchrun, one line, not one per rank
-                click.echo("interrupted: the last finished epoch is saved; re-run with --resume to continue", err=True)
-            sys.exit(130)
+                click.echo(interrupted(ctx.invoked_subcommand), err=True)
+            sys.exit(getattr(e, "exit_code", 130))      # 143 where SIGTERM was turned into this (simulate's Lava run)
+
+
+def interrupted(command) -> str:
+    """The line for a Ctrl-C that reached the group: ``train`` reports what it saved itself once it has
+    started, so here it had not; no other command writes anything before it finishes."""
+    if command == "train":
+        return ("interrupted before training started: nothing was saved; re-run the same command "
+                "(with --resume if --out already holds a run)")
+    return f"interrupted: {command or 'tna-deploy'} stopped before it finished; nothing was written"
 
 
 @click.group(cls=Group)

@@ -6,31 +6,32 @@ rest exactly when that sample's first input reaches it. Each Lava layer adds one
 so netx layer i (0-based) holds sample k's activity in steps [kT + i + c, kT + i + c + T): its
 "window" (c = 1, or 0 when the input layer has its own neuron and the input enters its ``a_in``).
 Inside the window the chip and the delay-free PyTorch model compute the same integers.
-Lava is imported here only, and this module only when ``--backend lava`` asks for it.
+Lava is imported only in the worker process (``lava_worker``), started only when ``--backend lava`` asks.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
-import time
-import shutil
-import tempfile
+import signal
+import subprocess
+import sys
 from typing import Callable, Optional
 
 import numpy as np
 
-from ..export.netx import release_netx
 from ..ir import DeployedNet
-from ..lava_import import quiet_import
+from . import procgroup
 from .emulator import EmulatorResult, stream_step
 
 log = logging.getLogger(__name__)
 W_SCALE_V = 4096.0   # Lava v (and SLAYER v_int) per unit of SLAYER float voltage: 64 (weights) x 64 (a_in << 6)
 
 
-def _whc(x_chw_t: np.ndarray) -> np.ndarray:
-    """(C, H, W, T) -> Lava's (W, H, C, T); 2-D (F, T) inputs pass unchanged."""
-    return x_chw_t.transpose(2, 1, 0, 3) if x_chw_t.ndim == 4 else x_chw_t
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM during a Lava run: stopped and cleaned up like Ctrl-C, but exits 143."""
+
+    exit_code = 143
 
 
 def _chw(a: np.ndarray) -> np.ndarray:
@@ -42,69 +43,80 @@ def run_lava(path: str, net: DeployedNet, inputs: np.ndarray, record: tuple = ()
              on_sample: Optional[Callable[[int, int], None]] = None) -> tuple[EmulatorResult, dict]:
     """``inputs``: (K, *input_shape, T) integers, run back to back. Returns the window-aligned spikes
     of every layer but the last, the logits (the last layer's voltage at its window's end, / 4096),
-    and when ``record`` asks the current / voltage of every layer; plus timing. Lava is stopped after."""
-    netx = quiet_import("lava.lib.dl.netx")
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc import io
-    from lava.proc.monitor.process import Monitor
+    and when ``record`` asks the current / voltage of every layer; plus timing.
 
-    from .lavaproc.recorder import SpikeRecorder
+    Lava runs in a worker (``lava_worker``) that leads its own process group. Ctrl-C or SIGTERM here
+    stops that whole group and frees its shared memory and temp folder before re-raising
+    (``KeyboardInterrupt``; ``Interrupted`` for SIGTERM); the worker itself stops everything if this
+    process dies; a run left by a killed process is cleaned up by the next one, and said so."""
+    t = inputs.shape[-1]
+    run_dir = procgroup.new_run_dir(path)
+    job = dict(path=os.path.abspath(path), input_bits=net.input_bits, input_neuron=net.input_neuron,
+               record=list(record), first_dense=net.compute_layers[0].kind == "dense" and len(net.input_shape) > 1)
+    previous = signal.getsignal(signal.SIGTERM)
 
-    k_samples, t = inputs.shape[0], inputs.shape[-1]
-    first_dense = net.compute_layers[0].kind == "dense" and len(net.input_shape) > 1
-    lava_net = netx.hdf5.Network(net_config=path, input_message_bits=net.input_bits, reset_interval=t,
-                                 reset_offset=0 if net.input_neuron else 1)
-    n_layers = len(lava_net.layers)
-    steps = k_samples * t + n_layers + 1
-    stream = np.concatenate(list(inputs), axis=-1)                      # (*input_shape, K*T)
-    stream = np.concatenate([stream, np.zeros(stream.shape[:-1] + (steps - stream.shape[-1],), stream.dtype)], -1)
-    if first_dense:
-        stream = stream.reshape(-1, steps)                               # torch flatten order (C, H, W)
-    src = io.source.RingBuffer(data=_whc(stream).astype(np.int32))
-    src.s_out.connect(lava_net.layers[0].neuron.a_in if net.input_neuron else lava_net.inp)
-    tmp = tempfile.mkdtemp(prefix="tna-lava-")
-    paths = [os.path.join(tmp, f"layer{i}.npy") for i in range(n_layers - 1)]
-    for layer, path_i in zip(lava_net.layers[:-1], paths):
-        layer.out.connect(SpikeRecorder(shape=layer.out.shape, path=path_i, steps=steps).a_in)
-    state = [("u", "current"), ("v", "voltage")]
-    monitors = {}
-    for i, layer in enumerate(lava_net.layers):
-        for var, field in state:
-            if field in record or (var == "v" and i == n_layers - 1):
-                mon = Monitor()
-                mon.probe(getattr(layer.neuron, var), steps)
-                monitors[(i, var)] = (mon, layer.neuron)
-    cfg = Loihi2SimCfg(select_tag="fixed_pt")
-    t0 = time.perf_counter()
+    def on_term(signum, frame):
+        raise Interrupted()
+    proc = None
     try:
-        done = 0
-        for k in range(k_samples):
-            lava_net.run(condition=RunSteps(num_steps=t), run_cfg=cfg)
-            done += t
-            if on_sample:
-                on_sample(k + 1, k_samples)
-        lava_net.run(condition=RunSteps(num_steps=steps - done), run_cfg=cfg)
-        traces = {key: mon.get_data()[neuron.name][key[1]] for key, (mon, neuron) in monitors.items()}
+        signal.signal(signal.SIGTERM, on_term)
+        with open(os.path.join(run_dir, "job.json"), "w") as f:
+            json.dump(job, f)
+        np.save(os.path.join(run_dir, "inputs.npy"), np.ascontiguousarray(inputs))
+        with open(os.path.join(run_dir, "worker.log"), "w") as log_file:
+            proc = subprocess.Popen([sys.executable, "-m", "tna_deploy.simulate.lava_worker", run_dir,
+                                     str(os.getpid())], stdout=subprocess.PIPE, stderr=log_file,
+                                    start_new_session=True, text=True,
+                                    env=dict(os.environ, TMPDIR=procgroup.worker_tmpdir(run_dir)))
+        owner = procgroup.read_owner(run_dir)
+        procgroup.write_owner(run_dir, dict(owner, pgid=proc.pid))
+        for line in proc.stdout:
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == "progress" and on_sample:
+                on_sample(int(parts[1]), int(parts[2]))
+        rc = proc.wait()
+        if rc != 0 or not os.path.isfile(os.path.join(run_dir, "raw.npz")):
+            raise RuntimeError(_worker_error(run_dir, rc))
+        with np.load(os.path.join(run_dir, "raw.npz"), allow_pickle=False) as z:
+            raw = {k: z[k] for k in z.files}
+    except BaseException:
+        if proc is not None:
+            procgroup.stop_group(proc.pid)
+            proc.wait()
+        raise
     finally:
-        lava_net.stop()
-    try:
-        raw = [np.load(p) for p in paths]
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    seconds = time.perf_counter() - t0
-    table = str(lava_net)
-    release_netx(lava_net)
+        signal.signal(signal.SIGTERM, previous)
+        if proc is not None and proc.stdout:
+            proc.stdout.close()
+        procgroup.release(run_dir)
+    return _assemble(raw, net, inputs.shape[0], t, record)
+
+
+def _worker_error(run_dir: str, rc: int) -> str:
+    for name in ("error.txt", "worker.log"):
+        try:
+            with open(os.path.join(run_dir, name)) as f:
+                lines = [line.strip() for line in f if line.strip()]
+        except OSError:
+            continue
+        if lines:
+            return lines[-1][:200]
+    return f"the Lava worker exited with status {rc}"
+
+
+def _assemble(raw: dict, net: DeployedNet, k_samples: int, t: int, record: tuple) -> tuple[EmulatorResult, dict]:
+    steps, seconds = int(raw["meta"][0]), float(raw["meta"][1])
+    n_layers = len(net.compute_layers)
 
     def windows(a: np.ndarray, i: int) -> np.ndarray:      # a: (*WHC, steps) -> (K, *CHW, T)
         per = [a[..., stream_step(i, k, t, net.input_neuron):][..., :t] for k in range(k_samples)]
         return np.stack([_chw(p) for p in per])
 
-    spikes = [windows(r, i).astype(np.uint8) for i, r in enumerate(raw)]
-    state_of = {f: [windows(np.moveaxis(traces[(i, v)], 0, -1).reshape(lava_net.layers[i].out.shape + (steps,)), i)
-                    .astype(np.int32) for i in range(n_layers)] for v, f in state if f in record}
-    volts = traces[(n_layers - 1, "v")]                                  # (steps, n)
-    logits = np.stack([volts[stream_step(n_layers - 1, k, t, net.input_neuron) + t - 1] for k in range(k_samples)])
+    spikes = [windows(raw[f"s{i}"], i).astype(np.uint8) for i in range(n_layers - 1)]
+    state_of = {f: [windows(raw[f"{v}{i}"], i).astype(np.int32) for i in range(n_layers)]
+                for v, f in (("u", "current"), ("v", "voltage")) if f in record}
+    volts = raw[f"v{n_layers - 1}"].reshape(-1, steps)                      # (n, steps)
+    logits = np.stack([volts[:, stream_step(n_layers - 1, k, t, net.input_neuron) + t - 1] for k in range(k_samples)])
     result = EmulatorResult(spikes, logits.astype(np.float64) / W_SCALE_V, state_of.get("current"),
                             state_of.get("voltage"))
-    return result, dict(steps=steps, seconds=seconds, layer_table=table)
+    return result, dict(steps=steps, seconds=seconds, layer_table=str(raw["table"]))

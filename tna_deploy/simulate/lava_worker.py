@@ -1,0 +1,122 @@
+"""``python -m tna_deploy.simulate.lava_worker RUN_DIR``: one Lava run, in its own process group.
+
+``lava_cpu.run_lava`` starts this with ``start_new_session=True``; it reads ``job.json`` and
+``inputs.npy`` from RUN_DIR, runs the netx file in Lava's CPU simulator, prints ``progress k K`` per
+sample on stdout and writes ``raw.npz`` (each layer's spikes and the probed u / v, in Lava's (W, H, C,
+steps) layout) or ``error.txt``. A watchdog thread kills the whole group, and frees its shared memory,
+the moment the tna-deploy process that started it is gone (even after a SIGKILL of that process).
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing.util
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+
+
+def _watch_parent(parent: int, run_dir: str) -> None:
+    """When the parent is gone: free the group's shared memory and the run folder, then kill the group
+    (this process included; unlinked segments vanish once the last process unmaps them)."""
+    from .procgroup import group_pids, mapped_shm, remove_mp_tmp, unlink_shm
+    while os.getppid() == parent:
+        time.sleep(0.25)
+    group = os.getpgid(0)
+    unlink_shm(mapped_shm(group_pids(group)))
+    remove_mp_tmp(run_dir)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    os.killpg(group, signal.SIGKILL)
+
+
+def _whc(x_chw_t: np.ndarray) -> np.ndarray:
+    """(C, H, W, T) -> Lava's (W, H, C, T); 2-D (F, T) inputs pass unchanged."""
+    return x_chw_t.transpose(2, 1, 0, 3) if x_chw_t.ndim == 4 else x_chw_t
+
+
+def run(run_dir: str) -> None:
+    with open(os.path.join(run_dir, "job.json")) as f:
+        job = json.load(f)
+    inputs = np.load(os.path.join(run_dir, "inputs.npy"), allow_pickle=False)
+    from ..lava_import import quiet_import
+    netx = quiet_import("lava.lib.dl.netx")
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc import io
+    from lava.proc.monitor.process import Monitor
+
+    from .lavaproc.recorder import SpikeRecorder
+    from .procgroup import mapped_shm
+
+    k_samples, t = inputs.shape[0], inputs.shape[-1]
+    input_neuron, record = job["input_neuron"], job["record"]
+    lava_net = netx.hdf5.Network(net_config=job["path"], input_message_bits=job["input_bits"], reset_interval=t,
+                                 reset_offset=0 if input_neuron else 1)
+    n_layers = len(lava_net.layers)
+    steps = k_samples * t + n_layers + 1
+    stream = np.concatenate(list(inputs), axis=-1)                      # (*input_shape, K*T)
+    stream = np.concatenate([stream, np.zeros(stream.shape[:-1] + (steps - stream.shape[-1],), stream.dtype)], -1)
+    if job["first_dense"]:
+        stream = stream.reshape(-1, steps)                               # torch flatten order (C, H, W)
+    src = io.source.RingBuffer(data=_whc(stream).astype(np.int32))
+    src.s_out.connect(lava_net.layers[0].neuron.a_in if input_neuron else lava_net.inp)
+    paths = [os.path.join(run_dir, f"layer{i}.npy") for i in range(n_layers - 1)]
+    for layer, path_i in zip(lava_net.layers[:-1], paths):
+        layer.out.connect(SpikeRecorder(shape=layer.out.shape, path=path_i, steps=steps).a_in)
+    monitors = {}
+    for i, layer in enumerate(lava_net.layers):
+        for var, field in (("u", "current"), ("v", "voltage")):
+            if field in record or (var == "v" and i == n_layers - 1):
+                mon = Monitor()
+                mon.probe(getattr(layer.neuron, var), steps)
+                monitors[(i, var)] = (mon, layer.neuron)
+    cfg = Loihi2SimCfg(select_tag="fixed_pt")
+    t0 = time.perf_counter()
+    try:
+        done = 0
+        for k in range(k_samples):
+            lava_net.run(condition=RunSteps(num_steps=t), run_cfg=cfg)
+            if k == 0:          # Lava's channels exist now: note them for whoever has to clean up
+                with open(os.path.join(run_dir, "shm.txt"), "w") as f:
+                    f.write("\n".join(sorted(mapped_shm([os.getpid()]))))
+            done += t
+            print(f"progress {k + 1} {k_samples}", flush=True)
+        lava_net.run(condition=RunSteps(num_steps=steps - done), run_cfg=cfg)
+        arrays = {f"{var}{i}": np.moveaxis(mon.get_data()[neuron.name][var], 0, -1)
+                  .reshape(lava_net.layers[i].out.shape + (steps,)) for (i, var), (mon, neuron) in monitors.items()}
+    finally:
+        lava_net.stop()
+    seconds = time.perf_counter() - t0
+    for i, p in enumerate(paths):
+        arrays[f"s{i}"] = np.load(p, allow_pickle=False)
+        os.unlink(p)
+    arrays["table"] = np.array(str(lava_net))
+    arrays["meta"] = np.array([steps, seconds])
+    tmp = os.path.join(run_dir, "raw.tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, os.path.join(run_dir, "raw.npz"))
+
+
+def main() -> None:
+    run_dir = sys.argv[1]
+    parent = int(sys.argv[2])
+    with open(os.path.join(run_dir, "mp_tmp.txt"), "w") as f:     # created now, so that cleanup knows it
+        f.write(multiprocessing.util.get_temp_dir())
+    threading.Thread(target=_watch_parent, args=(parent, run_dir), daemon=True).start()
+    try:
+        run(run_dir)
+    except BaseException as e:  # the parent turns this into one line; the worker only reports
+        with open(os.path.join(run_dir, "error.txt"), "w") as f:
+            f.write(f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}")
+        sys.stdout.flush()
+        os._exit(3)
+    sys.stdout.flush()
+    os._exit(0)             # skip interpreter teardown: Lava's runtime is stopped, its forks are gone
+
+
+if __name__ == "__main__":
+    main()
