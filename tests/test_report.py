@@ -89,10 +89,10 @@ def test_report_bad_inputs_are_one_line(simulated, tmp_path):
         lines = res.stderr.strip().splitlines()
         assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), res.stderr
         return lines[0]
-    assert "missing" in err([str(tmp_path / "nothing")])
+    assert "no such folder" in err([str(tmp_path / "nothing")])
     assert "--format" in err([str(simulated / "sim"), "--format", "pdf"])
     assert "unknown profile" in err([str(simulated / "sim"), "--hardware", "tpu"])
     broken = tmp_path / "broken"
     shutil.copytree(simulated / "sim", broken)
     (broken / "counts.npz").write_bytes(b"garbage")
-    assert "unreadable" in err([str(broken)])
+    assert "not the file this simulate output was written with" in err([str(broken)])

@@ -20,7 +20,7 @@ def test_lava_equals_pytorch_spike_for_spike(exported):
     assert all(r["lava_spikes"] > 0 for r in p["per_layer"][:3])      # real activity, not silence
     assert res["lava"]["predictions"] == res["torch"]["predictions"]
     saved = json.load(open(d / "out" / "results.json"))
-    assert saved["format"] == "tna-deploy-sim" and saved["format_version"] == 2 and saved["samples"] == 6
+    assert saved["format"] == "tna-deploy-sim" and saved["format_version"] == 3 and saved["samples"] == 6
     counts = np.load(d / "out" / "counts.npz")
     assert counts["lava_counts"].shape == (6, 4, 4) and np.array_equal(counts["lava_counts"], counts["torch_counts"])
 

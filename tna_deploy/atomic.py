@@ -37,7 +37,8 @@ def atomic_path(path: str):
     tempfile creates the temp file 0600; it gets the mode a plain write would have given ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    clean_stale_temps(folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".tmp-{os.getpid()}-", dir=folder)
     os.close(fd)
     try:
         yield tmp
@@ -49,6 +50,34 @@ def atomic_path(path: str):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def clean_stale_temps(folder: str) -> list:
+    """Delete ``.tmp-<pid>-*`` files in ``folder`` whose writing process is gone (a SIGKILL mid-write)."""
+    import re
+    gone = []
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return gone
+    for name in entries:
+        m = re.match(r"\.tmp-(\d+)-", name)
+        if not m or _pid_alive(int(m.group(1))):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(folder, name))
+            gone.append(name)
+    return gone
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def atomic_write(path: str, write) -> None:
@@ -64,3 +93,102 @@ def write_json(path: str, obj: Any) -> None:
 
 def write_jsonl(path: str, rows: list[dict]) -> None:
     atomic_write(path, lambda f: f.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode()))
+
+
+# ---- output sets: a stage's files appear complete or are refused by name ----------------------------
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "tna-deploy-output-set"
+
+
+def check_writable(folder: str, flag: str = "--out") -> None:
+    """Fail now, in one line, if ``folder`` cannot take files (missing permission, read-only or immutable,
+    full), rather than after the expensive work."""
+    from .errors import ConfigError
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".tmp-probe-", dir=folder)
+        try:
+            os.write(fd, b"\0" * 4096)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as e:
+        raise ConfigError(f"{flag} {folder}: cannot write there ({e.strerror or type(e).__name__}); "
+                          f"choose a folder you can write to") from None
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_manifest(folder: str) -> dict:
+    try:
+        with open(os.path.join(folder, MANIFEST)) as f:
+            m = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    ok = isinstance(m, dict) and m.get("format") == MANIFEST_FORMAT and isinstance(m.get("files"), dict)
+    return m if ok else {}
+
+
+class OutputSet:
+    """The files one stage writes into a folder. ``write(name, fn)`` writes one atomically; ``close``
+    records every file's SHA-256 in ``manifest.json``, written last. A folder without a manifest is
+    incomplete; a file whose hash differs from the manifest's belongs to another run."""
+
+    def __init__(self, folder: str, stage: str):
+        self.folder, self.stage, self.names = folder, stage, []
+        os.makedirs(folder, exist_ok=True)
+        old = read_manifest(folder)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(folder, MANIFEST))          # from here on the folder reads as incomplete
+        for name in old.get("files", {}):                      # the previous set's files, and only those
+            if os.path.basename(name) == name and name != MANIFEST:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(folder, name))
+
+    def write(self, name: str, write) -> str:
+        path = os.path.join(self.folder, name)
+        atomic_write(path, write)
+        self.names.append(name)
+        return path
+
+    def close(self, extra: dict = None) -> None:
+        files = {name: _sha256(os.path.join(self.folder, name)) for name in self.names}
+        from datetime import datetime, timezone
+        manifest = dict(format=MANIFEST_FORMAT, stage=self.stage, files=files,
+                        written=datetime.now(timezone.utc).isoformat(timespec="seconds"), **(extra or {}))
+        write_json(os.path.join(self.folder, MANIFEST), manifest)
+
+
+def verify_set(folder: str, stage: str, names: tuple = ()) -> dict:
+    """The manifest of a complete ``stage`` output set in ``folder``; one-line ``CheckpointError`` when the
+    set is incomplete (no manifest: the stage did not finish), mixed (a file differs from the one the
+    manifest recorded) or lacks one of ``names``."""
+    from .errors import CheckpointError
+    redo = f"re-run tna-deploy {stage} --out {folder}"
+    if not os.path.isdir(folder):
+        raise CheckpointError(f"{folder}: no such folder; run tna-deploy {stage} ... --out {folder} first")
+    m = read_manifest(folder)
+    if not m:
+        raise CheckpointError(f"{folder}: incomplete {stage} output (no {MANIFEST}: the {stage} that wrote it "
+                              f"did not finish, or an older tna-deploy wrote it); {redo}")
+    if m.get("stage") != stage:
+        raise CheckpointError(f"{folder}: holds {m.get('stage')!r} output, not {stage}'s")
+    for name in names:
+        if name not in m["files"]:
+            raise CheckpointError(f"{folder}: {name} is not part of this {stage} output; {redo}")
+    for name, digest in m["files"].items():
+        path = os.path.join(folder, os.path.basename(str(name)))
+        if not os.path.isfile(path):
+            raise CheckpointError(f"{path}: missing from this {stage} output; {redo}")
+        if _sha256(path) != digest:
+            raise CheckpointError(f"{path}: not the file this {stage} output was written with (another run "
+                                  f"replaced it); {redo}")
+    return m

@@ -324,22 +324,24 @@ def report(sim_dir, hardware, netx_path, out, formats):
     from .errors import ConfigError
     from .report import build_report
     from .report.render import render_html, summary_lines, to_markdown
-    from .atomic import atomic_write
+    from .atomic import OutputSet, check_writable, verify_set
 
     wanted = [f.strip() for f in formats.split(",") if f.strip()]
     bad = [f for f in wanted if f not in ("json", "md", "html")]
     if bad or not wanted:
         raise ConfigError(f"--format {formats!r}: choose from json, md, html (comma-separated)")
+    check_writable(out)
+    verify_set(sim_dir, "simulate", ("results.json", "counts.npz"))
     r = build_report(sim_dir, hardware, netx_path)
-    os.makedirs(out, exist_ok=True)
     writers = {"json": ("report.json", lambda: _json.dumps(r, indent=2)),
                "md": ("report.md", lambda: to_markdown(r)), "html": ("report.html", lambda: render_html(r))}
-    written = []
+    written = OutputSet(out, "report")
     for f in wanted:
         name, make = writers[f]
         text = make().encode()
-        atomic_write(os.path.join(out, name), lambda fh, t=text: fh.write(t))
-        written.append(os.path.join(out, name))
+        written.write(name, lambda fh, t=text: fh.write(t))
+    written.close()
+    written = [os.path.join(out, name) for name in written.names]
     for line in summary_lines(r):
         click.echo(line.replace("**", ""))
     click.echo("report -> " + ", ".join(written))

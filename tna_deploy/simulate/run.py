@@ -4,6 +4,7 @@ JSON results plus per-sample counts (.npz) for the report stage."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import time
@@ -12,7 +13,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .. import __version__
-from ..atomic import atomic_path, write_json
+from ..atomic import OutputSet, check_writable
 from ..errors import ConfigError, DataError, TnaError
 from ..ir import DeployedNet, read_netx
 from ..ir.onnx_model import is_onnx, read_onnx
@@ -20,7 +21,7 @@ from .compare import Parity
 
 log = logging.getLogger(__name__)
 FORMAT = "tna-deploy-sim"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3          # 3: the folder is an output set with a manifest (tna_deploy.atomic)
 RESULTS = "results.json"
 COUNTS = "counts.npz"     # labels; per backend B: B_logits (K, n), B_counts (K, L-1, T), B_synops (K, L, T); input_counts
 SPIKES = "spikes.npz"     # --record spikes: input (K, *in, T) and B_L{i} (K, *shape, T) rasters
@@ -199,6 +200,7 @@ def simulate(path: str, samples, out_dir: str, backends=("emulator",), run_dir: 
         backends = (backends,)
     if samples != "all" and int(samples) < 1:
         raise ConfigError(f"--samples must be at least 1 or 'all', got {samples}")
+    check_writable(out_dir)
     if "onnx" in backends and set(record) & {"current", "voltage"}:
         raise ConfigError("--record current,voltage: the ONNX model outputs logits and spikes only; record them "
                           "with --backend emulator")
@@ -335,6 +337,9 @@ def _results(path, net, inputs, backends, collect, names, parity, agreements, to
 
 
 def _write(out_dir: str, inputs: Inputs, collect: dict, torch_c, record: tuple, result: dict, extra: dict) -> None:
+    """The output set (results.json, counts.npz, the recorded .npz), complete with its manifest or not at all.
+    If ``out_dir`` cannot take it (a full disk, a folder made read-only meanwhile), the set goes to a new
+    temp folder instead and the error says where, so a long run is never thrown away."""
     arrays = dict(extra)
     if inputs.labels is not None:
         arrays["labels"] = inputs.labels
@@ -342,7 +347,6 @@ def _write(out_dir: str, inputs: Inputs, collect: dict, torch_c, record: tuple, 
         arrays.update(c.arrays(b))
     if torch_c:
         arrays.update(torch_c.arrays("torch"))
-    os.makedirs(out_dir, exist_ok=True)
     files = [(COUNTS, arrays)]
     if "spikes" in record:
         rasters = {"input": inputs.chunk(0, inputs.n)}
@@ -353,8 +357,23 @@ def _write(out_dir: str, inputs: Inputs, collect: dict, torch_c, record: tuple, 
         files.append((SPIKES, rasters))
     if set(record) & {"current", "voltage"}:
         files.append((STATE, {k: v for b, c in collect.items() for k, v in c.state_arrays(b).items()}))
+    try:
+        _write_set(out_dir, files, result)
+    except OSError as e:
+        import tempfile
+        rescue = tempfile.mkdtemp(prefix="tna-sim-")
+        try:
+            _write_set(rescue, files, result)
+        except OSError:
+            raise SimulationError(f"--out {out_dir}: could not write the results ({e.strerror or e}), nor to "
+                                  f"{rescue}; free some space and re-run") from None
+        raise SimulationError(f"--out {out_dir}: could not write the results ({e.strerror or e}); they are "
+                              f"complete in {rescue}: move that folder where you want it") from None
+
+
+def _write_set(folder: str, files: list, result: dict) -> None:
+    out = OutputSet(folder, "simulate")
     for name, content in files:
-        with atomic_path(os.path.join(out_dir, name)) as tmp:
-            with open(tmp, "wb") as f:
-                np.savez_compressed(f, **content)
-    write_json(os.path.join(out_dir, RESULTS), result)
+        out.write(name, lambda f, c=content: np.savez_compressed(f, **c))
+    out.write(RESULTS, lambda f: f.write((json.dumps(result, indent=2, sort_keys=True) + "\n").encode()))
+    out.close()
