@@ -30,12 +30,13 @@ def conv_throughput(net) -> float:
         if layer.kind == "conv":
             x = torch.rand(64 * 5, *layer.in_shape).round()
             w = torch.from_numpy(layer.weight.astype(np.float32))
-            run = lambda: F.conv2d(x, w, stride=layer.stride, padding=layer.padding, groups=layer.groups)  # noqa: E731
+            run = lambda x=x, w=w, layer=layer: F.conv2d(x, w, stride=layer.stride, padding=layer.padding,  # noqa: E731
+                                                         groups=layer.groups)
             n = 64 * 5 * layer.neurons * int(np.prod(layer.weight.shape[1:]))
         elif layer.kind == "dense":
             x = torch.rand(64 * 5, layer.inputs).round()
             w = torch.from_numpy(layer.weight.astype(np.float32))
-            run = lambda: x @ w.t()  # noqa: E731
+            run = lambda x=x, w=w: x @ w.t()  # noqa: E731
             n = 64 * 5 * layer.weight.size
         else:
             continue

@@ -128,7 +128,8 @@ def main() -> None:
         if r["method"] == "tna":   # the target: base + twin against stock's one-network speed
             r["tna_fast_vs_stock_single"] = round(r["fast"]["images_per_s"] / single[r["width"]]["slayer"]["images_per_s"], 2)
     import torch
-    result = dict(benchmark="train_speed", device=a.device, repeat=a.repeat, machine=f"{platform.machine()}, {os.cpu_count()} cores",
+    result = dict(benchmark="train_speed", device=a.device, repeat=a.repeat,
+                  machine=f"{platform.machine()}, {os.cpu_count()} cores",
                   cpu=_cpu_name(), python=platform.python_version(), torch=torch.__version__,
                   threads=torch.get_num_threads(), batch=a.batch, timesteps=5, steps=a.steps, warmup=a.warmup,
                   rows=rows)

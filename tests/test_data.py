@@ -59,7 +59,7 @@ def _write_cifar(root, name):
         meta = ("meta", {"fine_label_names": ["c%d" % i for i in range(100)]}, "fine_label_names")
         n_cls = 100
     os.makedirs(folder)
-    for i, f in enumerate(files):
+    for f in files:
         data = rng.integers(0, 256, (4, 3072), dtype=np.uint8)
         labels = [int(v) for v in rng.integers(0, n_cls, 4)]
         with open(os.path.join(folder, f), "wb") as fh:

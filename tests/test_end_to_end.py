@@ -59,7 +59,8 @@ def test_killed_process_resumes_to_the_same_result(fmnist_dir, tmp_path):
     for k in a["base"]:
         assert torch.equal(a["base"][k], b["base"][k]), k
     assert all(torch.equal(a["twins"][0][k], b["twins"][0][k]) for k in a["twins"][0])
-    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in rows]
+    def strip(rows):
+        return [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in rows]
     ra = [json.loads(x) for x in open(os.path.join(full, "metrics.jsonl"))]
     rb = [json.loads(x) for x in open(os.path.join(cut, "metrics.jsonl"))]
     assert strip(ra) == strip(rb)

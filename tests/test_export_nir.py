@@ -86,7 +86,7 @@ def _snntorch_run(graph, x: np.ndarray):
             snntorch.utils.reset(model)
             c = dict.fromkeys(order, 0.0)
             hooks = [lifs[n].register_forward_hook(
-                lambda m, i, o, n=n: c.__setitem__(n, c[n] + float((o[0] if isinstance(o, tuple) else o).sum())))
+                lambda m, i, o, n=n, c=c: c.__setitem__(n, c[n] + float((o[0] if isinstance(o, tuple) else o).sum())))
                 for n in order]
             for t in range(x.shape[-1]):
                 model(torch.from_numpy(sample[..., t].astype(np.float32)))

@@ -217,10 +217,10 @@ def test_fast_engine_on_cuda_equals_stock_slayer_on_cpu(role):
     g_ref = [p.grad.clone() for p in net.parameters() if p.requires_grad]
     net.engine = "fast"
     net.to(dev).zero_grad()
-    l, t = net(x.to(dev), return_trace=True)
-    torch.nn.functional.cross_entropy(l, y.to(dev)).backward()
+    logits, t = net(x.to(dev), return_trace=True)
+    torch.nn.functional.cross_entropy(logits, y.to(dev)).backward()
     if role == "base":      # grid weights: exact in any summation order, on any device
-        assert torch.equal(l.cpu(), l_ref) and all(torch.equal(a.cpu(), b) for a, b in zip(t, t_ref))
+        assert torch.equal(logits.cpu(), l_ref) and all(torch.equal(a.cpu(), b) for a, b in zip(t, t_ref))
     for p, g0 in zip([p for p in net.parameters() if p.requires_grad], g_ref):
         assert (p.grad.cpu() - g0).abs().max() <= GRAD_RTOL * g0.abs().max()
 

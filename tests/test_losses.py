@@ -6,7 +6,7 @@ from tna_deploy.train.losses import kd_ce_loss, kd_loss, single_loss, tna_loss
 
 
 def _ce(logits, target):
-    return sum(-math.log(math.exp(l[t]) / sum(math.exp(v) for v in l)) for l, t in zip(logits, target)) / len(target)
+    return sum(-math.log(math.exp(row[t]) / sum(math.exp(v) for v in row)) for row, t in zip(logits, target)) / len(target)
 
 
 def test_tna_loss_by_hand():

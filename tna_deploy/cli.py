@@ -245,7 +245,8 @@ def export(source, fmt, out):
               "[emulator; onnx for a .onnx file]. "
               + _SIM_BACKENDS)
 @click.option("--record", "record", default="", help="Also keep, per layer and step, comma-separated: " + _SIM_RECORD)
-@click.option("--run", "run_dir", type=click.Path(file_okay=False), help="Also run the PyTorch model of this run and report parity.")
+@click.option("--run", "run_dir", type=click.Path(file_okay=False),
+              help="Also run the PyTorch model of this run and report parity.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Dataset folder [the run's].")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Results folder.")
 def simulate(file, dataset, samples, input_path, backend, record, run_dir, data_dir, out):

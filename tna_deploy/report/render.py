@@ -38,7 +38,8 @@ def summary_lines(r: dict) -> list[str]:
         lines.append(f"- **Lava vs emulator** on {g['samples']} samples: spikes equal {'yes' if g['spikes_equal'] else 'no'}, "
                      f"logits equal {'yes' if g['logits_equal'] else 'no'}")
     if p:
-        lines.append(f"- **parity** {NAMES.get(chip, chip)} vs PyTorch on {p['samples']} samples: predictions agree {p['prediction_agreement_pct']:.1f}%, logits equal "
+        lines.append(f"- **parity** {NAMES.get(chip, chip)} vs PyTorch on {p['samples']} samples: predictions agree "
+                     f"{p['prediction_agreement_pct']:.1f}%, logits equal "
                      f"{'yes' if p['logits_equal'] else 'no'}, spikes equal {'yes' if p['spikes_equal'] else 'no'}"
                      + (f"; first divergence: layer {p['first_divergence']['layer']}, timestep "
                         f"{p['first_divergence']['timestep']}, sample {p['first_divergence']['sample']}"

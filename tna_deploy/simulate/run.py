@@ -1,6 +1,6 @@
 """``simulate``: run a netx file (or a tna-deploy ONNX export) on test samples (or on raw input spikes) in
-the emulator, Lava and / or onnxruntime, optionally beside the run's PyTorch model, chunk by chunk with bounded memory, and write versioned
-JSON results plus per-sample counts (.npz) for the report stage."""
+the emulator, Lava and / or onnxruntime, optionally beside the run's PyTorch model, chunk by chunk with
+bounded memory, and write versioned JSON results plus per-sample counts (.npz) for the report stage."""
 from __future__ import annotations
 
 import dataclasses
