@@ -32,8 +32,11 @@ def get():
 def _build():
     src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "cuba.cpp")
     try:
-        with contextlib.redirect_stdout(io.StringIO()):    # torch prints a CUDA notice on stdout
+        notice = io.StringIO()          # torch prints "No CUDA runtime is found" when the module is imported
+        with contextlib.redirect_stdout(notice), contextlib.redirect_stderr(notice):
             from torch.utils.cpp_extension import load
+        log.debug("torch.utils.cpp_extension: %s", notice.getvalue().strip())
+        with contextlib.redirect_stdout(io.StringIO()):
             log.info("building the fused CUBA kernel (once; cached by torch)")
             # built for this machine's CPU (one build per CPU model, so a shared home dir is safe)
             return load(name=f"tna_cuba_{_cpu_tag()}", sources=[src], extra_cflags=["-O3", "-march=native", "-fno-trapping-math"],
