@@ -5,6 +5,7 @@ import pytest
 import torch
 from helpers import tiny_config
 
+from tna_deploy.config import TrainConfig
 from tna_deploy.errors import CheckpointError
 from tna_deploy.export import read_meta, to_netx
 from tna_deploy.export.netx import ExportError
@@ -99,7 +100,7 @@ def test_bad_files_are_refused_by_read_meta(trained, tmp_path, damage):
 def test_grouped_conv_pool_equals_slayer_pool_block():
     from tna_deploy.models.network import NeuronSettings, pool_weight, slayer
     s = slayer()
-    neuron = NeuronSettings()
+    neuron = NeuronSettings.from_config(TrainConfig())
     torch.manual_seed(0)
     x = (torch.rand(3, 5, 8, 8, 6) < 0.4).float()
     w = pool_weight(neuron.threshold)

@@ -52,11 +52,17 @@ def _widen_slayer_state() -> None:
 
 @dataclass(frozen=True)
 class NeuronSettings:
-    threshold: float = 1.0
-    current_decay: float = 1.0
-    voltage_decay: float = 0.25
-    tau_grad: float = 0.1
-    scale_grad: float = 1.0
+    """The CUBA neuron of every block; its defaults live once, in ``TrainConfig`` (``from_config``)."""
+
+    threshold: float
+    current_decay: float
+    voltage_decay: float
+    tau_grad: float
+    scale_grad: float
+
+    @classmethod
+    def from_config(cls, cfg) -> "NeuronSettings":
+        return cls(cfg.threshold, cfg.current_decay, cfg.voltage_decay, cfg.tau_grad, cfg.scale_grad)
 
     def params(self, threshold_scale: float = 1.0, dropout: float = 0.0) -> dict:
         p = dict(threshold=self.threshold * threshold_scale, current_decay=self.current_decay,
@@ -198,7 +204,7 @@ def build_network(cfg, in_shape: tuple[int, int, int], n_classes: int, input_sca
     """The base (compressible, 8-bit edges) or a twin/teacher (full precision everywhere) for a config."""
     from .arch import parse_arch, scale_arch
     specs = scale_arch(parse_arch(cfg.arch), cfg.width)
-    neuron = NeuronSettings(cfg.threshold, cfg.current_decay, cfg.voltage_decay, cfg.tau_grad, cfg.scale_grad)
+    neuron = NeuronSettings.from_config(cfg)
     is_base = role == "base"
     middle = cfg.weights if is_base and cfg.weights != "fp" else "fp"
     return SpikingNet(specs, in_shape, n_classes, neuron, input_scale, cfg.resolved_dropout,
