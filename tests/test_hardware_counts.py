@@ -167,3 +167,18 @@ def test_neurobench_cross_check_on_a_slayer_model():
         ref = torch.stack(ref, dim=1).numpy()
         ours = synops(layer, rin.numpy())
         assert np.array_equal(ours, ref.round().astype(np.int64)), net.info[i].name
+
+
+def test_profile_format_limits_are_read_and_checked():
+    """weight_bits_max, graded_spike_bits_max and state_bits: every profile figure is used by the report."""
+    profile = load_profile("loihi2")
+    statics = [dict(name="first", weight_bits=8, neurons=10, synapse_bytes_expanded=10, fan_in_max=9,
+                    weight_row_sum_max=9 * 255),
+               dict(name="wide", weight_bits=9, neurons=10, synapse_bytes_expanded=10, fan_in_max=9,
+                    weight_row_sum_max=200_000)]
+    f = feasibility(statics, profile, input_bits=4)
+    assert f["weight_bits_exceeded"] == ["wide"] and f["input_bits_within_limit"] is True
+    assert [o["layer"] for o in f["state_overflow_possible"]] == ["wide"]     # 64 * 200000 > 2^23 - 1
+    f = feasibility(statics, profile, input_bits=30)
+    assert f["input_bits_within_limit"] is False
+    assert [o["layer"] for o in f["state_overflow_possible"]] == ["first", "wide"]   # 64 * 2295 * (2^30 - 1)

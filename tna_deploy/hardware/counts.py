@@ -89,6 +89,7 @@ def static_counts(layer: Layer) -> dict:
                 in_shape=list(layer.in_shape), out_shape=list(layer.out_shape), neurons=layer.neurons,
                 synapses=synapses, nonzero_synapses=nonzero, parameters=params, nonzero_parameters=nz_params,
                 fan_in_max=int(fan_in.max()),
+                weight_row_sum_max=int(np.abs(layer.weight).reshape(layer.weight.shape[0], -1).sum(axis=1).max()),
                 weight_bytes_chip=params * layer.weight_bits / 8.0, weight_bytes_int8=float(params),
                 weight_bytes_fp32=params * 4.0, synapse_bytes_expanded=nonzero * layer.weight_bits / 8.0,
                 ann_macs=ann_macs(layer), distinct_weights=int(len(np.unique(layer.weight))))

@@ -35,7 +35,26 @@ def cores_for_layer(static: dict, profile: Profile) -> dict:
     return dict(cores=cores, binding=binding, by_limit=limits, fan_in_within_limit=fan_in_ok)
 
 
-def feasibility(statics: list, profile: Profile) -> dict:
+def limits(statics: list, profile: Profile, input_bits: int) -> dict:
+    """The profile's format limits against the network: weight bits per layer, the input's graded-spike
+    bits, and the state width against each layer's worst-case input current in one step (every input at
+    its largest value: 2^input_bits - 1 into the first layer, 1 elsewhere; Lava adds ``w << 6`` per spike).
+    A layer past the state width can still run exactly while real activity stays below it."""
+    wb, gb, sb = profile["weight_bits_max"], profile["graded_spike_bits_max"], profile["state_bits"]
+    over_bits = [s["name"] for s in statics if wb.known and s["weight_bits"] > wb.value]
+    state_max = (1 << (int(sb.value) - 1)) - 1 if sb.known else None
+    worst = []
+    for i, s in enumerate(statics):
+        peak = ((1 << input_bits) - 1 if input_bits else 1) if i == 0 else 1
+        current = 64 * s.get("weight_row_sum_max", 0) * peak
+        if state_max is not None and current > state_max:
+            worst.append(dict(layer=s["name"], worst_case_current=current, state_max=state_max))
+    return dict(weight_bits_exceeded=over_bits,
+                input_bits_within_limit=None if not gb.known else input_bits <= gb.value,
+                state_overflow_possible=worst)
+
+
+def feasibility(statics: list, profile: Profile, input_bits: int = 0) -> dict:
     per_layer = [dict(layer=s["name"], **cores_for_layer(s, profile)) for s in statics]
     unknown = [k for k in ("neurons_per_core", "synaptic_memory_per_core_bytes", "fan_in_per_core")
                if not profile[k].known]
@@ -45,7 +64,7 @@ def feasibility(statics: list, profile: Profile) -> dict:
     chips = None if total is None or not cpc.known else math.ceil(total / cpc.value)
     bad_fan_in = [r["layer"] for r in per_layer if r["fan_in_within_limit"] is False]
     return dict(per_layer=per_layer, total_cores=total, fits_one_chip=fits, chips=chips,
-                fan_in_exceeded=bad_fan_in, depends_on_unknown=unknown)
+                fan_in_exceeded=bad_fan_in, depends_on_unknown=unknown, **limits(statics, profile, input_bits))
 
 
 def energy(synops: float, neuron_updates: float, spikes: float, profile: Profile) -> dict:

@@ -57,12 +57,28 @@ def summary_lines(r: dict) -> list[str]:
         + ("" if feas["fits_one_chip"] is None else
            f" -> {'fits on one chip' if feas['fits_one_chip'] else 'needs %s chips' % feas['chips']}")
         + (f" (depends on unknown: {', '.join(feas['depends_on_unknown'])})" if feas["depends_on_unknown"] else ""),
+        "- **format limits**: " + limits_text(feas),
         "- **energy per inference**: " + energy_text(e),
         f"- **latency**: {r['latency']['timesteps_per_inference']} timesteps per inference once the "
         f"{r['latency']['pipeline_layers']}-layer pipeline is full (first result after "
         f"{r['latency']['first_result_after_steps']} steps); seconds: {_n(r['latency']['seconds'])}",
     ]
     return lines
+
+
+def limits_text(feas: dict) -> str:
+    """Weight bits, input bits and the state width, as the profile states them (absent in older reports)."""
+    if "weight_bits_exceeded" not in feas:
+        return "not checked"
+    parts = [("weights within the profile's bits" if not feas["weight_bits_exceeded"] else
+              "weights wider than the profile allows in " + ", ".join(feas["weight_bits_exceeded"]))]
+    if feas.get("input_bits_within_limit") is False:
+        parts.append("input spikes wider than the profile's graded spikes")
+    over = feas.get("state_overflow_possible") or []
+    parts.append("no layer's worst-case input current exceeds the state width" if not over else
+                 "worst-case input current can exceed the state width in " + ", ".join(o["layer"] for o in over)
+                 + " (exact while real activity stays below it; simulate's parity shows whether it does)")
+    return "; ".join(parts)
 
 
 def energy_text(e: dict) -> str:
