@@ -8,6 +8,26 @@ import pytest
 from helpers import make_images, tiny_config, write_idx
 
 
+def pytest_addoption(parser):
+    parser.addoption("--fuzz", action="store_true", default=False,
+                     help="fuzz the file readers for long (thousands of examples each; see tests/test_fuzz_readers.py)")
+
+
+def pytest_configure(config):
+    """Hypothesis profiles of the reader fuzzing: a bounded, reproducible run by default, a long one with --fuzz."""
+    try:
+        from hypothesis import HealthCheck, settings
+    except ImportError:      # hypothesis comes with the test extra; without it the fuzz tests are skipped
+        return
+    checks = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
+              HealthCheck.function_scoped_fixture]
+    settings.register_profile("tna-default", max_examples=30, deadline=None, derandomize=True,
+                              suppress_health_check=checks, database=None, print_blob=True)
+    settings.register_profile("tna-fuzz", max_examples=2000, deadline=None, suppress_health_check=checks,
+                              print_blob=True)
+    settings.load_profile("tna-fuzz" if config.getoption("--fuzz") else "tna-default")
+
+
 @pytest.fixture(scope="session")
 def fmnist_dir(tmp_path_factory) -> str:
     d = tmp_path_factory.mktemp("fmnist")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, fields
 from typing import Any, Optional
 
@@ -71,6 +72,8 @@ class TrainConfig:
         self._check_ranges()
 
     def _check_choices(self) -> None:
+        from .models.arch import parse_arch
+        parse_arch(self.arch)          # a bad --arch is refused here, before any data is read
         if self.dataset not in DATASETS:
             raise ConfigError(f"unknown dataset {self.dataset!r}: choose one of {', '.join(DATASETS)}")
         if self.method not in METHODS:
@@ -151,12 +154,46 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown config field(s) {', '.join(sorted(unknown))}")
-        return cls(**d)
+    def from_dict(cls, d: dict[str, Any], where: Optional[str] = None) -> "TrainConfig":
+        """A config from saved values, each checked against its field's type first.
+
+        ``where`` names the file (and field) the values come from: errors then name that file and
+        its fields instead of the command-line flags."""
+        try:
+            if not isinstance(d, dict):
+                raise ConfigError(f"is a {type(d).__name__}, expected an object of config fields")
+            known = {f.name for f in fields(cls)}
+            unknown = set(d) - known
+            if unknown:
+                raise ConfigError(f"unknown config field(s) {', '.join(sorted(map(str, unknown)))}")
+            for f in fields(cls):
+                if f.name in d:
+                    _check_type(f.name, str(f.type), d[f.name])
+            return cls(**d)
+        except ConfigError as e:
+            if where is None:
+                raise
+            msg = re.sub(r"--([a-z][a-z-]*)", lambda m: "field " + m.group(1).replace("-", "_"), str(e))
+            raise ConfigError(f"{where}: {msg}") from None
+
+
+_KINDS = {"str": ("a string", lambda v: isinstance(v, str)),
+          "int": ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+          "float": ("a finite number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                    and math.isfinite(v)),
+          "bool": ("true or false", lambda v: isinstance(v, bool))}
+
+
+def _check_type(name: str, annotation: str, value: Any) -> None:
+    """``value`` must fit the field's annotation ("int", "Optional[float]", ...)."""
+    optional = annotation.startswith("Optional[")
+    what, ok = _KINDS[annotation[9:-1] if optional else annotation]
+    if (value is None and optional) or ok(value):
+        return
+    text = " ".join(repr(value).split())
+    plain = isinstance(value, (str, int, float, type(None))) and len(text) <= 40
+    shown = text if plain else f"a {type(value).__name__}"
+    raise ConfigError(f"field {name} is {shown}, expected {what}{' or null' if optional else ''}")
 
 
 def _flag(name: str) -> str:

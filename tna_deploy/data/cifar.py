@@ -8,8 +8,11 @@ the archive's md5.
 from __future__ import annotations
 
 import codecs
+import io
+import math
 import os
 import pickle
+import struct
 
 import numpy as np
 
@@ -42,22 +45,52 @@ def _latin1_encode(text, encoding="latin1", errors="strict"):
     return codecs.encode(text, "latin1", errors)
 
 
-class BatchUnpickler(pickle.Unpickler):
-    """An unpickler that builds dicts, lists, strings, bytes, numbers and numpy arrays only."""
+class BatchUnpickler(pickle._Unpickler):
+    """An unpickler that builds dicts, lists, strings, bytes, numbers and numpy arrays only.
+
+    It is Python's pure-Python unpickler, fed from memory (``data``): the C one keeps its memo in an
+    array, so one damaged ``LONG_BINPUT`` index (4 bytes) makes it allocate gigabytes; here the memo is a
+    dict, reads stop at the end of the data, and nothing it builds may be larger than the data itself
+    (``BYTEARRAY8`` and numpy's ``_reconstruct`` would allocate what a length field says first)."""
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def __init__(self, data: bytes, **kw):
+        super().__init__(io.BytesIO(data), **kw)
+        self.limit = len(data)
 
     def find_class(self, module: str, name: str):
         if (module, name) == ("_codecs", "encode"):
             return _latin1_encode
         if (module, name) in _NUMPY:
-            return super().find_class(module, name)
+            found = super().find_class(module, name)
+            return self._bounded_reconstruct(found) if name == "_reconstruct" else found
         raise Refused(f"refusing {module}.{name}")
+
+    def _bounded_reconstruct(self, reconstruct):
+        def checked(subtype, shape, dtype):
+            dt = np.dtype(dtype)
+            if subtype is not np.ndarray or dt.hasobject or not isinstance(shape, tuple) or not all(
+                    isinstance(n, int) and n >= 0 for n in shape) or math.prod(shape) * dt.itemsize > self.limit:
+                raise Refused(f"refusing an array of shape {str(shape)[:40]} and type {dt}")
+            return reconstruct(subtype, shape, dtype)
+        return checked
+
+    def load_bytearray8(self):
+        (n,) = struct.unpack("<Q", self.read(8))
+        if n > self.limit:
+            raise pickle.UnpicklingError(f"a bytearray of {n} bytes in a pickle of {self.limit}")
+        self.append(bytearray(self.read(n)))
+
+    dispatch[pickle.BYTEARRAY8[0]] = load_bytearray8
 
 
 def read_batch(path: str, label_key: str) -> tuple[np.ndarray, list]:
     """(N, 3072) pixel rows and N labels of one batch file; anything else is a one-line DataError."""
     try:
         with open(path, "rb") as f:
-            entry = BatchUnpickler(f, encoding="latin1").load()
+            raw = f.read()
+        entry = BatchUnpickler(raw, encoding="latin1").load()
     except Refused as e:
         raise DataError(f"{path}: not a CIFAR batch, the pickle asks for more than plain data ({e}); "
                         f"re-download the python version of the dataset") from None

@@ -1,30 +1,68 @@
-"""CIFAR-10-DVS through tonic, binned into T frames of event counts and downsampled."""
+"""CIFAR-10-DVS through tonic, binned into T frames of event counts and downsampled. The recordings are
+decoded in a child process (``aedat_worker``): the native decoder can crash on a damaged file."""
 from __future__ import annotations
 
+import json
 import os
+import select
+import subprocess
+import sys
+import tempfile
 
 import numpy as np
 
 from ..errors import DataError
+from .aedat_worker import events_to_frames  # noqa: F401  (the binning, shared with the decoding process)
 
 
-def events_to_frames(events: np.ndarray, sensor_size: tuple[int, int, int], timesteps: int,
-                     size: int) -> np.ndarray:
-    """Events (structured t, x, y, p) -> (2, size, size, T) uint8 counts.
+DECODE_TIMEOUT = 120          # seconds one recording may take to decode (a real one takes milliseconds)
+DECODE_MEMORY = 2 << 30       # bytes the decoder may map besides the frames it writes
 
-    T equal time bins spanning the first to the last event (every event lands in a bin, the last one
-    included); space is pooled by integer scaling x * size // width; channel 0 is OFF, 1 is ON."""
-    w, h, _ = sensor_size
-    frames = np.zeros((2, size, size, timesteps), dtype=np.int64)
-    if len(events):
-        t = events["t"].astype(np.float64)
-        span = t.max() - t.min() + 1.0
-        tb = np.minimum(((t - t.min()) * timesteps / span).astype(np.int64), timesteps - 1)
-        x = events["x"].astype(np.int64) * size // w
-        y = events["y"].astype(np.int64) * size // h
-        p = events["p"].astype(np.int64).clip(0, 1)
-        np.add.at(frames, (p, y, x, tb), 1)
-    return np.clip(frames, 0, 255).astype(np.uint8)
+
+def decode_recordings(paths: list, sensor_size: tuple, timesteps: int, size: int) -> np.ndarray:
+    """Frames (N, 2, size, size, T) of AEDAT4 recordings, decoded by ``aedat_worker`` in a child process
+    with bounded memory and time; a recording that makes it fail, crash or stall is a DataError naming it."""
+    if not paths:
+        return np.zeros((0, 2, size, size, timesteps), dtype=np.uint8)
+    with tempfile.TemporaryDirectory(prefix="tna-dvs-") as tmp:
+        job, out, err = (os.path.join(tmp, n) for n in ("job.json", "frames.npy", "stderr"))
+        with open(job, "w") as f:
+            json.dump(dict(paths=[str(p) for p in paths], sensor_size=list(sensor_size), timesteps=timesteps,
+                           size=size, memory_limit=DECODE_MEMORY + len(paths) * 2 * size * size * timesteps), f)
+        env = dict(os.environ, RUST_BACKTRACE="0")
+        with open(err, "wb") as errf:
+            worker = os.path.join(os.path.dirname(__file__), "aedat_worker.py")
+            proc = subprocess.Popen([sys.executable, worker, job, out],
+                                    stdout=subprocess.PIPE, stderr=errf, env=env, text=True)
+            current, reason = None, None
+            try:
+                while True:
+                    ready, _, _ = select.select([proc.stdout], [], [], DECODE_TIMEOUT)
+                    if not ready:
+                        reason = f"decoding stalled for {DECODE_TIMEOUT} s"
+                        break
+                    line = proc.stdout.readline()
+                    if not line or line.startswith("done"):
+                        break
+                    word, index, *rest = line.split(" ", 2)
+                    current = int(index)
+                    if word == "error":
+                        reason = rest[0].strip() if rest else "unreadable"
+            finally:
+                if proc.poll() is None and (reason or current is None):
+                    proc.kill()
+                proc.wait()
+                proc.stdout.close()
+        if proc.returncode == 0 and reason is None:
+            return np.array(np.load(out, mmap_mode="r"))
+        if reason is None:       # killed by a panic, an abort or the memory limit
+            with open(err, "rb") as f:
+                tail = f.read()[-4000:].decode("utf-8", "replace")
+            panic = [ln for ln in tail.splitlines() if ln.strip() and "panicked at" not in ln and "note:" not in ln]
+            reason = (f"the AEDAT4 decoder crashed on it (exit {proc.returncode}"
+                      + (f": {' '.join(panic[0].split())[:120]}" if panic else "") + ")")
+        where = paths[current] if current is not None else paths[0]
+        raise DataError(f"{where}: not a readable AEDAT4 recording ({reason}); re-extract it")
 
 
 def load_cifar10_dvs(split: str, data_dir: str | None, timesteps: int, size: int,
@@ -57,14 +95,7 @@ def load_cifar10_dvs(split: str, data_dir: str | None, timesteps: int, size: int
         n_test = max(1, len(members) // 10)
         index += list(members[:n_test] if split == "test" else members[n_test:])
     index = sorted(index)[:limit] if limit else sorted(index)
-    xs, ys = [], []
-    for i in index:
-        try:
-            events, label = ds[i]
-        except Exception as e:  # the aedat decoder raises RuntimeError/OSError on a damaged file
-            raise DataError(f"{ds.data[i]}: not a readable AEDAT4 recording ({e}); re-extract it") from None
-        xs.append(events_to_frames(events, ds.sensor_size, timesteps, size))
-        ys.append(label)
-    if not xs:
+    if not index:
         raise DataError(f"CIFAR-10-DVS in {root} holds no recordings for the {split} split")
-    return np.stack(xs), np.asarray(ys, dtype=np.int64)
+    frames = decode_recordings([ds.data[i] for i in index], ds.sensor_size, timesteps, size)
+    return frames, targets[index]

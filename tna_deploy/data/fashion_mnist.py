@@ -49,6 +49,10 @@ def load_fashion_mnist(split: str, data_dir: str | None) -> tuple[np.ndarray, np
             raise DataError(f"Fashion-MNIST download left no {img_stem} in {raw}; remove that folder and retry")
     log.info("Fashion-MNIST %s from %s", split, os.path.dirname(img))
     x, y = read_idx(img), read_idx(lbl)
+    for p, a in ((img, x), (lbl, y)):
+        if a.dtype != np.uint8:
+            raise DataError(f"{p}: holds IDX type {a.dtype}, expected unsigned bytes (type 0x08) as Fashion-MNIST "
+                            f"ships them; re-download the dataset")
     if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
         raise DataError(f"{img} and {lbl} do not match: {x.shape} images vs {y.shape} labels")
     if y.size and (y.min() < 0 or y.max() > 9):

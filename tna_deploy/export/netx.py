@@ -23,11 +23,12 @@ import numpy as np
 from .. import __version__
 from ..errors import CheckpointError, TnaError
 from ..atomic import atomic_path
+from ..ir.netx import TNA_FORMAT, TNA_FORMAT_VERSION
 from ..train.runs import LoadedRun, load_run
 
 log = logging.getLogger(__name__)
-FORMAT = "tna-deploy-netx"
-FORMAT_VERSION = 1
+FORMAT = TNA_FORMAT
+FORMAT_VERSION = TNA_FORMAT_VERSION
 U_LIMIT = (1 << 23) - 1          # Loihi's 24-bit signed current/voltage
 
 
@@ -174,36 +175,28 @@ def _write_h5(path: str, net, meta: NetxMeta) -> None:
 
 
 def read_meta(path: str) -> NetxMeta:
-    """The tna-deploy metadata of a netx file; one-line errors for anything else."""
+    """The tna-deploy metadata of a netx file, every field checked; one-line errors for anything else."""
     import h5py
+    from ..ir.netx import _attr, _meta
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: no such file; export one with tna-deploy export RUN --format netx")
     try:
         with h5py.File(path, "r") as h:
             attrs = dict(h.attrs)
-            n_layers = len(h["layer"]) if "layer" in h else 0
-    except OSError as e:
-        raise CheckpointError(f"{path}: not a readable HDF5 file ({str(e).splitlines()[0][:80]}); "
-                              f"re-export it with tna-deploy export") from None
-    if attrs.get("format") != FORMAT or n_layers < 2:
+            n_layers = len(h["layer"]) if "layer" in h and isinstance(h["layer"], h5py.Group) else 0
+    except Exception as e:  # noqa: BLE001 -- OSError, and others from a damaged file's attributes
+        reason = str(e).splitlines()[0][:80] if str(e) else type(e).__name__
+        raise CheckpointError(f"{path}: not a readable HDF5 file ({reason}); re-export it with tna-deploy "
+                              f"export") from None
+    if _attr(attrs.get("format")) != FORMAT or n_layers < 2:
         raise CheckpointError(f"{path}: not a tna-deploy netx file (no {FORMAT} metadata); "
                               f"export it with tna-deploy export RUN --format netx")
-    if int(attrs.get("format_version", -1)) != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: netx format version {attrs.get('format_version')} is not "
-                              f"{FORMAT_VERSION}; re-export it with this tna-deploy")
-    known = set(NetxMeta.__dataclass_fields__)
-    values = {}
-    for k, v in attrs.items():
-        if k not in known:
-            continue
-        v = v.item() if hasattr(v, "item") else v
-        if k in ("layers", "in_shape"):
-            v = json.loads(v)
-        values[k] = v
     try:
-        return NetxMeta(**values)
-    except TypeError as e:
-        raise CheckpointError(f"{path}: incomplete tna-deploy metadata ({e})") from None
+        meta = _meta(attrs)
+    except ValueError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    known = set(NetxMeta.__dataclass_fields__)
+    return NetxMeta(**{k: v for k, v in meta.items() if k in known})
 
 
 def netx_table(path: str, meta: NetxMeta) -> str:

@@ -5,6 +5,7 @@ number or the string "unknown"; an unknown figure stays unknown all the way into
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,16 @@ def resolve(name_or_path: str) -> Path:
                       f"or give a path to a .toml file")
 
 
+def _number(v) -> bool:
+    """A finite int or float: TOML's true, nan and inf are not figures."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _shown(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else f"a {type(v).__name__}"
+
+
 def _figure(path: Path, key: str, raw) -> Figure:
     where = f"{path}: field {key}"
     if not isinstance(raw, dict):
@@ -76,21 +87,21 @@ def _figure(path: Path, key: str, raw) -> Figure:
     if missing:
         raise ConfigError(f"{where} lacks {', '.join(missing)}")
     status, source, value = raw["status"], raw["source"], raw["value"]
-    if status not in STATUSES:
-        raise ConfigError(f"{where}: status {status!r} is not one of {', '.join(STATUSES)}")
+    if not isinstance(status, str) or status not in STATUSES:
+        raise ConfigError(f"{where}: status {_shown(status)} is not one of {', '.join(STATUSES)}")
     if not isinstance(source, str) or not source.strip():
         raise ConfigError(f"{where}: source must name where the figure comes from")
     if value == "unknown":
         if status != "unknown":
             raise ConfigError(f"{where}: value is unknown but status is {status!r}")
         return Figure(None, status, source)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ConfigError(f"{where}: value must be a non-negative number or \"unknown\", got {value!r}")
+    if not _number(value) or value < 0:
+        raise ConfigError(f"{where}: value must be a finite non-negative number or \"unknown\", got {_shown(value)}")
     if status == "unknown":
         raise ConfigError(f"{where}: status unknown but a value {value} is given")
     vmax = raw.get("value_max")
-    if vmax is not None and (not isinstance(vmax, (int, float)) or vmax < value):
-        raise ConfigError(f"{where}: value_max must be a number >= value")
+    if vmax is not None and (not _number(vmax) or vmax < value):
+        raise ConfigError(f"{where}: value_max must be a finite number >= value, got {_shown(vmax)}")
     return Figure(float(value), status, source, None if vmax is None else float(vmax))
 
 
@@ -101,8 +112,10 @@ def load_profile(name_or_path: str) -> Profile:
     try:
         with open(path, "rb") as f:
             data = tomli.load(f)
-    except tomli.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    except (tomli.TOMLDecodeError, UnicodeDecodeError) as e:   # TOML is UTF-8: other bytes are not TOML either
+        raise ConfigError(f"{path}: not valid TOML ({str(e)[:120]})") from None
+    except (OSError, RecursionError) as e:
+        raise ConfigError(f"{path}: cannot read the profile ({type(e).__name__})") from None
     name = data.get("name")
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{path}: field name is missing (a string naming the chip)")

@@ -18,6 +18,7 @@ KINDS = ("input", "conv", "dense", "flatten")
 DECAY_MAX = 4096                 # 12-bit decays; 4096 forgets everything each step
 INT16 = (-(1 << 15), (1 << 15) - 1)
 MAX_DELAY = 62                   # netx clips dense delays to 62 steps
+MAX_NEURONS = 1 << 26            # per layer; far beyond any chip's, so only a damaged file gets near it
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,9 @@ class Layer:
             object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
         if any(n < 1 for n in self.out_shape):
             raise ValueError(f"shape {self.out_shape} has an empty dimension")
+        for name in ("in_shape", "out_shape"):      # exact products: numpy's would wrap around on a damaged shape
+            if math.prod(getattr(self, name)) > MAX_NEURONS:
+                raise ValueError(f"{name} {getattr(self, name)} holds more than {MAX_NEURONS} neurons")
         if self.kind in ("conv", "dense"):
             if self.neuron is None:
                 raise ValueError(f"{self.kind} layer without a neuron")
@@ -110,7 +114,8 @@ class Layer:
             raise ValueError(f"stride {self.stride}, padding {self.padding}, dilation {self.dilation}")
         expect = (w.shape[0],) + conv_out_hw(h, wd, w.shape[2:], self.stride, self.padding, self.dilation)
         if expect != self.out_shape:
-            raise ValueError(f"shape {self.out_shape} is not the conv's output shape {expect}")
+            raise ValueError(f"shape {self.out_shape} is not the output shape {expect} of weights {w.shape} with "
+                             f"stride {self.stride}, padding {self.padding}, dilation {self.dilation}")
 
     def _check_dense(self):
         w = self.weight

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from ..errors import TnaError
+from ..errors import TnaError, version_problem
 from .net import DeployedNet
 from .serial import rebuild
 
@@ -51,9 +51,12 @@ def read_onnx(path: str) -> tuple[DeployedNet, bytes]:
     if props.get("tna_deploy.format") != FORMAT:
         raise OnnxFormatError(f"{path}: not a tna-deploy ONNX export (no {FORMAT} metadata); "
                               f"write one with tna-deploy export RUN --format onnx")
-    if props.get("tna_deploy.format_version") != str(FORMAT_VERSION):
-        raise OnnxFormatError(f"{path}: tna-deploy ONNX format version {props.get('tna_deploy.format_version')!r} "
-                              f"is not {FORMAT_VERSION}; re-export it with this tna-deploy")
+    version = props.get("tna_deploy.format_version")
+    problem = version_problem(int(version) if isinstance(version, str) and version.isdigit() else version,
+                              FORMAT_VERSION, "tna-deploy ONNX format",
+                              "re-export it with tna-deploy export RUN --format onnx")
+    if problem:
+        raise OnnxFormatError(f"{path}: {problem}")
     try:
         doc = json.loads(props.get("tna_deploy.ir", ""))
         table = json.loads(props.get("tna_deploy.arrays", ""))

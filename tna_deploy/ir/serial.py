@@ -12,6 +12,7 @@ import dataclasses
 import numpy as np
 
 from .net import DeployedNet, Layer, Neuron
+from .netx import TNA_FORMAT, check_info, check_meta, check_meta_fits
 
 SCHEMA = 1
 _ARRAYS = ("weight", "bias", "delay")
@@ -76,12 +77,24 @@ def rebuild(doc, arrays: dict) -> DeployedNet:
         info = e.get("info", {})
         if not isinstance(info, dict):
             raise ValueError(f"{where}: info is not an object")
+        check_info(info)
         layers.append(Layer(str(e.get("kind")), _int(e.get("index"), f"{where} index"), neuron=n,
                             groups=_int(e.get("groups"), f"{where} groups"), info=info, **fields))
     t, c = doc.get("timesteps"), doc.get("n_classes")
     meta = doc.get("meta", {})
     if not isinstance(meta, dict):
         raise ValueError("meta is not an object")
-    return DeployedNet(tuple(layers), _ints(doc.get("input_shape"), "input_shape"),
-                       _int(doc.get("input_bits"), "input_bits"), None if t is None else _int(t, "timesteps"),
-                       None if c is None else _int(c, "n_classes"), meta)
+    if meta:               # a copy of a netx file's tna-deploy metadata: checked as the netx reader does
+        if meta.get("format") != TNA_FORMAT:
+            raise ValueError(f"meta names format {meta.get('format')!r}, not {TNA_FORMAT}")
+        check_meta(meta)
+    net = DeployedNet(tuple(layers), _ints(doc.get("input_shape"), "input_shape"),
+                      _int(doc.get("input_bits"), "input_bits"), None if t is None else _int(t, "timesteps"),
+                      None if c is None else _int(c, "n_classes"), meta)
+    if meta:
+        check_meta_fits(meta, net.layers, net.input_shape)
+        if (net.timesteps, net.n_classes, net.input_bits) != (meta["timesteps"], meta["n_classes"], meta["input_bits"]):
+            raise ValueError(f"timesteps, n_classes, input_bits {net.timesteps}, {net.n_classes}, {net.input_bits} "
+                             f"differ from the metadata's {meta['timesteps']}, {meta['n_classes']}, "
+                             f"{meta['input_bits']}")
+    return net

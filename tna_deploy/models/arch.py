@@ -1,8 +1,9 @@
 """Architecture strings such as the paper's CIFARNet, `128C3-256C3-AP2-512C3-AP2-1024C3-512C3-1024FC-512FC`.
 
 Tokens, separated by '-':
-  ``<C>C<k>``  a k x k convolution with C output channels, stride 1, 'same' padding, spiking
-  ``AP<k>``    a k x k spiking pool with stride k (a grouped conv with fixed weights: netx can load it)
+  ``<C>C<k>``  a k x k convolution with C output channels, stride 1, 'same' padding, spiking (k odd)
+  ``AP<k>``    a k x k spiking pool with stride k (a grouped conv with fixed weights: netx can load it);
+               never the first layer
   ``<N>FC``    a fully connected spiking layer with N neurons
 The classifier (a non-spiking read-out with one neuron per class) is appended by the builder.
 """
@@ -69,6 +70,12 @@ def parse_arch(arch: str) -> list[LayerSpec]:
             raise ConfigError(f"--arch token {tok!r} has a zero size")
         if spec.kind != "dense" and seen_dense:
             raise ConfigError(f"--arch token {tok!r}: conv and pool layers must come before the FC layers")
+        if spec.kind == "pool" and not specs:
+            raise ConfigError(f"--arch token 1 {tok!r}: an architecture cannot start with a pool (its input is "
+                              f"graded pixels, which a spiking pool cannot pass on); put a conv or FC layer first")
+        if spec.kind == "conv" and spec.kernel % 2 == 0:
+            raise ConfigError(f"--arch token {i + 1} {tok!r}: kernel {spec.kernel} is even, so 'same' padding "
+                              f"cannot keep the map size; use an odd kernel (1, 3, 5, ...)")
         seen_dense |= spec.kind == "dense"
         specs.append(spec)
     return specs
@@ -83,3 +90,25 @@ def scale_arch(specs: list[LayerSpec], width: float) -> list[LayerSpec]:
         else:
             out.append(LayerSpec(s.kind, max(1, int(math.ceil(s.size * width))), s.kernel))
     return out
+
+
+def weight_count(specs: list[LayerSpec], in_shape: tuple, n_classes: int) -> int:
+    """How many synaptic weights the network of ``specs`` (scaled) holds on inputs ``in_shape``, read-out
+    included, without building it: a reader checks a saved config against its tensors with this first."""
+    c, h, w = in_shape
+    n_in, total, flat = 0, 0, False
+    for s in specs:
+        if s.kind == "conv":
+            total += s.size * c * s.kernel * s.kernel
+            c = s.size
+        elif s.kind == "pool":
+            total += c * s.size * s.size
+            h, w = h // s.size, w // s.size
+        else:
+            if not flat:
+                n_in, flat = c * h * w, True
+            total += n_in * s.size
+            n_in = s.size
+    if not flat:
+        n_in = c * h * w
+    return total + n_in * n_classes

@@ -22,7 +22,8 @@ from ..data.encode import input_scale
 from ..errors import CheckpointError, ConfigError, TnaError, TrainingDiverged
 from ..quant import compression_active
 from ..atomic import write_json, write_jsonl
-from .checkpoint import CHECKPOINT, CONFIG, METRICS, load_checkpoint, load_run_config, save_checkpoint
+from .checkpoint import (CHECKPOINT, CONFIG, METRICS, check_resume_meta, load_checkpoint, load_run_config,
+                         restore_training, save_checkpoint)
 from .losses import kd_ce_loss, kd_loss, single_loss, tna_loss
 from . import distributed
 from .device import check_fits, resolve_device
@@ -54,7 +55,7 @@ def check_run_dir(cfg: TrainConfig, run_dir: str, resume: bool, clean: bool = Tr
         if os.path.exists(ckpt_path):
             raise ConfigError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --out")
     elif os.path.exists(ckpt_path):
-        ckpt = load_checkpoint(ckpt_path)
+        ckpt = load_checkpoint(ckpt_path, resume=True)
         _refuse_changes(run_dir, ckpt["config"], cfg)
     elif (saved := load_run_config(run_dir)) is not None:
         _refuse_changes(run_dir, saved, cfg)
@@ -117,6 +118,8 @@ def _train(cfg, run_dir, resume, on_batch, on_epoch, stop_after_batches, engine,
     train_set, test_set = load_split(cfg, "train"), load_split(cfg, "test")
     meta = ModelMeta(train_set.in_shape, train_set.n_classes, input_scale(cfg, train_set.event_data),
                      train_set.event_data)
+    if ckpt is not None:
+        check_resume_meta(ckpt, os.path.join(run_dir, CHECKPOINT), meta.to_dict())
     teacher = load_teacher(cfg.teacher, meta)
 
     torch.manual_seed(cfg.seed)
@@ -138,13 +141,8 @@ def _train(cfg, run_dir, resume, on_batch, on_epoch, stop_after_batches, engine,
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_gamma)
     history: list[dict] = []
     start = 0
-    if ckpt is not None:
-        base.load_state_dict(ckpt["base"])
-        for net, state in zip(twins, ckpt["twins"]):
-            net.load_state_dict(state)
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        torch.set_rng_state(ckpt["rng"])
+    if ckpt is not None:        # every tensor checked against the networks of the config, then loaded
+        restore_training(ckpt, os.path.join(run_dir, CHECKPOINT), base, twins, opt, sched, meta.to_dict())
         if dev.type == "cuda" and ckpt.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(ckpt["cuda_rng"], dev)
         history, start = list(ckpt["history"]), int(ckpt["epoch"])

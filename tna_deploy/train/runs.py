@@ -10,7 +10,7 @@ import torch
 from ..config import TrainConfig
 from ..errors import CheckpointError, TnaError
 from ..models.network import SpikingNet, build_network
-from .checkpoint import CHECKPOINT, load_checkpoint
+from .checkpoint import CHECKPOINT, load_checkpoint, load_state
 
 
 @dataclass
@@ -51,20 +51,25 @@ def make_networks(cfg: TrainConfig, meta: ModelMeta) -> tuple[SpikingNet, list[S
 
 def load_run(run_dir: str, with_twins: bool = True) -> LoadedRun:
     """The trained networks of ``run_dir`` in eval mode, compression state as at the last epoch."""
-    ckpt = load_checkpoint(os.path.join(run_dir, CHECKPOINT))
+    path = os.path.join(run_dir, CHECKPOINT)
+    ckpt = load_checkpoint(path)           # every field checked: the config and meta below are valid
+    cfg = TrainConfig.from_dict(ckpt["config"])
+    meta = ModelMeta.from_dict(ckpt["meta"])
     try:
-        cfg = TrainConfig.from_dict(ckpt["config"])
-        meta = ModelMeta.from_dict(ckpt["meta"])
         base, twins = make_networks(cfg, meta)
-        base.load_state_dict(ckpt["base"])
-        if with_twins:
-            for net, state in zip(twins, ckpt.get("twins", [])):
-                net.load_state_dict(state)
-    except TnaError:
-        raise
+    except TnaError as e:      # e.g. a pool the saved input shape cannot take
+        raise CheckpointError(f"{path}: fields config and meta describe no network that can be built ({e}); "
+                              f"re-train, or restore a good copy") from None
     except (KeyError, RuntimeError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{run_dir}: checkpoint does not match its config ({type(e).__name__}: "
+        raise CheckpointError(f"{path}: the network of its config cannot be built ({type(e).__name__}: "
                               f"{str(e).splitlines()[0][:100]})") from None
+    load_state(base, ckpt["base"], path, "base")
+    if with_twins:
+        if len(ckpt["twins"]) != len(twins):
+            raise CheckpointError(f"{path}: field twins holds {len(ckpt['twins'])} networks, expected {len(twins)} "
+                                  f"(the config's twins); re-train, or restore a good copy")
+        for i, (net, state) in enumerate(zip(twins, ckpt["twins"])):
+            load_state(net, state, path, f"twins[{i}]")
     base.set_compression(bool(ckpt.get("compressed", False)))
     for net in [base] + twins:
         net.eval()
