@@ -221,7 +221,26 @@ def summarize() -> None:
     with open(os.path.join(RESULTS, "table.md"), "w") as f:
         f.write(table(summary))
     plot(res, summary)
+    readme_table(table(summary))
     print(table(summary))
+
+
+START, END = "<!-- accuracy table: written by benchmarks/accuracy/study.py summarize -->", "<!-- end accuracy table -->"
+
+
+def readme_table(text: str) -> None:
+    """Replace the README's accuracy table (between the two markers) with ``text``."""
+    path = os.path.join(ROOT, "README.md")
+    with open(path) as f:
+        readme = f.read()
+    if START not in readme or END not in readme:
+        print(f"study: README.md has no {START} ... {END} block; the table is in results/table.md", file=sys.stderr)
+        return
+    head, rest = readme.split(START, 1)
+    tail = rest.split(END, 1)[1]
+    with open(path + ".tmp", "w") as f:
+        f.write(f"{head}{START}\n{text}{END}{tail}")
+    os.replace(path + ".tmp", path)
 
 
 def table(summary: dict) -> str:

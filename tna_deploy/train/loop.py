@@ -161,7 +161,8 @@ def _train(cfg, run_dir, resume, on_batch, on_epoch, stop_after_batches, engine,
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
         order = torch.randperm(len(train_set), generator=gen)
         n_batches = math.ceil(len(order) / cfg.batch_size)
-        sums = dict(loss=0.0, ce_base=0.0, ce_twin=0.0, match=0.0, correct_base=0, correct_twin=0)
+        sums = dict(loss=0.0, ce_base=0.0, ce_twin=0.0, match=0.0, correct_base=0, correct_twin=0, constant=0)
+        flat = 0        # consecutive batches in which the base gave every sample the same logits
         t0 = time.perf_counter()
         for b in range(n_batches):
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
@@ -177,6 +178,11 @@ def _train(cfg, run_dir, resume, on_batch, on_epoch, stop_after_batches, engine,
                 raise TrainingDiverged(
                     f"loss became {float(parts.total)} at epoch {epoch + 1}, batch {b + 1}: lower --lr or --alpha "
                     f"(the last good checkpoint, if any, is {os.path.join(run_dir, CHECKPOINT)})")
+            same = len(yb) > 1 and bool((logits_b - logits_b[:1]).abs().max() == 0)
+            sums["constant"] += int(same)
+            flat = flat + 1 if same else 0
+            if flat >= DEAD_BATCHES and ranks.world == 1:
+                raise _dead(cfg, epoch, f"for {flat} batches in a row")
             opt.zero_grad(set_to_none=True)
             parts.total.backward()
             opt.step()
@@ -196,6 +202,8 @@ def _train(cfg, run_dir, resume, on_batch, on_epoch, stop_after_batches, engine,
         seconds = time.perf_counter() - t0
         keys = list(sums)
         sums = dict(zip(keys, distributed.all_sum([sums[k] for k in keys], ranks, dev)))
+        if n_batches >= 5 and sums["constant"] >= 0.9 * n_batches * ranks.world:    # every rank decides alike
+            raise _dead(cfg, epoch, f"in {int(sums['constant'])} of {n_batches * ranks.world} batches")
         lr = opt.param_groups[0]["lr"]
         sched.step()
         n_train = len(order)
@@ -223,6 +231,17 @@ def _train(cfg, run_dir, resume, on_batch, on_epoch, stop_after_batches, engine,
         if on_epoch:
             on_epoch(row)
     return TrainResult(run_dir, history, start)
+
+
+DEAD_BATCHES = 20      # batches in a row with input-independent logits before a run is called dead
+
+
+def _dead(cfg: TrainConfig, epoch: int, how: str) -> TrainingDiverged:
+    """A network whose output no longer depends on its input (no neuron fires, or every one does) cannot
+    learn again; say so instead of training it to the end at chance."""
+    return TrainingDiverged(
+        f"the base network's output stopped depending on its input in epoch {epoch + 1}: every sample got the "
+        f"same logits {how} (no neuron fires, or all do), so it cannot learn; lower --lr (now {cfg.lr:g})")
 
 
 def _loss(cfg: TrainConfig, logits_b, logits_t, yb, teacher, x):
