@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from helpers import tiny_config
 
 from tna_deploy.cli import main
+from tna_deploy.export.netx import ExportError
 from tna_deploy.ir import DeployedNet, Layer, Neuron, write_netx
 from tna_deploy.simulate.emulator import Emulator
 from tna_deploy.simulate.run import simulate
@@ -83,7 +84,11 @@ def test_overflow_lava_and_emulator_agree_where_pytorch_does_not(fmnist_dir, tmp
     from tna_deploy.train.loop import train
     train(tiny_config(fmnist_dir, arch="4C3-8FC", timesteps=3, input_bits=12, epochs=1, quantize_epoch=0,
                       seed=3), str(tmp_path / "run"))
-    to_netx(str(tmp_path / "run"), str(tmp_path / "net.net"))
+    with pytest.raises(ExportError, match=r"layer 0:conv: inputs up to 4095 .* the largest safe input is \d+ "
+                                          r"\(--input-bits \d+\)"):
+        to_netx(str(tmp_path / "run"), str(tmp_path / "net.net"))         # refused, naming a safe width
+    assert not (tmp_path / "net.net").exists()
+    to_netx(str(tmp_path / "run"), str(tmp_path / "net.net"), allow_overflow=True)
     out = str(tmp_path / "o")
     res = simulate(str(tmp_path / "net.net"), 3, out, backends=("emulator", "lava"), run_dir=str(tmp_path / "run"),
                    record=("current", "voltage"))

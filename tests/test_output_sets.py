@@ -113,3 +113,27 @@ def test_temp_files_of_dead_writers_are_cleared_and_live_ones_kept(tmp_path):
     atomic_write(str(tmp_path / "x.json"), lambda f: f.write(b"{}"))
     assert sorted(os.listdir(tmp_path)) == sorted([f".tmp-{os.getpid()}-live", ".tmp-notes", "x.json"])
     assert clean_stale_temps(str(tmp_path)) == []
+
+
+def test_an_export_interrupted_while_netx_checks_it_leaves_nothing(exported, tmp_path, monkeypatch):
+    from tna_deploy.export import netx as nx
+    run, _, _ = exported
+
+    def interrupted(path, meta):
+        assert os.path.basename(path).startswith(".tmp-")       # netx checks the temp file, not the target
+        raise KeyboardInterrupt
+    monkeypatch.setattr(nx, "netx_table", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        nx.to_netx(run, str(tmp_path / "e" / "net.net"))
+    assert os.listdir(tmp_path / "e") == []
+
+
+def test_report_refuses_a_netx_file_other_than_the_one_simulated(sims, tmp_path):
+    import h5py
+    net, d = sims
+    other = tmp_path / "other.net"
+    shutil.copy(net, other)
+    with h5py.File(other, "a") as h:            # same layers and shapes, another file (a re-export, say)
+        h.attrs["source_run"] = "elsewhere"
+    r = _cli("report", str(d / "b"), "--netx", str(other), "--out", str(tmp_path / "r"))
+    assert r.returncode == 2 and "is not the file the simulation" in r.stderr and r.stderr.count("\n") == 1

@@ -118,7 +118,7 @@ def check_writable(folder: str, flag: str = "--out") -> None:
                           f"choose a folder you can write to") from None
 
 
-def _sha256(path: str) -> str:
+def file_sha256(path: str) -> str:
     import hashlib
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -160,7 +160,7 @@ class OutputSet:
         return path
 
     def close(self, extra: dict = None) -> None:
-        files = {name: _sha256(os.path.join(self.folder, name)) for name in self.names}
+        files = {name: file_sha256(os.path.join(self.folder, name)) for name in self.names}
         from datetime import datetime, timezone
         manifest = dict(format=MANIFEST_FORMAT, stage=self.stage, files=files,
                         written=datetime.now(timezone.utc).isoformat(timespec="seconds"), **(extra or {}))
@@ -188,7 +188,7 @@ def verify_set(folder: str, stage: str, names: tuple = ()) -> dict:
         path = os.path.join(folder, os.path.basename(str(name)))
         if not os.path.isfile(path):
             raise CheckpointError(f"{path}: missing from this {stage} output; {redo}")
-        if _sha256(path) != digest:
+        if file_sha256(path) != digest:
             raise CheckpointError(f"{path}: not the file this {stage} output was written with (another run "
                                   f"replaced it); {redo}")
     return m

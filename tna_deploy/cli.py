@@ -198,7 +198,9 @@ def evaluate(run_dir, limit_test, data_dir, as_json):
 @click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="netx", show_default=True,
               help="Output format. " + _choices({k: f.help for k, f in FORMATS.items()}))
 @click.option("--out", "out", type=click.Path(dir_okay=False), help="Output file [export/<name>.net|.onnx|.nir].")
-def export(source, fmt, out):
+@click.option("--allow-overflow", is_flag=True, help="Export even where the largest graded input can push the first "
+              "layer's current past Loihi's 24 bits (the chip then differs from PyTorch on such inputs).")
+def export(source, fmt, out, allow_overflow):
     """Write a run's base network (never the twin) for Loihi 2 or another runtime, and check the file.
 
     SOURCE is a run folder; for onnx and nir it may also be a netx file written earlier.
@@ -212,6 +214,7 @@ def export(source, fmt, out):
     import os
 
     from .errors import ConfigError
+    from .atomic import check_writable
     from .export.formats import default_out, load_ir, writer
 
     out = out or default_out(source, fmt)
@@ -219,7 +222,8 @@ def export(source, fmt, out):
         from .export import to_netx
         if os.path.isfile(source):
             raise ConfigError(f"{source} is a file: --format netx exports a run folder (a netx file is already netx)")
-        res = to_netx(source, out)
+        check_writable(os.path.dirname(os.path.abspath(out)))
+        res = to_netx(source, out, allow_overflow=allow_overflow)
         for w in res.warnings:
             click.echo(f"note: {w}", err=True)
         m = res.meta
@@ -228,7 +232,8 @@ def export(source, fmt, out):
         click.echo(res.table)
         return
     write = writer(fmt)
-    net = load_ir(source)
+    check_writable(os.path.dirname(os.path.abspath(out)))
+    net = load_ir(source, allow_overflow)
     summary = write(net, out)
     detail = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary.items() if k != "checked")
     click.echo(f"exported {source} -> {out} ({fmt}): {len(net.compute_layers)} layers, T={net.timesteps}, {detail}")

@@ -42,7 +42,7 @@ def default_out(source: str, fmt: str) -> str:
     return os.path.join("export", base + FORMATS[fmt].suffix)
 
 
-def load_ir(source: str):
+def load_ir(source: str, allow_overflow: bool = False):
     """The IR of ``source``: a netx file, or a run folder (exported to netx in a temp folder first)."""
     from ..ir import read_netx
     if os.path.isfile(source):
@@ -50,5 +50,5 @@ def load_ir(source: str):
     from .netx import to_netx
     with tempfile.TemporaryDirectory(prefix="tna-export-") as tmp:
         path = os.path.join(tmp, "net.net")
-        to_netx(source, path, verify=False)
+        to_netx(source, path, verify=False, allow_overflow=allow_overflow)
         return read_netx(path)

@@ -96,10 +96,12 @@ def prepare_for_chip(run: LoadedRun) -> tuple[object, list[str]]:
     return net, notes
 
 
-def check_mappable(net, first_input_max: float) -> list[str]:
+def check_mappable(net, first_input_max: float, allow_overflow: bool = False) -> list[str]:
     """Refuse what Loihi 2 / netx cannot take; warn where the 24-bit current could overflow.
 
-    The first layer's inputs are graded spikes up to ``first_input_max``; later layers get 0/1."""
+    The first layer's inputs are graded spikes up to ``first_input_max``; later layers get 0/1. Graded
+    inputs wide enough to push the first layer's current past 24 bits are refused (the chip would not
+    compute what PyTorch does), naming the largest safe input, unless ``allow_overflow``."""
     warnings = []
     input_max = first_input_max
     for i, (info, q) in enumerate(zip(net.info, net.quantizers)):
@@ -116,7 +118,15 @@ def check_mappable(net, first_input_max: float) -> list[str]:
         if w.min() < -256 or w.max() > 255:
             raise ExportError(f"layer {info.name}: weights span {int(w.min())}..{int(w.max())}, "
                               f"outside Loihi's 8-bit range -256..255")
-        bound = 64 * np.abs(w.reshape(w.shape[0], -1)).sum(axis=1).max() * input_max
+        row_sum = float(np.abs(w.reshape(w.shape[0], -1)).sum(axis=1).max())
+        bound = 64 * row_sum * input_max
+        if bound > U_LIMIT and input_max > 1 and not allow_overflow:
+            safe = int(U_LIMIT // (64 * row_sum))
+            bits = max(0, (safe + 1).bit_length() - 1)
+            raise ExportError(f"layer {info.name}: inputs up to {int(input_max)} can drive its current to {int(bound)}, "
+                              f"past Loihi's 24-bit range, so the chip would not compute what PyTorch does; the "
+                              f"largest safe input is {safe} (--input-bits {bits}): retrain with it, or export "
+                              f"anyway with --allow-overflow")
         if bound > U_LIMIT:
             warnings.append(f"{info.name}: worst-case input current {int(bound)} (every input at {int(input_max)}) "
                             f"exceeds the 24-bit range; parity holds only while real activity stays below it")
@@ -124,22 +134,22 @@ def check_mappable(net, first_input_max: float) -> list[str]:
     return warnings
 
 
-def to_netx(run_dir: str, out_path: str, verify: bool = True) -> ExportResult:
-    """Write the base network of ``run_dir`` to ``out_path`` (atomically) and load it back in netx."""
+def to_netx(run_dir: str, out_path: str, verify: bool = True, allow_overflow: bool = False) -> ExportResult:
+    """Write the base network of ``run_dir`` to ``out_path``: written and loaded back in netx under a temp
+    name, renamed into place only then, so an interrupted or failed export leaves nothing behind."""
     run = load_run(run_dir, with_twins=False)
     net, notes = prepare_for_chip(run)
-    warnings = notes + check_mappable(net, float((1 << run.cfg.input_bits) - 1))
+    warnings = notes + check_mappable(net, float((1 << run.cfg.input_bits) - 1), allow_overflow)
     meta = _meta(run, net)
+    table = ""
     with atomic_path(out_path) as tmp:
         _write_h5(tmp, net, meta)
-    table = ""
-    if verify:
-        try:
-            table = netx_table(out_path, meta)
-        except Exception as e:  # netx raised: the file must not stay behind as if it were good
-            os.unlink(out_path)
-            raise ExportError(f"{out_path}: netx could not load the exported network "
-                              f"({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+        if verify:
+            try:
+                table = netx_table(tmp, meta)
+            except Exception as e:  # netx raised: the file must not appear as if it were good
+                raise ExportError(f"{out_path}: netx could not load the exported network "
+                                  f"({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
     log.info("exported %s -> %s", run_dir, out_path)
     return ExportResult(out_path, meta, table, warnings)
 

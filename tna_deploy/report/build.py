@@ -9,6 +9,7 @@ from typing import Optional
 import numpy as np
 
 from .. import __version__
+from ..atomic import file_sha256
 from ..errors import CheckpointError, version_problem
 from ..hardware.counts import layer_activity, static_counts
 from ..hardware.feasibility import ASSUMPTIONS, energy, feasibility
@@ -224,9 +225,13 @@ def build_report(sim_dir: str, hardware: str = "loihi2", netx_path: Optional[str
     if not netx_path and not os.path.isfile(path):
         raise CheckpointError(f"{os.path.join(sim_dir, RESULTS)}: field file names {path}, which does not exist; "
                               f"give the file the simulation ran with --netx")
-    net = read_model(path)
+    net = read_model(path)              # a damaged file is named by its reader first
     layers = [layer for layer in net.compute_layers if layer.kind != "input"]
-    _check_against(net, results, path, sim_dir)
+    _check_against(net, results, path, sim_dir)     # then another network's layers, by name
+    digest = results.get("file_sha256")             # then any other file, even with the same layers
+    if isinstance(digest, str) and file_sha256(path) != digest:
+        raise CheckpointError(f"{path} is not the file the simulation in {sim_dir} ran (its SHA-256 differs: "
+                              f"re-exported or another network); give that file with --netx, or re-run simulate")
     arrays = _load_counts(os.path.join(sim_dir, COUNTS), results, net, path)
     t = results["timesteps"]
     chip = results["chip"]
@@ -254,7 +259,7 @@ def build_report(sim_dir: str, hardware: str = "loihi2", netx_path: Optional[str
                     compression_vs_fp32=mem_fp32 / mem_chip, compression_vs_int8=mem_int8 / mem_chip,
                     neurons=sum(s["neurons"] for s in statics), synapses=sum(s["synapses"] for s in statics),
                     nonzero_synapses=sum(s["nonzero_synapses"] for s in statics)),
-        feasibility=feasibility(statics, profile),
+        feasibility=feasibility(statics, profile, net.input_bits),
         energy=dict(mean=energy(main["synops_per_inference_mean"], main["neuron_updates_per_inference"],
                                 main["spikes_per_inference_mean"], profile),
                     max=energy(main["synops_per_inference_max"], main["neuron_updates_per_inference"],

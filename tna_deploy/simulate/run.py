@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .. import __version__
-from ..atomic import OutputSet, check_writable
+from ..atomic import OutputSet, check_writable, file_sha256
 from ..errors import ConfigError, DataError, TnaError
 from ..ir import DeployedNet, read_netx
 from ..ir.onnx_model import is_onnx, read_onnx
@@ -318,7 +318,8 @@ def _summary(logits: np.ndarray, labels: Optional[np.ndarray], seconds: float, n
 def _results(path, net, inputs, backends, collect, names, parity, agreements, torch_c, lava_info, run_dir) -> dict:
     n = inputs.n
     result = dict(format=FORMAT, format_version=FORMAT_VERSION, tna_deploy_version=__version__,
-                  file=os.path.abspath(path), dataset=inputs.dataset, input=inputs.source, samples=n,
+                  file=os.path.abspath(path), file_sha256=file_sha256(path), dataset=inputs.dataset,
+                  input=inputs.source, samples=n,
                   timesteps=inputs.timesteps, input_bits=net.input_bits, layers=names, chip=backends[0],
                   backends=list(backends),
                   labels=inputs.labels.tolist() if inputs.labels is not None else None)

@@ -21,7 +21,7 @@ from ..data import augment, encode, load_split
 from ..data.encode import input_scale
 from ..errors import CheckpointError, ConfigError, TnaError, TrainingDiverged
 from ..quant import compression_active
-from ..atomic import write_json, write_jsonl
+from ..atomic import clean_stale_temps, write_json, write_jsonl
 from .checkpoint import (CHECKPOINT, CONFIG, METRICS, check_resume_meta, load_checkpoint, load_run_config,
                          restore_training, save_checkpoint)
 from .losses import kd_ce_loss, kd_loss, single_loss, tna_loss
@@ -63,9 +63,7 @@ def check_run_dir(cfg: TrainConfig, run_dir: str, resume: bool, clean: bool = Tr
     else:
         log.info("no checkpoint in %s yet: starting from epoch 1", run_dir)
     if clean and os.path.isdir(run_dir):   # a process killed while writing leaves its temp file behind
-        for name in os.listdir(run_dir):
-            if name.startswith(".tmp-"):
-                os.unlink(os.path.join(run_dir, name))
+        clean_stale_temps(run_dir)
     return ckpt
 
 
