@@ -17,7 +17,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from helpers import tiny_config
+from helpers import reseal, tiny_config
 from tna_deploy.cli import main
 from tna_deploy.config import TrainConfig
 from tna_deploy.errors import CheckpointError, ConfigError
@@ -225,16 +225,6 @@ def other_net(fmnist_dir, exported):
     return d / "other.net"
 
 
-def _reseal(d):
-    """Record the damaged files in the folder's manifest, if it has one: the set is then complete and
-    consistent, and only the readers stand between the damage and the report."""
-    import hashlib
-    if (d / "manifest.json").exists():
-        m = json.load(open(d / "manifest.json"))
-        m["files"] = {name: hashlib.sha256((d / name).read_bytes()).hexdigest() for name in m["files"]}
-        (d / "manifest.json").write_text(json.dumps(m))
-
-
 def _sim_copy(simulated, tmp_path, results=None, counts=None):
     d = tmp_path / "sim"
     shutil.copytree(simulated, d)
@@ -246,7 +236,7 @@ def _sim_copy(simulated, tmp_path, results=None, counts=None):
             arrays = {k: z[k] for k in z.files}
         counts(arrays)
         np.savez_compressed(d / "counts.npz", **arrays)
-    _reseal(d)
+    reseal(d)
     return d
 
 
@@ -286,7 +276,7 @@ def test_truncated_counts_are_one_line(simulated, tmp_path):
     d = _sim_copy(simulated, tmp_path)
     raw = (d / "counts.npz").read_bytes()
     (d / "counts.npz").write_bytes(raw[: len(raw) // 2])
-    _reseal(d)
+    reseal(d)
     one_line_error(run("report", d, "--out", tmp_path / "r"), "counts.npz: unreadable simulation counts")
 
 

@@ -4,7 +4,7 @@ import os
 
 import pytest
 from click.testing import CliRunner
-from helpers import tiny_config
+from helpers import reseal, tiny_config
 
 from tna_deploy.cli import main
 
@@ -48,6 +48,7 @@ def test_script_in_results_and_profile_comes_out_escaped(sim_dir, tmp_path):
     results = json.loads((sim_dir / "results.json").read_text())
     results["dataset"] = EVIL
     (sim_dir / "results.json").write_text(json.dumps(results))
+    reseal(sim_dir)
     toml = open(HW).read().replace('name = "', f'name = "{EVIL}', 1)
     (tmp_path / "evil.toml").write_text(toml.replace('source = "', f'source = "{EVIL}', 1))
     out = tmp_path / "rep"
