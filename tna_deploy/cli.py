@@ -1,15 +1,17 @@
 """The ``tna-deploy`` command line. Thin commands; one place turns expected errors into one line."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import sys
+from typing import Optional
 
 import click
 
 from . import __version__
-from .config import DATASETS, ENGINES, METHODS, PRESETS, WEIGHTS, TrainConfig
+from .config import DATASETS, ENGINES, PRESETS, TrainConfig
 from .export.formats import FORMATS
 from .errors import TnaError
 from .simulate.choices import BACKENDS, RECORD_FIELDS
@@ -60,38 +62,51 @@ def _choices(registry: dict) -> str:
 _SIM_BACKENDS, _SIM_RECORD = _choices(BACKENDS), _choices(RECORD_FIELDS)
 
 
-def _d(field: str) -> str:
-    """A TrainConfig default as the help shows it, read from the dataclass so the two cannot drift."""
-    v = TrainConfig.__dataclass_fields__[field].default
-    return {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else str(v)
+_TYPES = {"int": int, "float": float, "str": str, "bool": None}   # bool: an on/off flag pair
+
+
+def _shown_default(f: dataclasses.Field) -> Optional[str]:
+    """A TrainConfig default as the help shows it, read from the field so the two cannot drift."""
+    if f.metadata.get("default_text") is not None:
+        return f.metadata["default_text"]
+    if f.default is None:
+        return None
+    return {True: "on", False: "off"}[f.default] if isinstance(f.default, bool) else str(f.default)
+
+
+def config_option(f: dataclasses.Field) -> tuple[list, dict]:
+    """The click option of one TrainConfig field, from its metadata (config.py ``_flag_field``):
+    ``(param_decls, attrs)``. Every default is None: ``train`` tells given flags by their source,
+    and ``with_preset`` (or the saved run) fills the rest."""
+    meta = f.metadata
+    annotation = str(f.type)
+    base = annotation[9:-1] if annotation.startswith("Optional[") else annotation
+    flag = meta.get("flag") or "--" + f.name.replace("_", "-")
+    if base == "bool" and "/" not in flag:
+        flag = f"{flag}/--no-{flag[2:]}"
+    choices = meta.get("choices")
+    shown = _shown_default(f)
+    text = meta["help"].replace("{choices}", " | ".join(choices) if choices is not None else "")
+    help_ = text + (f" [{shown}]" if shown is not None else "") + "."
+    if choices is not None:
+        type_ = click.Choice(list(choices))
+    elif meta.get("directory"):
+        type_ = click.Path(file_okay=False)
+    else:
+        type_ = _TYPES[base]
+    return [f.name, flag], dict(type=type_, default=None, help=help_)
+
+
+def config_options(fn):
+    """Decorate a command with one option per TrainConfig field marked as a flag, in field order."""
+    for f in reversed([f for f in dataclasses.fields(TrainConfig) if f.metadata.get("cli")]):
+        decls, attrs = config_option(f)
+        fn = click.option(*decls, **attrs)(fn)
+    return fn
 
 
 @main.command()
-@click.option("--dataset", type=click.Choice(DATASETS), help=f"Dataset [{_d('dataset')}].")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Where the dataset files are (or go).")
-@click.option("--arch", help=f"Architecture string [CIFARNet: {_d('arch')}].")
-@click.option("--width", type=float, help=f"Channel multiplier, e.g. 0.125 for CPU-sized runs [{_d('width')}].")
-@click.option("--timesteps", type=int, help=f"Timesteps T [{_d('timesteps')}].")
-@click.option("--method", type=click.Choice(METHODS), help=f"{' | '.join(METHODS)} [{_d('method')}].")
-@click.option("--twins", type=int, help=f"Number of twins under tna [{_d('twins')}].")
-@click.option("--alpha", type=float, help="Weight of the logit-matching MSE [paper's per dataset].")
-@click.option("--teacher", type=click.Path(file_okay=False), help="Run directory of the frozen teacher (kd, kd-ce).")
-@click.option("--weights", type=click.Choice(WEIGHTS), help=f"Middle-layer weights of the base [{_d('weights')}].")
-@click.option("--delta", type=float, help=f"Ternary threshold, a fraction of the layer's max |w| [{_d('delta')}].")
-@click.option("--quantize-epoch", type=int, help="First compressed epoch, 0-based [60% of --epochs].")
-@click.option("--epochs", type=int, help=f"Epochs [{_d('epochs')}].")
-@click.option("--batch-size", type=int, help=f"Batch size [{_d('batch_size')}].")
-@click.option("--lr", type=float, help=f"Adam learning rate [{_d('lr')}].")
-@click.option("--lr-gamma", type=float, help=f"Exponential learning-rate decay per epoch [{_d('lr_gamma')}].")
-@click.option("--dropout", type=float, help="Dropout on FC layers [0.2 static, 0.5 DVS].")
-@click.option("--seed", type=int, help=f"Random seed [{_d('seed')}].")
-@click.option("--limit-train", type=int, help="Use only the first N training samples.")
-@click.option("--limit-test", type=int, help="Use only the first N test samples.")
-@click.option("--augment/--no-augment", default=None, help=f"The paper's augmentation [{_d('augment')}].")
-@click.option("--threshold", type=float, help=f"Neuron threshold [{_d('threshold')}].")
-@click.option("--current-decay", type=float, help=f"CUBA current decay in [0, 1], 1 = plain LIF [{_d('current_decay')}].")
-@click.option("--voltage-decay", type=float, help=f"CUBA voltage decay in [0, 1] [{_d('voltage_decay')}].")
-@click.option("--input-bits", type=int, help=f"Graded-spike bits of the input [{_d('input_bits')}].")
+@config_options
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), help="Start from a preset (cpu: minutes on 2 cores).")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
@@ -242,7 +257,7 @@ def export(source, fmt, out, allow_overflow):
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--dataset", type=click.Choice(DATASETS), help="Must be the file's dataset [the file's].")
+@click.option("--dataset", type=click.Choice(list(DATASETS)), help="Must be the file's dataset [the file's].")
 @click.option("--samples", default="20", show_default=True, help="Test samples to run back to back, or 'all'.")
 @click.option("--input", "input_path", type=click.Path(dir_okay=False),
               help="Raw input spikes instead of the dataset: .npy integers (K, *input shape, T) or (*input shape, T).")

@@ -4,14 +4,20 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
+from .data.registry import DATASETS as DATASET_REGISTRY
 from .errors import ConfigError
+from .quant.modes import WEIGHT_MODES
+from .train.methods import METHODS as METHOD_REGISTRY
+from .train.methods import teacher_methods
 
-DATASETS = ("fashion-mnist", "cifar10", "cifar100", "cifar10-dvs")
-METHODS = ("single", "tna", "kd", "kd-ce")
-WEIGHTS = ("fp", "ternary", "binary")
+# Live views of the registries the choices come from (a new registry entry shows up here, in the
+# checks below and in the CLI's choices).
+DATASETS = DATASET_REGISTRY.keys()
+METHODS = METHOD_REGISTRY.keys()
+WEIGHTS = WEIGHT_MODES                 # the middle-layer modes of quant/modes.py
 ENGINES = ("fast", "slayer")     # how SLAYER blocks compute: models/fast.py, or lava-dl's own forward
 CIFARNET = "128C3-256C3-AP2-512C3-AP2-1024C3-512C3-1024FC-512FC"
 
@@ -32,40 +38,60 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+def _flag_field(default: Any, help: str, *, choices: Any = None, default_text: Optional[str] = None,
+                flag: Optional[str] = None, directory: bool = False) -> Any:
+    """A field that is also a ``train`` flag. The CLI builds the option from this metadata (cli.py
+    ``config_options``): ``help`` (``{choices}`` becomes the choice names joined by " | "), then the
+    default in brackets, read from the field or ``default_text`` (shown when the default is None);
+    ``choices``: the registry the values select from; ``flag``: the flag if not ``--field-name``;
+    ``directory``: a folder path."""
+    return field(default=default, metadata=dict(cli=True, help=help, choices=choices, default_text=default_text,
+                                                flag=flag, directory=directory))
+
+
+def _fixed_field(default: Any, help: str) -> Any:
+    """A field kept in every config but not offered as a ``train`` flag."""
+    return field(default=default, metadata=dict(cli=False, help=help))
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Every setting of a training run. Defaults are the paper's (§5.1-5.2)."""
 
-    dataset: str = "fashion-mnist"
-    data_dir: Optional[str] = None
-    arch: str = CIFARNET
-    width: float = 1.0
-    timesteps: int = 5
-    method: str = "tna"
-    twins: int = 1
-    alpha: Optional[float] = None          # None: the paper's value for the dataset / method
-    teacher: Optional[str] = None          # run directory of a trained model (kd, kd-ce)
-    weights: str = "ternary"
-    delta: float = 0.1
-    quantize_epoch: Optional[int] = None   # None: 60 % of the epochs (paper: 150 of 250)
-    epochs: int = 250
-    batch_size: int = 256
-    lr: float = 0.01
-    lr_gamma: float = 0.928
-    dropout: Optional[float] = None        # None: 0.2 static data, 0.5 CIFAR-10-DVS
-    seed: int = 0
-    limit_train: Optional[int] = None
-    limit_test: Optional[int] = None
-    augment: bool = True
+    dataset: str = _flag_field("fashion-mnist", "Dataset", choices=DATASET_REGISTRY)
+    data_dir: Optional[str] = _flag_field(None, "Where the dataset files are (or go)", directory=True)
+    arch: str = _flag_field(CIFARNET, "Architecture string", default_text=f"CIFARNet: {CIFARNET}")
+    width: float = _flag_field(1.0, "Channel multiplier, e.g. 0.125 for CPU-sized runs")
+    timesteps: int = _flag_field(5, "Timesteps T")
+    method: str = _flag_field("tna", "{choices}", choices=METHOD_REGISTRY)
+    twins: int = _flag_field(1, "Number of twins under tna")
+    alpha: Optional[float] = _flag_field(      # None: the paper's value for the dataset / method
+        None, "Weight of the logit-matching MSE", default_text="paper's per dataset")
+    teacher: Optional[str] = _flag_field(      # run directory of a trained model (kd, kd-ce)
+        None, "Run directory of the frozen teacher (kd, kd-ce)", directory=True)
+    weights: str = _flag_field("ternary", "Middle-layer weights of the base", choices=WEIGHT_MODES)
+    delta: float = _flag_field(0.1, "Ternary threshold, a fraction of the layer's max |w|")
+    quantize_epoch: Optional[int] = _flag_field(   # None: 60 % of the epochs (paper: 150 of 250)
+        None, "First compressed epoch, 0-based", default_text="60% of --epochs")
+    epochs: int = _flag_field(250, "Epochs")
+    batch_size: int = _flag_field(256, "Batch size")
+    lr: float = _flag_field(0.01, "Adam learning rate")
+    lr_gamma: float = _flag_field(0.928, "Exponential learning-rate decay per epoch")
+    dropout: Optional[float] = _flag_field(    # None: 0.2 static data, 0.5 event data (CIFAR-10-DVS)
+        None, "Dropout on FC layers", default_text="0.2 static, 0.5 DVS")
+    seed: int = _flag_field(0, "Random seed")
+    limit_train: Optional[int] = _flag_field(None, "Use only the first N training samples")
+    limit_test: Optional[int] = _flag_field(None, "Use only the first N test samples")
+    augment: bool = _flag_field(True, "The paper's augmentation")
     # neuron and encoding (lava-dl CUBA; see README "Neuron and input encoding")
-    threshold: float = 1.0
-    current_decay: float = 1.0
-    voltage_decay: float = 0.25
-    tau_grad: float = 0.1
-    scale_grad: float = 1.0
-    weight_scale: float = 3.0
-    input_bits: int = 4
-    dvs_size: int = 48
+    threshold: float = _flag_field(1.0, "Neuron threshold")
+    current_decay: float = _flag_field(1.0, "CUBA current decay in [0, 1], 1 = plain LIF")
+    voltage_decay: float = _flag_field(0.25, "CUBA voltage decay in [0, 1]")
+    tau_grad: float = _fixed_field(0.1, "Surrogate-gradient time constant of the spike function")
+    scale_grad: float = _fixed_field(1.0, "Surrogate-gradient scale of the spike function")
+    weight_scale: float = _fixed_field(3.0, "SLAYER's weight_scale of the initial weights")
+    input_bits: int = _flag_field(4, "Graded-spike bits of the input")
+    dvs_size: int = _fixed_field(48, "Side of the CIFAR10-DVS frames, in pixels")
 
     def __post_init__(self) -> None:
         self._check_choices()
@@ -74,16 +100,18 @@ class TrainConfig:
     def _check_choices(self) -> None:
         from .models.arch import parse_arch
         parse_arch(self.arch)          # a bad --arch is refused here, before any data is read
-        if self.dataset not in DATASETS:
-            raise ConfigError(f"unknown dataset {self.dataset!r}: choose one of {', '.join(DATASETS)}")
-        if self.method not in METHODS:
-            raise ConfigError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
-        if self.weights not in WEIGHTS:
-            raise ConfigError(f"unknown weights {self.weights!r}: choose one of {', '.join(WEIGHTS)}")
-        if self.method in ("kd", "kd-ce") and not self.teacher:
+        if self.dataset not in DATASET_REGISTRY:
+            raise ConfigError(f"unknown dataset {self.dataset!r}: choose one of {', '.join(DATASET_REGISTRY)}")
+        if self.method not in METHOD_REGISTRY:
+            raise ConfigError(f"unknown method {self.method!r}: choose one of {', '.join(METHOD_REGISTRY)}")
+        if self.weights not in WEIGHT_MODES:
+            raise ConfigError(f"unknown weights {self.weights!r}: choose one of {', '.join(WEIGHT_MODES)}")
+        needs_teacher = METHOD_REGISTRY[self.method].needs_teacher
+        if needs_teacher and not self.teacher:
             raise ConfigError(f"--method {self.method} needs --teacher RUN_DIR (a trained run to distil from)")
-        if self.method in ("single", "tna") and self.teacher:
-            raise ConfigError(f"--teacher is only used by --method kd or kd-ce, not {self.method}")
+        if not needs_teacher and self.teacher:
+            raise ConfigError(f"--teacher is only used by --method {' or '.join(teacher_methods())}, "
+                              f"not {self.method}")
 
     def _check_ranges(self) -> None:
         positive_ints = ("timesteps", "epochs", "batch_size", "twins", "input_bits", "dvs_size")
@@ -129,7 +157,7 @@ class TrainConfig:
     def resolved_dropout(self) -> float:
         if self.dropout is not None:
             return self.dropout
-        return 0.5 if self.dataset == "cifar10-dvs" else 0.2
+        return 0.5 if DATASET_REGISTRY[self.dataset].event_data else 0.2
 
     @property
     def resolved_quantize_epoch(self) -> Optional[int]:
@@ -141,7 +169,7 @@ class TrainConfig:
 
     @property
     def n_twins(self) -> int:
-        return self.twins if self.method == "tna" else 0
+        return self.twins if METHOD_REGISTRY[self.method].has_twins else 0
 
     def resolved(self) -> dict[str, Any]:
         """The config with every None default replaced by the value actually used."""

@@ -138,3 +138,8 @@ def load_cifar(name: str, split: str, data_dir: str | None) -> tuple[np.ndarray,
     batches = [read_batch(p, label_key) for p in paths]
     x = np.concatenate([d for d, _ in batches]).reshape(-1, 3, 32, 32)
     return np.ascontiguousarray(x.astype(np.uint8)), np.concatenate([y for _, y in batches])
+
+
+def load(cfg, split: str, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The registry's reader (data/registry.py), for cifar10 and cifar100."""
+    return load_cifar(cfg.dataset, split, cfg.data_dir)

@@ -99,3 +99,8 @@ def load_cifar10_dvs(split: str, data_dir: str | None, timesteps: int, size: int
         raise DataError(f"CIFAR-10-DVS in {root} holds no recordings for the {split} split")
     frames = decode_recordings([ds.data[i] for i in index], ds.sensor_size, timesteps, size)
     return frames, targets[index]
+
+
+def load(cfg, split: str, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The registry's reader (data/registry.py): frames of ``cfg.timesteps`` bins at ``cfg.dvs_size``."""
+    return load_cifar10_dvs(split, cfg.data_dir, cfg.timesteps, cfg.dvs_size, limit)

@@ -58,3 +58,8 @@ def load_fashion_mnist(split: str, data_dir: str | None) -> tuple[np.ndarray, np
     if y.size and (y.min() < 0 or y.max() > 9):
         raise DataError(f"{lbl}: labels must lie in 0..9")
     return x[:, None].astype(np.uint8), y.astype(np.int64)
+
+
+def load(cfg, split: str, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The registry's reader (data/registry.py)."""
+    return load_fashion_mnist(split, cfg.data_dir)

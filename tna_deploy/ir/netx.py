@@ -19,13 +19,13 @@ import numpy as np
 from ..atomic import atomic_path
 from ..config import DATASETS
 from ..errors import TnaError, version_problem
+from ..quant.modes import MODES
 from .net import MAX_DELAY, DeployedNet, Layer, Neuron
 
 TNA_FORMAT = "tna-deploy-netx"
 TNA_FORMAT_VERSION = 1
 NETX_DEFAULT_NEURON = dict(type="CUBA", iDecay=0, vDecay=4096, vThMant=1 << 18 - 1, refDelay=1)  # netx's own value
 MIN_READ_LIMIT = 16 << 20        # bytes any one dataset may hold, or 64x the file's size if that is more
-MODES = ("int8", "fp", "ternary", "binary")
 
 
 class NetxFormatError(TnaError):

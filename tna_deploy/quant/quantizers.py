@@ -19,9 +19,9 @@ from __future__ import annotations
 import torch
 
 from ..errors import ConfigError
+from .modes import MODES
 
 W_SCALE = 64  # lava-dl CUBA weight scale: float weight w is the integer 64 w on the chip
-MODES = ("fp", "int8", "ternary", "binary")
 
 
 def _ste(w: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
