@@ -31,7 +31,8 @@ def one(width: float, method: str, engine: str, batch: int, steps: int, warmup: 
     import torch
 
     from tna_deploy.config import TrainConfig
-    from tna_deploy.data import encode, load_split
+    from tna_deploy.data.datasets import load_split
+    from tna_deploy.data.encode import encode
     from tna_deploy.train.device import neuron_count, resolve_device
     from tna_deploy.train.losses import single_loss, tna_loss
     from tna_deploy.train.runs import ModelMeta, make_networks

@@ -124,7 +124,7 @@ def test_a_new_registry_entry_shows_up_without_touching_the_cli(monkeypatch, tmp
     assert "mnist-like" in DATASETS and "kd-2" in METHODS and "quaternary" in WEIGHTS
     with pytest.raises(Exception, match="--method kd-2 needs --teacher"):
         TrainConfig(method="kd-2")
-    from tna_deploy.data import load_split
+    from tna_deploy.data.datasets import load_split
     split = load_split(cfg, "train")
     assert split.n_classes == 3 and not split.event_data and len(split) == 4
 

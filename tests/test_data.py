@@ -7,8 +7,8 @@ import torch
 
 from helpers import make_images, write_idx
 from tna_deploy.config import TrainConfig
-from tna_deploy.data import augment, encode, load_split
-from tna_deploy.data.encode import input_scale
+from tna_deploy.data.datasets import load_split
+from tna_deploy.data.encode import augment, encode, input_scale
 from tna_deploy.errors import DataError
 
 

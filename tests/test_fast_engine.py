@@ -84,7 +84,8 @@ def test_forward_bit_identical_dense_first_layer():
 @pytest.mark.skipif(not os.path.isfile(os.path.join(FMNIST, "t10k-images-idx3-ubyte.gz")),
                     reason="real Fashion-MNIST not installed (scripts/setup.sh installs it)")
 def test_forward_bit_identical_on_real_fashion_mnist():
-    from tna_deploy.data import encode, load_split
+    from tna_deploy.data.datasets import load_split
+    from tna_deploy.data.encode import encode
     cfg = TrainConfig(arch="8C3-AP2-16C3-AP2-32FC", width=1.0, epochs=2, quantize_epoch=0, dropout=0.0,
                       limit_test=48, data_dir=FMNIST)
     test = load_split(cfg, "test")
@@ -145,7 +146,8 @@ def test_a_model_trained_with_one_engine_evaluates_and_exports_identically(tiny_
     from tna_deploy.export.netx import _write_h5, _meta, prepare_for_chip
     from tna_deploy.train.loop import train
     from tna_deploy.train.runs import load_run
-    from tna_deploy.data import encode, load_split
+    from tna_deploy.data.datasets import load_split
+    from tna_deploy.data.encode import encode
     cfg = tiny_cfg(epochs=1, quantize_epoch=0)
     train(cfg, str(tmp_path / "r"), engine="slayer")
     run = load_run(str(tmp_path / "r"), with_twins=False)

@@ -1,6 +1,7 @@
 import torch
 
-from tna_deploy.quant import W_SCALE, WeightQuantizer, compression_active
+from tna_deploy.quant.quantizers import W_SCALE, WeightQuantizer
+from tna_deploy.quant.schedule import compression_active
 
 
 def test_ternary_levels_threshold_and_descale():

@@ -52,7 +52,8 @@ def dataset_inputs(net: DeployedNet, path: str, samples, data_dir: Optional[str]
     import torch
 
     from ..config import TrainConfig
-    from ..data import encode, load_split
+    from ..data.datasets import load_split
+    from ..data.encode import encode
     meta = net.meta
     if not meta:
         raise ConfigError(f"{path} has no tna-deploy metadata, so its dataset and encoding are unknown; "

@@ -4,7 +4,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
-from ..data import encode, load_split
+from ..data.datasets import load_split
+from ..data.encode import encode
 from ..quant.quantizers import weight_levels
 from .runs import accuracy, load_run
 

@@ -17,10 +17,11 @@ from typing import Callable, Optional
 import torch
 
 from ..config import ENGINES, TrainConfig
-from ..data import augment, encode, load_split
+from ..data.datasets import load_split
+from ..data.encode import augment, encode
 from ..data.encode import input_scale
 from ..errors import CheckpointError, ConfigError, TnaError, TrainingDiverged
-from ..quant import compression_active
+from ..quant.schedule import compression_active
 from ..atomic import clean_stale_temps, write_json, write_jsonl
 from .checkpoint import (CHECKPOINT, CONFIG, METRICS, check_resume_meta, load_checkpoint, load_run_config,
                          restore_training, save_checkpoint)
