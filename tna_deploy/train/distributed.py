@@ -8,8 +8,11 @@ of equal size, is the gradient of the whole batch. Only rank 0 writes files and 
 """
 from __future__ import annotations
 
+import gc
 import os
+import time
 from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -56,8 +59,16 @@ def init(ranks: Ranks, device: torch.device) -> None:
     torch.distributed.init_process_group(backend=backend, rank=ranks.rank, world_size=ranks.world)
 
 
-def shutdown(ranks: Ranks) -> None:
+def shutdown(ranks: Ranks, finished: bool = True) -> None:
+    """Leave the process group. torch < 2.8's ProcessGroupGloo destructor joins its worker threads while
+    holding the GIL, and a worker still releasing the last collective's tensors needs the GIL: rank 1 of
+    a finished run hung there, rarely (pytorch#56297, fixed by #154976). After a finished run every rank
+    meets at a barrier, then lets the workers drain without holding the GIL, then destroys the group."""
     if ranks.distributed and torch.distributed.is_initialized():
+        if finished:                 # after an error other ranks may never arrive: no barrier then
+            torch.distributed.barrier()
+            gc.collect()
+            time.sleep(0.2)          # releases the GIL
         torch.distributed.destroy_process_group()
 
 

@@ -104,10 +104,13 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
     dev = resolve_device(device, ranks.local_rank)
     distributed.init(ranks, dev)
     try:
-        return _train(cfg, run_dir, resume, on_batch if ranks.is_main else None,
-                      on_epoch if ranks.is_main else None, stop_after_batches, engine, dev, ranks)
-    finally:
-        distributed.shutdown(ranks)
+        result = _train(cfg, run_dir, resume, on_batch if ranks.is_main else None,
+                        on_epoch if ranks.is_main else None, stop_after_batches, engine, dev, ranks)
+    except BaseException:
+        distributed.shutdown(ranks, finished=False)
+        raise
+    distributed.shutdown(ranks)
+    return result
 
 
 def _train(cfg, run_dir, resume, on_batch, on_epoch, stop_after_batches, engine, dev, ranks) -> TrainResult:
