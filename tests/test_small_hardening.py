@@ -3,6 +3,7 @@ shadow the packaged profiles, written files honour the umask."""
 import json
 import os
 import pathlib
+import subprocess
 
 import pytest
 from click.testing import CliRunner
@@ -26,8 +27,10 @@ def test_refused_out_keeps_its_temp_files(fmnist_dir, tmp_path):
     out.mkdir()
     cfg = tiny_config(fmnist_dir)
     (out / "config.json").write_text(json.dumps(cfg.resolved()))
-    tmp = out / ".tmp-keepme"
-    tmp.write_bytes(b"someone else's half-written file")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    tmp = out / f".tmp-{dead.pid}-keepme"         # what a writer killed mid-write leaves (pid-named)
+    tmp.write_bytes(b"a half-written file")
     res = CliRunner().invoke(main, ["train", "--out", str(out), "--resume", "--epochs", "7"])
     _one_line(res, "different config", "epochs")
     assert tmp.exists()

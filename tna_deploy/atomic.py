@@ -102,8 +102,13 @@ MANIFEST_FORMAT = "tna-deploy-output-set"
 
 def check_writable(folder: str, flag: str = "--out") -> None:
     """Fail now, in one line, if ``folder`` cannot take files (missing permission, read-only or immutable,
-    full), rather than after the expensive work."""
+    full), rather than after the expensive work. Folders it had to create for the probe are removed again:
+    a stage that fails later leaves nothing behind."""
     from .errors import ConfigError
+    created, p = [], os.path.abspath(folder)
+    while not os.path.exists(p) and p != os.path.dirname(p):
+        created.append(p)
+        p = os.path.dirname(p)
     try:
         os.makedirs(folder, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".tmp-probe-", dir=folder)
@@ -116,6 +121,10 @@ def check_writable(folder: str, flag: str = "--out") -> None:
     except OSError as e:
         raise ConfigError(f"{flag} {folder}: cannot write there ({e.strerror or type(e).__name__}); "
                           f"choose a folder you can write to") from None
+    finally:
+        for d in created:                       # the deepest first
+            with contextlib.suppress(OSError):
+                os.rmdir(d)
 
 
 def file_sha256(path: str) -> str:

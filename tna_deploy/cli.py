@@ -53,6 +53,13 @@ def main(verbose: bool) -> None:
       tna-deploy evaluate runs/demo
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(name)s: %(message)s")
+    import faulthandler
+    import signal
+    if hasattr(signal, "SIGUSR1") and sys.__stderr__ is not None:   # `kill -USR1 PID`: every thread's stack
+        try:
+            faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
+        except (ValueError, OSError, AttributeError):   # stderr without a file descriptor (embedded, tests)
+            pass
 
 
 def _choices(registry: dict) -> str:

@@ -41,7 +41,7 @@ def limits(statics: list, profile: Profile, input_bits: int) -> dict:
     its largest value: 2^input_bits - 1 into the first layer, 1 elsewhere; Lava adds ``w << 6`` per spike).
     A layer past the state width can still run exactly while real activity stays below it."""
     wb, gb, sb = profile["weight_bits_max"], profile["graded_spike_bits_max"], profile["state_bits"]
-    over_bits = [s["name"] for s in statics if wb.known and s["weight_bits"] > wb.value]
+    over_bits = [s["name"] for s in statics if wb.known and s.get("weight_bits", 0) > wb.value]
     state_max = (1 << (int(sb.value) - 1)) - 1 if sb.known else None
     worst = []
     for i, s in enumerate(statics):
