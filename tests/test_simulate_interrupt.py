@@ -67,7 +67,8 @@ def test_interrupting_a_lava_run_leaves_nothing(exported, tmp_path, how):
         time.sleep(2)
         proc.kill()
         raise AssertionError("simulate did not stop:\n" + proc.communicate()[1][-4000:]) from None
-    assert time.monotonic() - t0 < 20
+    took = time.monotonic() - t0     # about 1 s on a quiet machine; once 53 s in a loaded CI rehearsal (ctrl-c)
+    assert took < 60, took
     if how != "sigkill":
         assert proc.returncode == {"ctrl-c": 130, "sigterm": 143}[how]
         assert err.count("\n") == 1 and err.startswith("interrupted:") and "Traceback" not in err, err
