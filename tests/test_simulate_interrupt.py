@@ -46,6 +46,8 @@ def test_interrupting_a_lava_run_leaves_nothing(exported, tmp_path, how):
     proc = subprocess.Popen([sys.executable, "-m", "tna_deploy", "simulate", net, "--backend", "lava", "--samples", "all",
                              "--input", str(_long_input(net, tmp_path)), "--out", str(tmp_path / "o")],
                             env=dict(os.environ, TMPDIR=str(tmp)), start_new_session=True,
+                            # as from a terminal: a suite started in the background inherits SIGINT ignored
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     pgid, deadline = None, time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:   # until Lava's processes are all up

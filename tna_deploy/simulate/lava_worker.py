@@ -20,14 +20,34 @@ import time
 import numpy as np
 
 
+_ORPHANED = threading.Lock()
+
+
 def _watch_parent(parent: int, run_dir: str) -> None:
-    """When the parent is gone: free the group's shared memory and the run folder, then kill the group
-    (this process included; unlinked segments vanish once the last process unmaps them)."""
-    from .procgroup import group_pids, mapped_shm, remove_mp_tmp, unlink_shm
     while os.getppid() == parent:
         time.sleep(0.25)
-    group = os.getpgid(0)
-    unlink_shm(mapped_shm(group_pids(group)))
+    _clean_up_orphaned(run_dir)
+
+
+def _clean_up_orphaned(run_dir: str) -> None:
+    """The parent is gone: stop the rest of the group, free its shared memory and the run folders, then kill
+    the group, this process included. Runs once, from the watchdog or from ``main`` (whichever gets here
+    first: killing Lava's processes makes ``run`` fail, and ``main`` must not exit before the cleanup)."""
+    if not _ORPHANED.acquire(blocking=False):
+        while True:                 # the other thread is cleaning up and will kill this process
+            time.sleep(1)
+    from .procgroup import group_pids, mapped_shm, remove_mp_tmp, unlink_shm
+    group, me = os.getpgid(0), os.getpid()
+    shm = mapped_shm(group_pids(group))
+    for pid in [p for p in group_pids(group) if p != me]:   # first what could still write into the folders
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    end = time.monotonic() + 5.0
+    while [p for p in group_pids(group) if p != me] and time.monotonic() < end:
+        time.sleep(0.05)
+    unlink_shm(shm)
     remove_mp_tmp(run_dir)
     shutil.rmtree(run_dir, ignore_errors=True)
     os.killpg(group, signal.SIGKILL)
@@ -110,6 +130,8 @@ def main() -> None:
     try:
         run(run_dir)
     except BaseException as e:  # the parent turns this into one line; the worker only reports
+        if os.getppid() != parent:
+            _clean_up_orphaned(run_dir)
         with open(os.path.join(run_dir, "error.txt"), "w") as f:
             f.write(f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}")
         sys.stdout.flush()
