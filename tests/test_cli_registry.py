@@ -20,7 +20,7 @@ COMMAND_ONLY = ["preset", "out", "resume", "engine", "device"]    # train's own 
 # what `train` offered before the options were built from the dataclass, in this order
 EXPOSED = ["dataset", "data_dir", "arch", "width", "timesteps", "method", "twins", "alpha", "teacher", "weights",
            "delta", "quantize_epoch", "epochs", "batch_size", "lr", "lr_gamma", "dropout", "seed", "limit_train",
-           "limit_test", "augment", "threshold", "current_decay", "voltage_decay", "input_bits"]
+           "limit_test", "val_split", "augment", "threshold", "current_decay", "voltage_decay", "input_bits"]
 
 
 def help_text(command, args=("--help",)) -> str:

@@ -23,6 +23,8 @@ def test_defaults_are_the_papers():
     (dict(delta=1.5), "--delta"),
     (dict(epochs=0), "--epochs"),
     (dict(weights="fp", quantize_epoch=1), "--quantize-epoch"),
+    (dict(val_split=0), "--val-split must be at least 1"),
+    (dict(limit_train=100, val_split=100), "leaves no training samples"),
 ])
 def test_impossible_settings_are_refused(kw, words):
     with pytest.raises(ConfigError, match=words):

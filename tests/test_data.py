@@ -21,6 +21,20 @@ def test_fashion_mnist_idx(fmnist_dir):
     assert len(load_split(TrainConfig(data_dir=fmnist_dir, limit_test=5), "test")) == 5
 
 
+def test_val_split_holds_out_the_last_training_samples(fmnist_dir):
+    full = load_split(TrainConfig(data_dir=fmnist_dir, limit_train=80), "train")
+    cfg = TrainConfig(data_dir=fmnist_dir, limit_train=80, val_split=30)
+    train, val = load_split(cfg, "train"), load_split(cfg, "val")
+    assert (len(train), len(val)) == (50, 30)
+    assert torch.equal(train.x, full.x[:50]) and torch.equal(val.x, full.x[50:])
+    assert torch.equal(torch.cat([train.y, val.y]), full.y)
+    assert len(load_split(cfg, "test")) == 32           # the test split is untouched
+    with pytest.raises(DataError, match="--val-split N"):
+        load_split(TrainConfig(data_dir=fmnist_dir), "val")
+    with pytest.raises(DataError, match="--val-split 96 leaves no training samples"):
+        load_split(TrainConfig(data_dir=fmnist_dir, val_split=96), "train")
+
+
 def test_truncated_idx_is_named(tmp_path):
     x, y = make_images(8, 0)
     write_idx(str(tmp_path / "train-images-idx3-ubyte.gz"), x[..., 0])

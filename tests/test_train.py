@@ -39,6 +39,23 @@ def test_training_updates_base_and_twin_and_compresses_base_only(tiny_cfg, tmp_p
     assert (tmp_path / "run" / "curves.png").stat().st_size > 1000
 
 
+def test_val_split_trains_on_the_rest_and_scores_the_held_out_samples(tiny_cfg, tmp_path):
+    held = train(tiny_cfg(limit_train=64, val_split=16), str(tmp_path / "held"))
+    plain = train(tiny_cfg(limit_train=48), str(tmp_path / "plain"))
+    val_keys = ("val_acc_base", "val_acc_twin")
+    # the same 48 training samples in the same order: the same training, only the val scores added
+    assert [{k: v for k, v in r.items() if k not in val_keys} for r in _strip(held.history)] == _strip(plain.history)
+    from tna_deploy.data.datasets import load_split
+    from tna_deploy.data.encode import encode
+    from tna_deploy.train.runs import accuracy
+    run = load_run(str(tmp_path / "held"))
+    val = load_split(run.cfg, "val")
+    enc = lambda xb: encode(xb, run.cfg.timesteps, run.cfg.input_bits, False)  # noqa: E731
+    assert len(val) == 16
+    assert held.history[-1]["val_acc_base"] == pytest.approx(accuracy(run.base, val.x, val.y, enc))
+    assert held.history[-1]["val_acc_twin"] == pytest.approx(accuracy(run.twins[0], val.x, val.y, enc))
+
+
 def test_resume_after_a_kill_gives_the_uninterrupted_result(tiny_cfg, tmp_path):
     cfg = tiny_cfg(epochs=3, quantize_epoch=1)
     full = train(cfg, str(tmp_path / "full"))

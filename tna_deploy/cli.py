@@ -166,8 +166,9 @@ def train(ctx, preset, out, resume, engine, device, **flags):
             bar["b"].close()
             bar["b"] = None
         twin = f", twin {row['test_acc_twin']:.2f}%" if row.get("test_acc_twin") is not None else ""
+        val = f", val base {row['val_acc_base']:.2f}%" if row.get("val_acc_base") is not None else ""
         click.echo(f"epoch {row['epoch']}/{cfg.epochs}: loss {row['train_loss']:.4f}, test base "
-                   f"{row['test_acc_base']:.2f}%{twin}{' [compressed]' if row['compressed'] else ''}, "
+                   f"{row['test_acc_base']:.2f}%{twin}{val}{' [compressed]' if row['compressed'] else ''}, "
                    f"{row['images_per_s']:.0f} img/s", err=True)
 
     try:

@@ -82,6 +82,9 @@ class TrainConfig:
     seed: int = _flag_field(0, "Random seed")
     limit_train: Optional[int] = _flag_field(None, "Use only the first N training samples")
     limit_test: Optional[int] = _flag_field(None, "Use only the first N test samples")
+    val_split: Optional[int] = _flag_field(     # None: train on every training sample, no validation set
+        None, "Hold out the last N training samples as a validation set (val accuracy per epoch, "
+              "for choosing hyperparameters without the test set)")
     augment: bool = _flag_field(True, "The paper's augmentation")
     # neuron and encoding (lava-dl CUBA; see README "Neuron and input encoding")
     threshold: float = _flag_field(1.0, "Neuron threshold")
@@ -118,10 +121,13 @@ class TrainConfig:
         for name in positive_ints:
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
-        for name in ("limit_train", "limit_test"):
+        for name in ("limit_train", "limit_test", "val_split"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"--{_flag(name)} must be at least 1, got {value}")
+        if self.val_split is not None and self.limit_train is not None and self.val_split >= self.limit_train:
+            raise ConfigError(f"--val-split {self.val_split} leaves no training samples of --limit-train "
+                              f"{self.limit_train}: hold out fewer")
         if not (math.isfinite(self.width) and self.width > 0):
             raise ConfigError(f"--width must be a positive channel multiplier, got {self.width}")
         if self.alpha is not None and not (math.isfinite(self.alpha) and self.alpha >= 0):

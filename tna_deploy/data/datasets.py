@@ -27,14 +27,28 @@ class Split:
         return tuple(self.x.shape[1:4])
 
 
+SPLITS = ("train", "val", "test")
+
+
 def load_split(cfg, split: str) -> Split:
-    """Load ``split`` ('train' or 'test') of ``cfg.dataset``, cut to --limit-train / --limit-test."""
-    limit = cfg.limit_train if split == "train" else cfg.limit_test
+    """Load ``split`` of ``cfg.dataset``: 'test', or 'train' / 'val', the training samples (cut to
+    --limit-train) without / with only their last --val-split samples."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if split == "val" and not cfg.val_split:
+        raise DataError("there is no validation split: set --val-split N")
+    limit = cfg.limit_test if split == "test" else cfg.limit_train
     if cfg.dataset not in DATASETS:
         raise DataError(f"unknown dataset {cfg.dataset!r}")
-    x, y = loader(cfg.dataset)(cfg, split, limit)
+    x, y = loader(cfg.dataset)(cfg, "test" if split == "test" else "train", limit)
     if limit:
         x, y = x[:limit], y[:limit]
+    held = cfg.val_split if split != "test" else None
+    if held:
+        if held >= len(y):
+            raise DataError(f"--val-split {held} leaves no training samples: {cfg.dataset} has {len(y)}; "
+                            f"hold out fewer")
+        x, y = (x[len(y) - held:], y[len(y) - held:]) if split == "val" else (x[:len(y) - held], y[:len(y) - held])
     n_classes = DATASETS[cfg.dataset].classes
     if len(y) == 0:
         raise DataError(f"{cfg.dataset} {split} split is empty")

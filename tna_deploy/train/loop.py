@@ -118,6 +118,7 @@ def _train(cfg, run_dir, resume, on_batch, on_epoch, stop_after_batches, engine,
         raise ConfigError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
     ckpt = check_run_dir(cfg, run_dir, resume, clean=ranks.is_main)
     train_set, test_set = load_split(cfg, "train"), load_split(cfg, "test")
+    val_set = load_split(cfg, "val") if cfg.val_split else None
     meta = ModelMeta(train_set.in_shape, train_set.n_classes, input_scale(cfg, train_set.event_data),
                      train_set.event_data)
     if ckpt is not None:
@@ -218,6 +219,9 @@ def _train(cfg, run_dir, resume, on_batch, on_epoch, stop_after_batches, engine,
                    test_acc_base=_test_accuracy(base, test_set, enc, ranks, dev),
                    test_acc_twin=_test_accuracy(twins[0], test_set, enc, ranks, dev) if twins else None,
                    engine=engine, device=str(dev), processes=ranks.world)
+        if val_set is not None:
+            row.update(val_acc_base=_test_accuracy(base, val_set, enc, ranks, dev),
+                       val_acc_twin=_test_accuracy(twins[0], val_set, enc, ranks, dev) if twins else None)
         history.append(row)
         if ranks.is_main:
             save_checkpoint(os.path.join(run_dir, CHECKPOINT), dict(
@@ -259,7 +263,7 @@ def _loss(cfg: TrainConfig, logits_b, logits_t, yb, teacher, x):
 
 
 def _test_accuracy(net, test_set, enc, ranks, dev) -> float:
-    """Top-1 test accuracy (%), each rank scoring its share of the test set."""
+    """Top-1 accuracy (%) on ``test_set`` (the test or validation split), each rank scoring its share."""
     mine = ranks.share(len(test_set.y))
     correct = correct_count(net, test_set.x[mine], test_set.y[mine].to(dev), enc)
     return 100.0 * distributed.all_sum([correct], ranks, dev)[0] / len(test_set.y)

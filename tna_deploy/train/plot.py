@@ -23,6 +23,8 @@ def plot_history(history: list[dict], path: str) -> None:
     ax = axes[2]
     ax.plot(ep, [r["train_acc_base"] for r in history], "o-", label="base train")
     ax.plot(ep, [r["test_acc_base"] for r in history], "o-", label="base test")
+    if any(r.get("val_acc_base") is not None for r in history):
+        ax.plot(ep, [r.get("val_acc_base") for r in history], "^:", label="base val")
     if any(r.get("test_acc_twin") is not None for r in history):
         ax.plot(ep, [r.get("train_acc_twin") for r in history], "s--", label="twin train")
         ax.plot(ep, [r.get("test_acc_twin") for r in history], "s--", label="twin test")
