@@ -7,7 +7,9 @@
 Every run is ``tna-deploy train`` on the full 60,000 / 10,000 split with the same architecture, epochs,
 schedule and compression epoch; only the method, the middle layers' weights and the seed differ.
 A run killed at any point continues where it stopped (``train --resume``); a finished run is skipped.
-Each compressed (ternary / binary) base is then exported to netx and its whole test set run through the
+After the grid, a quick alpha sweep (TNA ternary, seed 0) trains on the first 50,000 training images and
+chooses alpha on the last 10,000 (``train --val-split``), never on the test set.
+Each compressed (ternary / binary) base of the grid is then exported to netx and its whole test set run through the
 emulator with PyTorch parity, and ``report`` gives its synaptic operations per inference.
 Logs go to benchmarks/accuracy/logs/, per-run results to benchmarks/accuracy/results/runs/ (committed);
 checkpoints, netx files and simulation folders to benchmarks/accuracy/work/ (not committed).
@@ -53,6 +55,11 @@ SECONDARY = {
     "tna2-ternary": ("tna", "ternary", 2, None, (0,)),
 }
 GRID = {**CORE, **SECONDARY}
+# The quick alpha sweep: TNA ternary, seed 0, the same budget, trained on the first 50,000 training images and
+# scored on the last 10,000 (validation), never on the test set. Alpha 1e-4 is the paper's pick for Fashion-MNIST.
+VAL_SPLIT = 10_000
+SWEEP_ALPHAS = (1e-4, 1e-1, 1e-2, 1.0, 1e-3)       # the most informative first, in case the sweep is cut short
+SWEEP = {f"sweep-a{a:g}": ("tna", "ternary", 1, None, (0,), dict(alpha=a, val_split=VAL_SPLIT)) for a in SWEEP_ALPHAS}
 PAPER_FMNIST = {"single-fp": 94.90, "tna-fp": 95.31, "single-binary": 94.80, "single-ternary": 94.95,
                 "tna-ternary": 95.24}
 
@@ -60,14 +67,14 @@ PAPER_FMNIST = {"single-fp": 94.90, "tna-fp": 95.31, "single-binary": 94.80, "si
 def runs() -> list[tuple[str, str, tuple]]:
     """(run name, method group, spec) in the order they are trained (teachers first)."""
     out = []
-    for group, spec in GRID.items():
+    for group, spec in {**GRID, **SWEEP}.items():
         for seed in spec[4]:
             out.append((f"{group}-s{seed}", group, spec))
     return out
 
 
 def train_flags(name: str, spec: tuple, seed: int) -> list[str]:
-    method, weights, twins, teacher, _ = spec
+    method, weights, twins, teacher, _, *extra = spec
     flags = ["--dataset", BUDGET["dataset"], "--arch", BUDGET["arch"], "--width", str(BUDGET["width"]),
              "--epochs", str(BUDGET["epochs"]), "--batch-size", str(BUDGET["batch_size"]), "--lr", str(BUDGET["lr"]),
              "--lr-gamma", str(BUDGET["lr_gamma"]), "--timesteps", str(BUDGET["timesteps"]),
@@ -79,6 +86,8 @@ def train_flags(name: str, spec: tuple, seed: int) -> list[str]:
         flags += ["--quantize-epoch", str(QUANTIZE_EPOCH)]
     if teacher:
         flags += ["--teacher", os.path.join(WORK, teacher)]
+    for key, value in (extra[0] if extra else {}).items():
+        flags += [f"--{key.replace('_', '-')}", str(value)]
     return flags + ["--out", os.path.join(WORK, name)]
 
 
@@ -154,7 +163,9 @@ def run_all(only: list[str]) -> None:
             result = dict(name=name, group=group, seed=seed, config=config, history=history,
                           test_acc_base=history[-1]["test_acc_base"], test_acc_twin=history[-1]["test_acc_twin"],
                           train_seconds=round(sum(r["seconds"] for r in history), 1))
-            if spec[1] != "fp":
+            if "val_split" in (spec[5] if len(spec) > 5 else {}):
+                result.update(val_acc_base=history[-1]["val_acc_base"], val_acc_twin=history[-1]["val_acc_twin"])
+            elif spec[1] != "fp":
                 print(f"study: deploying {name}", file=sys.stderr, flush=True)
                 result["deployed"] = deploy(name, log)
             result["wall_seconds_this_session"] = round(time.time() - t0, 1)
@@ -214,7 +225,8 @@ def summarize() -> None:
                          train_minutes=_mean_std([r["train_seconds"] / 60 for r in members])[0]))
     tests = [paired(res, "tna-fp", "single-fp"), paired(res, "tna-ternary", "single-ternary")]
     summary = dict(budget=BUDGET, quantize_epoch=QUANTIZE_EPOCH, rows=rows, paired=tests,
-                   complete=all(f"{g}-s{s}" in res for g, spec in GRID.items() for s in spec[4]))
+                   complete=all(f"{g}-s{s}" in res for g, spec in GRID.items() for s in spec[4]),
+                   sweep=sweep_rows(res))
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
@@ -223,6 +235,20 @@ def summarize() -> None:
     plot(res, summary)
     readme_table(table(summary))
     print(table(summary))
+
+
+def sweep_rows(res: dict) -> dict:
+    """The alpha sweep, chosen on validation accuracy of the base (last epoch); test accuracy shown, not used."""
+    rows = []
+    for group, spec in SWEEP.items():
+        r = res.get(f"{group}-s0")
+        if r is not None:
+            rows.append(dict(alpha=spec[5]["alpha"], val_acc_base=r["val_acc_base"], val_acc_twin=r["val_acc_twin"],
+                             test_acc_base=r["test_acc_base"], train_minutes=r["train_seconds"] / 60))
+    rows.sort(key=lambda r: r["alpha"])
+    best = max(rows, key=lambda r: r["val_acc_base"]) if rows else None
+    return dict(val_split=VAL_SPLIT, rows=rows, complete=len(rows) == len(SWEEP),
+                best_alpha=best["alpha"] if best else None)
 
 
 START, END = "<!-- accuracy table: written by benchmarks/accuracy/study.py summarize -->", "<!-- end accuracy table -->"
@@ -264,6 +290,18 @@ def table(summary: dict) -> str:
             lines.append(f"- {t['a']} - {t['b']}: not enough paired seeds yet ({t['seeds']})")
     if not summary["complete"]:
         lines.append("- the grid is not complete yet: `study.py run` continues it")
+    sweep = summary.get("sweep") or {}
+    if sweep.get("rows"):
+        lines += ["", f"Alpha sweep (TNA ternary, seed 0, trained on the first {60_000 - sweep['val_split']:,} training "
+                  f"images, chosen on the last {sweep['val_split']:,}; the paper's alpha for Fashion-MNIST is 1e-4):", "",
+                  "| alpha | val accuracy, base (%) | val accuracy, twin (%) | test accuracy, base (%), not used to choose |",
+                  "|---|---|---|---|"]
+        for r in sweep["rows"]:
+            mark = " (best)" if r["alpha"] == sweep["best_alpha"] else ""
+            lines.append(f"| {r['alpha']:g}{mark} | {r['val_acc_base']:.2f} | {r['val_acc_twin']:.2f} | "
+                         f"{r['test_acc_base']:.2f} |")
+        if not sweep["complete"]:
+            lines.append(f"\n- the sweep is not complete yet ({len(sweep['rows'])} of {len(SWEEP)} alphas)")
     return "\n".join(lines) + "\n"
 
 
@@ -281,13 +319,27 @@ def plot(res: dict, summary: dict) -> None:
         pts = [x["test_acc_base"] for x in res.values() if x["group"] == r["group"]]
         ax.plot([i] * len(pts), pts, "k.", ms=6)
     ax.set_xticks(range(len(rows)), [r["group"] for r in rows], rotation=30, ha="right")
-    lo = min(x["test_acc_base"] for x in res.values())
+    lo = min(x["test_acc_base"] for x in res.values() if x["group"] in GRID)
     ax.set_ylim(max(0, lo - 2), min(100, max(r["mean"] for r in rows) + 1.5))
     ax.set_ylabel("test accuracy of the base (%)")
     ax.set_title(f"Fashion-MNIST, {BUDGET['arch']} x{BUDGET['width']:g}, {BUDGET['epochs']} epochs, T={BUDGET['timesteps']}")
     fig.tight_layout()
     fig.savefig(os.path.join(RESULTS, "accuracy.png"), dpi=120)
     plt.close(fig)
+    sweep = summary["sweep"]["rows"]
+    if sweep:
+        fig, ax = plt.subplots(figsize=(4.5, 3.5))
+        a = [r["alpha"] for r in sweep]
+        ax.semilogx(a, [r["val_acc_base"] for r in sweep], "o-", label="base (ternary)")
+        ax.semilogx(a, [r["val_acc_twin"] for r in sweep], "s--", label="twin (FP)")
+        ax.axvline(1e-4, color="grey", ls=":", lw=1)
+        ax.set_xlabel("alpha (grey: the paper's 1e-4)")
+        ax.set_ylabel("validation accuracy (%)")
+        ax.set_title("alpha sweep, TNA ternary, seed 0")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(os.path.join(RESULTS, "alpha_sweep.png"), dpi=120)
+        plt.close(fig)
 
 
 def status() -> None:
