@@ -96,3 +96,35 @@ def test_report_bad_inputs_are_one_line(simulated, tmp_path):
     shutil.copytree(simulated / "sim", broken)
     (broken / "counts.npz").write_bytes(b"garbage")
     assert "not the file this simulate output was written with" in err([str(broken)])
+
+
+def test_report_rows_of_a_file_whose_input_layer_has_a_neuron(tmp_path):
+    """The counts index every compute layer, the input neuron's included: the conv's row must show the
+    conv's synaptic ops and the input neuron's spikes as its input, not the next layer's."""
+    import numpy as np
+
+    from tna_deploy.ir import DeployedNet, Layer, Neuron, write_netx
+    from tna_deploy.report import build_report
+    from tna_deploy.simulate.run import simulate
+    n = Neuron(threshold=2000, current_decay=4096, voltage_decay=1024)
+    net = DeployedNet((Layer("input", 0, (2, 4, 4), (2, 4, 4), neuron=Neuron(threshold=10, current_decay=2000,
+                                                                               voltage_decay=500)),
+                       Layer("conv", 1, (2, 4, 4), (3, 2, 2), n, np.arange(54).reshape(3, 2, 3, 3) % 5 - 1,
+                             stride=(2, 2), padding=(1, 1)),
+                       Layer("flatten", 2, (3, 2, 2), (12,)),
+                       Layer("dense", 3, (12,), (2,), n, np.ones((2, 12), int) * 20)), (2, 4, 4))
+    write_netx(net, str(tmp_path / "in.net"))
+    np.save(tmp_path / "x.npy", np.random.default_rng(2).integers(0, 30, (4, 2, 4, 4, 6)).astype(np.int16))
+    simulate(str(tmp_path / "in.net"), "all", str(tmp_path / "o"), backends=("emulator",),
+             input_path=str(tmp_path / "x.npy"))
+    with np.load(tmp_path / "o" / "counts.npz") as z:
+        syn, counts = z["emulator_synops"], z["emulator_counts"]
+    assert syn.shape[1] == 3 and not syn[:, 0].any() and syn[:, 1].any() and counts[:, 0].any()
+    rows = build_report(str(tmp_path / "o"))["activity"]["emulator"]
+    assert [r["layer"] for r in rows] == [layer.name for layer in net.compute_layers[1:]]
+    conv, dense = rows
+    assert conv["synops"]["per_inference_mean"] == pytest.approx(syn[:, 1].sum(axis=1).mean())
+    assert conv["spikes_in"]["per_inference_mean"] == pytest.approx(counts[:, 0].sum(axis=1).mean())
+    assert conv["spikes_out"]["per_inference_mean"] == pytest.approx(counts[:, 1].sum(axis=1).mean())
+    assert dense["synops"]["per_inference_mean"] == pytest.approx(syn[:, 2].sum(axis=1).mean())
+    assert dense["spikes_in"]["per_inference_mean"] == pytest.approx(counts[:, 1].sum(axis=1).mean())

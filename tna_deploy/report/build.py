@@ -190,15 +190,20 @@ def _check_against(net, results: dict, path: str, sim_dir: str) -> None:
                               f"T={results['timesteps']}; give the file it ran with --netx")
 
 
-def _activity(layers, arrays: dict, source: str, timesteps: int, graded: bool) -> Optional[list]:
-    """Per layer: the source's measured synaptic ops and spikes in and out (read-out: none out)."""
+def _activity(compute_layers, arrays: dict, source: str, timesteps: int, graded: bool) -> Optional[list]:
+    """Per synapse layer: the source's measured synaptic ops and spikes in and out (read-out: none out).
+
+    The arrays index every compute layer, an input layer with its own neuron included (its synaptic ops are
+    zero; its spikes are what the first synapse layer receives), so rows are matched by that index."""
     if f"{source}_synops" not in arrays:
         return None
     syn, counts = arrays[f"{source}_synops"], arrays[f"{source}_counts"]
     rows = []
-    for i, layer in enumerate(layers):
+    for i, layer in enumerate(compute_layers):
+        if layer.kind == "input":
+            continue
         spikes_in = arrays["input_counts"] if i == 0 else counts[:, i - 1]
-        spikes_out = counts[:, i] if i < len(layers) - 1 else None
+        spikes_out = counts[:, i] if i < len(compute_layers) - 1 else None
         rows.append(dict(layer=layer.name, **layer_activity(layer, syn[:, i], spikes_in, spikes_out,
                                                             graded and i == 0, timesteps)))
     return rows
@@ -238,7 +243,7 @@ def build_report(sim_dir: str, hardware: str = "loihi2", netx_path: Optional[str
     graded = results.get("input_max", 2) > 1
     statics = [static_counts(layer) for layer in layers]
     activity = {src: a for src in dict.fromkeys((chip, "lava", "emulator", "torch"))
-                if (a := _activity(layers, arrays, src, t, graded)) is not None}
+                if (a := _activity(net.compute_layers, arrays, src, t, graded)) is not None}
     totals = {src: _totals(a) for src, a in activity.items()}
     main = totals[chip]
     mem_chip = sum(s["weight_bytes_chip"] for s in statics)
