@@ -306,40 +306,13 @@ def table(summary: dict) -> str:
 
 
 def plot(res: dict, summary: dict) -> None:
-    """Bars of mean test accuracy per method with each seed as a dot (the paper's Fig. 2/3 style)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    rows = summary["rows"]
-    if not rows:
-        return
-    fig, ax = plt.subplots(figsize=(1.2 * len(rows) + 2, 4))
-    for i, r in enumerate(rows):
-        ax.bar(i, r["mean"], color="#4c72b0" if r["group"].startswith(("tna", "kd")) else "#999999")
-        pts = [x["test_acc_base"] for x in res.values() if x["group"] == r["group"]]
-        ax.plot([i] * len(pts), pts, "k.", ms=6)
-    ax.set_xticks(range(len(rows)), [r["group"] for r in rows], rotation=30, ha="right")
-    lo = min(x["test_acc_base"] for x in res.values() if x["group"] in GRID)
-    ax.set_ylim(max(0, lo - 2), min(100, max(r["mean"] for r in rows) + 1.5))
-    ax.set_ylabel("test accuracy of the base (%)")
-    ax.set_title(f"Fashion-MNIST, {BUDGET['arch']} x{BUDGET['width']:g}, {BUDGET['epochs']} epochs, T={BUDGET['timesteps']}")
-    fig.tight_layout()
-    fig.savefig(os.path.join(RESULTS, "accuracy.png"), dpi=120)
-    plt.close(fig)
-    sweep = summary["sweep"]["rows"]
-    if sweep:
-        fig, ax = plt.subplots(figsize=(4.5, 3.5))
-        a = [r["alpha"] for r in sweep]
-        ax.semilogx(a, [r["val_acc_base"] for r in sweep], "o-", label="base (ternary)")
-        ax.semilogx(a, [r["val_acc_twin"] for r in sweep], "s--", label="twin (FP)")
-        ax.axvline(1e-4, color="grey", ls=":", lw=1)
-        ax.set_xlabel("alpha (grey: the paper's 1e-4)")
-        ax.set_ylabel("validation accuracy (%)")
-        ax.set_title("alpha sweep, TNA ternary, seed 0")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(os.path.join(RESULTS, "alpha_sweep.png"), dpi=120)
-        plt.close(fig)
+    """results/accuracy.png (methods, the paper's Fig. 3 style) and results/alpha_sweep.png (Fig. 2 style)."""
+    from plots import methods_figure, sweep_figure
+    grid = {k: v for k, v in res.items() if v["group"] in GRID}
+    methods_figure(grid, summary["rows"], f"Fashion-MNIST, {BUDGET['arch']} x{BUDGET['width']:g}, "
+                   f"{BUDGET['epochs']} epochs, T={BUDGET['timesteps']}", os.path.join(RESULTS, "accuracy.png"))
+    sweep_figure([(SWEEP[g][5]["alpha"], res[f"{g}-s0"]) for g in SWEEP if f"{g}-s0" in res],
+                 os.path.join(RESULTS, "alpha_sweep.png"))
 
 
 def status() -> None:
