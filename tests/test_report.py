@@ -120,9 +120,17 @@ def test_report_rows_of_a_file_whose_input_layer_has_a_neuron(tmp_path):
     with np.load(tmp_path / "o" / "counts.npz") as z:
         syn, counts = z["emulator_synops"], z["emulator_counts"]
     assert syn.shape[1] == 3 and not syn[:, 0].any() and syn[:, 1].any() and counts[:, 0].any()
-    rows = build_report(str(tmp_path / "o"))["activity"]["emulator"]
-    assert [r["layer"] for r in rows] == [layer.name for layer in net.compute_layers[1:]]
-    conv, dense = rows
+    rep = build_report(str(tmp_path / "o"))
+    rows = rep["activity"]["emulator"]
+    assert [r["layer"] for r in rows] == [layer.name for layer in net.compute_layers]
+    inp, conv, dense = rows
+    assert inp["synops"]["per_inference_mean"] == 0 and inp["synops_dense_per_inference"] == 0
+    assert inp["spikes_out"]["per_inference_mean"] == pytest.approx(counts[:, 0].sum(axis=1).mean())
+    # the input neurons count as neurons, neuron updates and cores; they hold no weights
+    assert rep["memory"]["neurons"] == 32 + 12 + 2 and rep["layers"][0]["weight_bytes_chip"] == 0
+    assert rep["totals"]["emulator"]["neuron_updates_per_inference"] == (32 + 12 + 2) * 6
+    assert rep["feasibility"]["per_layer"][0]["cores"] == 1
+    assert rep["latency"]["first_result_after_steps"] == 6 + 2
     assert conv["synops"]["per_inference_mean"] == pytest.approx(syn[:, 1].sum(axis=1).mean())
     assert conv["spikes_in"]["per_inference_mean"] == pytest.approx(counts[:, 0].sum(axis=1).mean())
     assert conv["spikes_out"]["per_inference_mean"] == pytest.approx(counts[:, 1].sum(axis=1).mean())

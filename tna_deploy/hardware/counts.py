@@ -68,10 +68,10 @@ def layer_activity(layer: Layer, synops_kt: np.ndarray, spikes_in_kt: np.ndarray
     """Everything measured for one layer from per-sample, per-timestep counts (K, T) of its synaptic ops
     and of its input and output spikes (None for the read-out, which never spikes)."""
     k = synops_kt.shape[0]
-    dense = float(fanout(layer, False).sum())
+    dense = 0.0 if layer.kind == "input" else float(fanout(layer, False).sum())
     out = spikes_out_kt if spikes_out_kt is not None else np.zeros((k, timesteps), dtype=np.int64)
     return dict(
-        op_type="MAC" if graded_input else "AC",
+        op_type="-" if layer.kind == "input" else "MAC" if graded_input else "AC",
         synops=stats(synops_kt), synops_dense_per_timestep=dense, synops_dense_per_inference=dense * timesteps,
         spikes_in=stats(spikes_in_kt), spikes_out=stats(out),
         firing_rate=float(out.sum() / (k * layer.neurons * timesteps)) if spikes_out_kt is not None else None,
@@ -79,7 +79,14 @@ def layer_activity(layer: Layer, synops_kt: np.ndarray, spikes_in_kt: np.ndarray
 
 
 def static_counts(layer: Layer) -> dict:
-    """Structure only: neurons, synapses (exact, with borders), parameters, memory."""
+    """Structure only: neurons, synapses (exact, with borders), parameters, memory. An input layer with its
+    own neuron (the input enters its ``a_in`` directly) has neurons and nothing else."""
+    if layer.kind == "input":
+        zero = dict.fromkeys(("synapses", "nonzero_synapses", "parameters", "nonzero_parameters", "fan_in_max",
+                              "weight_row_sum_max", "ann_macs", "distinct_weights", "weight_bits"), 0)
+        return dict(name=layer.name, kind=layer.label, role=layer.role, mode="none", in_shape=list(layer.in_shape),
+                    out_shape=list(layer.out_shape), neurons=layer.neurons, weight_bytes_chip=0.0,
+                    weight_bytes_int8=0.0, weight_bytes_fp32=0.0, synapse_bytes_expanded=0.0, **zero)
     synapses = int(fanout(layer, False).sum())
     nonzero = int(fanout(layer, True).sum())
     params = int(layer.weight.size)

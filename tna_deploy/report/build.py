@@ -191,17 +191,13 @@ def _check_against(net, results: dict, path: str, sim_dir: str) -> None:
 
 
 def _activity(compute_layers, arrays: dict, source: str, timesteps: int, graded: bool) -> Optional[list]:
-    """Per synapse layer: the source's measured synaptic ops and spikes in and out (read-out: none out).
-
-    The arrays index every compute layer, an input layer with its own neuron included (its synaptic ops are
-    zero; its spikes are what the first synapse layer receives), so rows are matched by that index."""
+    """Per compute layer: the source's measured synaptic ops and spikes in and out (read-out: none out).
+    An input layer with its own neuron has no synaptic ops; its spikes are what the next layer receives."""
     if f"{source}_synops" not in arrays:
         return None
     syn, counts = arrays[f"{source}_synops"], arrays[f"{source}_counts"]
     rows = []
     for i, layer in enumerate(compute_layers):
-        if layer.kind == "input":
-            continue
         spikes_in = arrays["input_counts"] if i == 0 else counts[:, i - 1]
         spikes_out = counts[:, i] if i < len(compute_layers) - 1 else None
         rows.append(dict(layer=layer.name, **layer_activity(layer, syn[:, i], spikes_in, spikes_out,
@@ -231,7 +227,7 @@ def build_report(sim_dir: str, hardware: str = "loihi2", netx_path: Optional[str
         raise CheckpointError(f"{os.path.join(sim_dir, RESULTS)}: field file names {path}, which does not exist; "
                               f"give the file the simulation ran with --netx")
     net = read_model(path)              # a damaged file is named by its reader first
-    layers = [layer for layer in net.compute_layers if layer.kind != "input"]
+    layers = net.compute_layers         # an input layer with its own neuron too: neurons, updates, cores
     _check_against(net, results, path, sim_dir)     # then another network's layers, by name
     digest = results.get("file_sha256")             # then any other file, even with the same layers
     if isinstance(digest, str) and file_sha256(path) != digest:
@@ -250,6 +246,7 @@ def build_report(sim_dir: str, hardware: str = "loihi2", netx_path: Optional[str
     mem_fp32 = sum(s["weight_bytes_fp32"] for s in statics)
     mem_int8 = sum(s["weight_bytes_int8"] for s in statics)
     meta = net.meta
+    pipeline = sum(1 for layer in layers if layer.kind != "input")   # an input neuron takes its input in the same step
     return dict(
         format=FORMAT, format_version=FORMAT_VERSION, tna_deploy_version=__version__,
         sim_dir=sim_dir, netx_file=path, source_run=meta.get("source_run"), chip=chip,
@@ -269,8 +266,8 @@ def build_report(sim_dir: str, hardware: str = "loihi2", netx_path: Optional[str
                                 main["spikes_per_inference_mean"], profile),
                     max=energy(main["synops_per_inference_max"], main["neuron_updates_per_inference"],
                                main["spikes_per_inference_max"], profile)),
-        latency=dict(timesteps_per_inference=t, pipeline_layers=len(layers),
-                     first_result_after_steps=t + len(layers), steady_state_steps_per_inference=t,
+        latency=dict(timesteps_per_inference=t, pipeline_layers=pipeline,
+                     first_result_after_steps=t + pipeline, steady_state_steps_per_inference=t,
                      seconds=None if not profile["timestep_seconds"].known
                      else t * profile["timestep_seconds"].value),
         assumptions=ASSUMPTIONS)
