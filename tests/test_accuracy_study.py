@@ -44,10 +44,15 @@ def test_every_run_is_a_train_command_on_the_same_budget(study):
         assert p["out"].endswith(os.path.join("work", name))
         if group in study.SWEEP:
             assert p["val_split"] == study.VAL_SPLIT and p["alpha"] == spec[5]["alpha"] and p["method"] == "tna"
+        elif group in study.FOLLOWUP:    # the sweep's pick, on the full split, beside the paper's alpha
+            assert p["val_split"] is None and p["alpha"] == study.TUNED_ALPHA and p["weights"] == "ternary"
         else:
             assert p["val_split"] is None and p["alpha"] is None      # the paper's alpha per method
     assert seen.index("single-fp-s0") < seen.index("kd-ternary-s0")
-    assert sum(n.startswith(("single-fp", "tna-fp", "single-ternary", "tna-ternary")) for n in seen) == 12
+    groups = [group for _, group, _ in study.runs()]
+    assert groups.count("tna-ternary") == groups.count("single-ternary") == 3
+    n_grid = sum(g in study.GRID for g in groups)           # the grid first, then the sweep and follow-up
+    assert all(g in study.GRID for g in groups[:n_grid])
 
 
 def _run(group, seed, acc, **extra):

@@ -8,7 +8,8 @@ Every run is ``tna-deploy train`` on the full 60,000 / 10,000 split with the sam
 schedule and compression epoch; only the method, the middle layers' weights and the seed differ.
 A run killed at any point continues where it stopped (``train --resume``); a finished run is skipped.
 After the grid, a quick alpha sweep (TNA ternary, seed 0) trains on the first 50,000 training images and
-chooses alpha on the last 10,000 (``train --val-split``), never on the test set.
+chooses alpha on the last 10,000 (``train --val-split``), never on the test set; a follow-up then trains
+TNA ternary at the sweep's best alpha (TUNED_ALPHA) on the full split for 3 seeds, paired with single ternary.
 Each compressed (ternary / binary) base of the grid is then exported to netx and its whole test set run through the
 emulator with PyTorch parity, and ``report`` gives its synaptic operations per inference.
 Logs go to benchmarks/accuracy/logs/, per-run results to benchmarks/accuracy/results/runs/ (committed);
@@ -60,6 +61,10 @@ GRID = {**CORE, **SECONDARY}
 VAL_SPLIT = 10_000
 SWEEP_ALPHAS = (1e-4, 1e-1, 1e-2, 1.0, 1e-3)       # the most informative first, in case the sweep is cut short
 SWEEP = {f"sweep-a{a:g}": ("tna", "ternary", 1, None, (0,), dict(alpha=a, val_split=VAL_SPLIT)) for a in SWEEP_ALPHAS}
+# Follow-up: TNA ternary at the sweep's best alpha on the full split, 3 seeds, paired with single ternary.
+TUNED_ALPHA = 0.1
+FOLLOWUP = {f"tna-ternary-a{TUNED_ALPHA:g}": ("tna", "ternary", 1, None, SEEDS, dict(alpha=TUNED_ALPHA))}
+TABLE = {**GRID, **FOLLOWUP}        # the groups of the accuracy table
 PAPER_FMNIST = {"single-fp": 94.90, "tna-fp": 95.31, "single-binary": 94.80, "single-ternary": 94.95,
                 "tna-ternary": 95.24}
 
@@ -67,7 +72,7 @@ PAPER_FMNIST = {"single-fp": 94.90, "tna-fp": 95.31, "single-binary": 94.80, "si
 def runs() -> list[tuple[str, str, tuple]]:
     """(run name, method group, spec) in the order they are trained (teachers first)."""
     out = []
-    for group, spec in {**GRID, **SWEEP}.items():
+    for group, spec in {**GRID, **SWEEP, **FOLLOWUP}.items():
         for seed in spec[4]:
             out.append((f"{group}-s{seed}", group, spec))
     return out
@@ -210,22 +215,24 @@ def paired(res: dict, a: str, b: str) -> dict:
 def summarize() -> None:
     res = load_results()
     rows = []
-    for group in GRID:
+    for group in TABLE:
         members = [r for r in res.values() if r["group"] == group]
         if not members:
             continue
         m, s = _mean_std([r["test_acc_base"] for r in members])
         dep = [r["deployed"] for r in members if "deployed" in r]
-        rows.append(dict(group=group, runs=len(members), expected=len(GRID[group][4]), mean=m, std=s,
+        rows.append(dict(group=group, runs=len(members), expected=len(TABLE[group][4]), mean=m, std=s,
                          paper=PAPER_FMNIST.get(group),
                          chip_accuracy=_mean_std([d["chip_accuracy"] for d in dep])[0] if dep else None,
                          chip_equals_torch=all(d["chip_accuracy"] == d["torch_accuracy"] and d["logits_equal"]
                                                for d in dep) if dep else None,
                          synops=_mean_std([d["synops_per_inference"] for d in dep])[0] if dep else None,
                          train_minutes=_mean_std([r["train_seconds"] / 60 for r in members])[0]))
-    tests = [paired(res, "tna-fp", "single-fp"), paired(res, "tna-ternary", "single-ternary")]
+    tests = [paired(res, "tna-fp", "single-fp"), paired(res, "tna-ternary", "single-ternary"),
+             *(paired(res, group, "single-ternary") for group in FOLLOWUP)]
     summary = dict(budget=BUDGET, quantize_epoch=QUANTIZE_EPOCH, rows=rows, paired=tests,
                    complete=all(f"{g}-s{s}" in res for g, spec in GRID.items() for s in spec[4]),
+                   followup_complete=all(f"{g}-s{s}" in res for g, spec in FOLLOWUP.items() for s in spec[4]),
                    sweep=sweep_rows(res))
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "summary.json"), "w") as f:
@@ -290,6 +297,8 @@ def table(summary: dict) -> str:
             lines.append(f"- {t['a']} - {t['b']}: not enough paired seeds yet ({t['seeds']})")
     if not summary["complete"]:
         lines.append("- the grid is not complete yet: `study.py run` continues it")
+    elif not summary.get("followup_complete", True):
+        lines.append(f"- the follow-up at alpha {TUNED_ALPHA:g} is not complete yet: `study.py run` continues it")
     sweep = summary.get("sweep") or {}
     if sweep.get("rows"):
         lines += ["", f"Alpha sweep (TNA ternary, seed 0, trained on the first {60_000 - sweep['val_split']:,} training "
@@ -308,7 +317,7 @@ def table(summary: dict) -> str:
 def plot(res: dict, summary: dict) -> None:
     """results/accuracy.png (methods, the paper's Fig. 3 style) and results/alpha_sweep.png (Fig. 2 style)."""
     from plots import methods_figure, sweep_figure
-    grid = {k: v for k, v in res.items() if v["group"] in GRID}
+    grid = {k: v for k, v in res.items() if v["group"] in TABLE}
     methods_figure(grid, summary["rows"], f"Fashion-MNIST, {BUDGET['arch']} x{BUDGET['width']:g}, "
                    f"{BUDGET['epochs']} epochs, T={BUDGET['timesteps']}", os.path.join(RESULTS, "accuracy.png"))
     sweep_figure([(SWEEP[g][5]["alpha"], res[f"{g}-s0"]) for g in SWEEP if f"{g}-s0" in res],
