@@ -97,8 +97,9 @@ def _long_input(net, tmp_path):
 @pytest.mark.skipif(not LINUX, reason="process groups and /dev/shm as on Linux")
 def test_a_run_left_by_a_killed_process_is_cleaned_up_and_named(tmp_path):
     d = tmp_path / (PREFIX + "dead")
-    d.mkdir()
-    orphan = subprocess.Popen(["sleep", "60"], start_new_session=True)     # stands in for a Lava worker
+    d.mkdir(mode=0o700)                             # private, as mkdtemp makes it
+    # stands in for a Lava worker: this user's process, with the run folder in its command line
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(d)], start_new_session=True)
     seg = shared_memory.SharedMemory(create=True, size=4096)
     seg.close()
     dead = subprocess.Popen(["true"])
@@ -106,7 +107,7 @@ def test_a_run_left_by_a_killed_process_is_cleaned_up_and_named(tmp_path):
     write_owner(str(d), dict(parent=dead.pid, pgid=orphan.pid, started=0))
     (d / "shm.txt").write_text(seg._name.lstrip("/") + "\n")
     alive = tmp_path / (PREFIX + "alive")           # a folder whose owner still runs is left alone
-    alive.mkdir()
+    alive.mkdir(mode=0o700)
     write_owner(str(alive), dict(parent=os.getpid(), pgid=None, started=0))
     try:
         notes = clean_stale(str(tmp_path))

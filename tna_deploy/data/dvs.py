@@ -6,11 +6,11 @@ import json
 import os
 import select
 import subprocess
-import sys
 import tempfile
 
 import numpy as np
 
+from ..childproc import script_command
 from ..errors import DataError
 from .aedat_worker import events_to_frames  # noqa: F401  (the binning, shared with the decoding process)
 
@@ -32,7 +32,7 @@ def decode_recordings(paths: list, sensor_size: tuple, timesteps: int, size: int
         env = dict(os.environ, RUST_BACKTRACE="0")
         with open(err, "wb") as errf:
             worker = os.path.join(os.path.dirname(__file__), "aedat_worker.py")
-            proc = subprocess.Popen([sys.executable, worker, job, out],
+            proc = subprocess.Popen(script_command(worker, job, out),
                                     stdout=subprocess.PIPE, stderr=errf, env=env, text=True)
             current, reason = None, None
             try:

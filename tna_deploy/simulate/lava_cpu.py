@@ -15,11 +15,11 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 from typing import Callable, Optional
 
 import numpy as np
 
+from ..childproc import python_command
 from ..ir import DeployedNet
 from . import procgroup
 from .emulator import EmulatorResult, stream_step
@@ -64,8 +64,8 @@ def run_lava(path: str, net: DeployedNet, inputs: np.ndarray, record: tuple = ()
             json.dump(job, f)
         np.save(os.path.join(run_dir, "inputs.npy"), np.ascontiguousarray(inputs))
         with open(os.path.join(run_dir, "worker.log"), "w") as log_file:
-            proc = subprocess.Popen([sys.executable, "-m", "tna_deploy.simulate.lava_worker", run_dir,
-                                     str(os.getpid())], stdout=subprocess.PIPE, stderr=log_file,
+            proc = subprocess.Popen(python_command("tna_deploy.simulate.lava_worker", run_dir, str(os.getpid())),
+                                    stdout=subprocess.PIPE, stderr=log_file,
                                     start_new_session=True, text=True,
                                     env=dict(os.environ, TMPDIR=procgroup.worker_tmpdir(run_dir)))
         owner = procgroup.read_owner(run_dir)

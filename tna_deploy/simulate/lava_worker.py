@@ -1,10 +1,11 @@
-"""``python -m tna_deploy.simulate.lava_worker RUN_DIR``: one Lava run, in its own process group.
+"""``lava_worker.main()`` with argv RUN_DIR PARENT_PID: one Lava run, in its own process group.
 
-``lava_cpu.run_lava`` starts this with ``start_new_session=True``; it reads ``job.json`` and
-``inputs.npy`` from RUN_DIR, runs the netx file in Lava's CPU simulator, prints ``progress k K`` per
-sample on stdout and writes ``raw.npz`` (each layer's spikes and the probed u / v, in Lava's (W, H, C,
-steps) layout) or ``error.txt``. A watchdog thread kills the whole group, and frees its shared memory,
-the moment the tna-deploy process that started it is gone (even after a SIGKILL of that process).
+``lava_cpu.run_lava`` starts this isolated (``childproc.python_command``: never the working directory's
+code) with ``start_new_session=True``; it reads ``job.json`` and ``inputs.npy`` from RUN_DIR, runs the
+netx file in Lava's CPU simulator, prints ``progress k K`` per sample on stdout and writes ``raw.npz``
+(each layer's spikes and the probed u / v, in Lava's (W, H, C, steps) layout) or ``error.txt``. A
+watchdog thread kills the whole group, and frees its shared memory, the moment the tna-deploy process
+that started it is gone (even after a SIGKILL of that process).
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import threading
 import time
 
 import numpy as np
+
+from .procgroup import RUN_MARK
 
 
 _ORPHANED = threading.Lock()
@@ -124,8 +127,11 @@ def run(run_dir: str) -> None:
 def main() -> None:
     run_dir = sys.argv[1]
     parent = int(sys.argv[2])
-    with open(os.path.join(run_dir, "mp_tmp.txt"), "w") as f:     # created now, so that cleanup knows it
-        f.write(multiprocessing.util.get_temp_dir())
+    mp_tmp = multiprocessing.util.get_temp_dir()                  # created now, so that cleanup knows it
+    with open(os.path.join(mp_tmp, RUN_MARK), "w") as f:            # and can prove it is this run's
+        f.write(os.path.abspath(run_dir))
+    with open(os.path.join(run_dir, "mp_tmp.txt"), "w") as f:
+        f.write(mp_tmp)
     threading.Thread(target=_watch_parent, args=(parent, run_dir), daemon=True).start()
     try:
         run(run_dir)
