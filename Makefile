@@ -1,6 +1,6 @@
 # The two commands a new user needs (see README):
 #   make demo   set up everything, then train -> evaluate on real Fashion-MNIST
-#   make test   set up everything, lint (ruff), then run the whole test suite
+#   make test   set up everything, lint (ruff check and ruff format --check), then run the whole test suite
 PY := .venv/bin/python
 DEMO_RUN ?= runs/demo
 
@@ -17,3 +17,4 @@ test: setup lint
 
 lint: setup
 	.venv/bin/ruff check tna_deploy tests benchmarks scripts
+	.venv/bin/ruff format --check tna_deploy tests benchmarks scripts

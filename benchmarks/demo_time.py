@@ -7,6 +7,7 @@ the base's ternary test accuracy on the full test set, the emulator's accuracy a
 
     .venv/bin/python benchmarks/demo_time.py
 """
+
 from __future__ import annotations
 
 import json
@@ -26,12 +27,19 @@ def main() -> None:
         shutil.rmtree(os.path.join(ROOT, d), ignore_errors=True)
     t0 = time.perf_counter()
     stages = []
-    proc = subprocess.Popen(["bash", "scripts/demo.sh", "runs/demo"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        ["bash", "scripts/demo.sh", "runs/demo"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     for line in proc.stdout:
         sys.stderr.write(line)
         if line.startswith("== "):
-            stages.append(dict(stage=line.strip("= \n"), start_s=round(time.perf_counter() - t0, 1)))
+            stages.append(
+                dict(stage=line.strip("= \n"), start_s=round(time.perf_counter() - t0, 1))
+            )
     if proc.wait() != 0:
         raise SystemExit("demo failed")
     total = time.perf_counter() - t0
@@ -46,18 +54,29 @@ def main() -> None:
     with open(os.path.join(ROOT, "sim/demo-onnx/results.json")) as f:
         onnx = json.load(f)
     chip = sim["chip"]
-    result = dict(benchmark="demo_time", machine=f"{platform.machine()}, {os.cpu_count()} cores",
-                  total_seconds=round(total, 1), stages=stages,
-                  base_ternary_test_accuracy=last["test_acc_base"], twin_test_accuracy=last["test_acc_twin"],
-                  emulator_samples=sim["samples"], emulator_accuracy=sim[chip]["accuracy"],
-                  parity_with_pytorch={k: v for k, v in sim.get("parity", {}).items() if k != "per_layer"},
-                  lava_vs_emulator={k: v for k, v in lava.get("agreement", {}).items() if k != "per_layer"},
-                  onnxruntime_samples=onnx["samples"],
-                  onnxruntime_vs_pytorch={k: v for k, v in onnx.get("parity", {}).items() if k != "per_layer"})
+    result = dict(
+        benchmark="demo_time",
+        machine=f"{platform.machine()}, {os.cpu_count()} cores",
+        total_seconds=round(total, 1),
+        stages=stages,
+        base_ternary_test_accuracy=last["test_acc_base"],
+        twin_test_accuracy=last["test_acc_twin"],
+        emulator_samples=sim["samples"],
+        emulator_accuracy=sim[chip]["accuracy"],
+        parity_with_pytorch={k: v for k, v in sim.get("parity", {}).items() if k != "per_layer"},
+        lava_vs_emulator={k: v for k, v in lava.get("agreement", {}).items() if k != "per_layer"},
+        onnxruntime_samples=onnx["samples"],
+        onnxruntime_vs_pytorch={
+            k: v for k, v in onnx.get("parity", {}).items() if k != "per_layer"
+        },
+    )
     out = os.path.join(HERE, "results", "demo_time.json")
     with open(out, "w") as f:
         json.dump(result, f, indent=1)
-    print(f"demo: {total / 60:.1f} min, base ternary {last['test_acc_base']:.2f}% -> {out}", file=sys.stderr)
+    print(
+        f"demo: {total / 60:.1f} min, base ternary {last['test_acc_base']:.2f}% -> {out}",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ implementation needs for the arithmetic alone. Writes benchmarks/results/emulato
 
     .venv/bin/python benchmarks/emulator_speed.py export/demo.net --run runs/demo --lava-samples 20
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,13 +26,19 @@ import torch
 def conv_throughput(net) -> float:
     """MACs per second of float32 conv2d / matmul on the network's own layer shapes (batch 64, T folded in)."""
     import torch.nn.functional as F
+
     macs, seconds = 0.0, 0.0
     for layer in net.compute_layers:
         if layer.kind == "conv":
             x = torch.rand(64 * 5, *layer.in_shape).round()
             w = torch.from_numpy(layer.weight.astype(np.float32))
-            run = lambda x=x, w=w, layer=layer: F.conv2d(x, w, stride=layer.stride, padding=layer.padding,  # noqa: E731
-                                                         groups=layer.groups)
+            run = lambda x=x, w=w, layer=layer: F.conv2d(  # noqa: E731
+                x,
+                w,
+                stride=layer.stride,
+                padding=layer.padding,
+                groups=layer.groups,
+            )
             n = 64 * 5 * layer.neurons * int(np.prod(layer.weight.shape[1:]))
         elif layer.kind == "dense":
             x = torch.rand(64 * 5, layer.inputs).round()
@@ -51,7 +58,10 @@ def conv_throughput(net) -> float:
 
 def dense_macs_per_sample(net, timesteps: int) -> float:
     from tna_deploy.hardware.counts import ann_macs
-    return float(sum(ann_macs(layer) for layer in net.compute_layers if layer.kind != "input") * timesteps)
+
+    return float(
+        sum(ann_macs(layer) for layer in net.compute_layers if layer.kind != "input") * timesteps
+    )
 
 
 def main() -> None:
@@ -75,7 +85,9 @@ def main() -> None:
     t0 = time.perf_counter()
     both = simulate(args.netx, k, os.path.join(tmp, "lava"), backends=("lava", "emulator"))
     lava_wall = time.perf_counter() - t0
-    assert both["agreement"]["spikes_equal"] and both["agreement"]["logits_equal"], "emulator != Lava"
+    assert both["agreement"]["spikes_equal"] and both["agreement"]["logits_equal"], (
+        "emulator != Lava"
+    )
     lava_s, emu_small_s = both["lava"]["seconds"], both["emulator"]["seconds"]
 
     t0 = time.perf_counter()
@@ -92,7 +104,7 @@ def main() -> None:
         e = emu.Emulator(net)
         t0 = time.perf_counter()
         for a in range(0, len(x), 250):
-            e.run(x[a:a + 250])
+            e.run(x[a : a + 250])
         timings[name] = round(len(x) / (time.perf_counter() - t0), 1)
     emu.F32_EXACT = 1 << 24
 
@@ -102,23 +114,38 @@ def main() -> None:
     lava_rate = k / lava_s
     emu_rate = n / emu_s
     result = dict(
-        file=args.netx, run=args.run, timesteps=t, machine=f"{platform.machine()}, {os.cpu_count()} cores",
-        torch_threads=torch.get_num_threads(), python=platform.python_version(),
-        lava=dict(samples=k, seconds=round(lava_s, 2), wall_seconds_with_compile=round(lava_wall, 2),
-                  samples_per_second=round(lava_rate, 3), emulator_equal_spike_for_spike=True,
-                  emulator_seconds_same_samples=round(emu_small_s, 3)),
-        emulator_whole_test_set=dict(samples=n, emulator_seconds=round(emu_s, 2),
-                                     samples_per_second=round(emu_rate, 1),
-                                     wall_seconds_with_data_pytorch_and_parity=round(full_wall, 2),
-                                     parity_spikes_equal=full["parity"]["spikes_equal"],
-                                     parity_logits_equal=full["parity"]["logits_equal"],
-                                     prediction_agreement_pct=full["parity"]["prediction_agreement_pct"],
-                                     accuracy=full["emulator"]["accuracy"]),
+        file=args.netx,
+        run=args.run,
+        timesteps=t,
+        machine=f"{platform.machine()}, {os.cpu_count()} cores",
+        torch_threads=torch.get_num_threads(),
+        python=platform.python_version(),
+        lava=dict(
+            samples=k,
+            seconds=round(lava_s, 2),
+            wall_seconds_with_compile=round(lava_wall, 2),
+            samples_per_second=round(lava_rate, 3),
+            emulator_equal_spike_for_spike=True,
+            emulator_seconds_same_samples=round(emu_small_s, 3),
+        ),
+        emulator_whole_test_set=dict(
+            samples=n,
+            emulator_seconds=round(emu_s, 2),
+            samples_per_second=round(emu_rate, 1),
+            wall_seconds_with_data_pytorch_and_parity=round(full_wall, 2),
+            parity_spikes_equal=full["parity"]["spikes_equal"],
+            parity_logits_equal=full["parity"]["logits_equal"],
+            prediction_agreement_pct=full["parity"]["prediction_agreement_pct"],
+            accuracy=full["emulator"]["accuracy"],
+        ),
         speedup_vs_lava=round(emu_rate / lava_rate, 1),
         conv_dtype_samples_per_second=dict(samples=len(x), **timings),
-        dense_compute_bound=dict(dense_macs_per_sample=macs, measured_float32_macs_per_second=round(thr),
-                                 seconds_for_the_test_set=round(bound_s, 2),
-                                 emulator_over_bound=round(emu_s / bound_s, 2)),
+        dense_compute_bound=dict(
+            dense_macs_per_sample=macs,
+            measured_float32_macs_per_second=round(thr),
+            seconds_for_the_test_set=round(bound_s, 2),
+            emulator_over_bound=round(emu_s / bound_s, 2),
+        ),
     )
     write_json(args.out, result)
     print(json.dumps(result, indent=2))

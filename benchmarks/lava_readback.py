@@ -7,6 +7,7 @@ the figure to quote is the ratio. Writes benchmarks/results/lava_readback.json.
 
     .venv/bin/python benchmarks/lava_readback.py export/demo.net --samples 5
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,9 @@ def run(path: str, samples: int, stock: bool) -> tuple[float, float, list]:
     ir = read_netx(path)
     x = dataset_inputs(ir, path, samples, None, None).chunk(0, samples)
     t = ir.timesteps
-    net = netx.hdf5.Network(net_config=path, input_message_bits=ir.input_bits, reset_interval=t, reset_offset=1)
+    net = netx.hdf5.Network(
+        net_config=path, input_message_bits=ir.input_bits, reset_interval=t, reset_offset=1
+    )
     steps = samples * t + len(net.layers) + 1
     stream = np.concatenate(list(x), axis=-1)
     stream = np.concatenate([stream, np.zeros(stream.shape[:-1] + (steps - stream.shape[-1],))], -1)
@@ -67,18 +70,24 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("file")
     ap.add_argument("--samples", type=int, default=5)
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "lava_readback.json"))
+    ap.add_argument(
+        "--out", default=os.path.join(os.path.dirname(__file__), "results", "lava_readback.json")
+    )
     a = ap.parse_args()
     stock_run, stock_read, stock_counts = run(a.file, a.samples, stock=True)
     ours_run, ours_read, ours_counts = run(a.file, a.samples, stock=False)
     assert stock_counts == ours_counts, "the two read-backs disagree"
-    res = dict(file=a.file, samples=a.samples, machine=f"{platform.machine()}, {os.cpu_count()} cores",
-               python=platform.python_version(),
-               stock_ringbuffer=dict(run_s=round(stock_run, 2), readback_s=round(stock_read, 2)),
-               spike_recorder=dict(run_s=round(ours_run, 2), readback_s=round(ours_read, 2)),
-               total_speedup=round((stock_run + stock_read) / (ours_run + ours_read), 1),
-               readback_speedup=round(stock_read / max(ours_read, 1e-3), 1),
-               spikes_recorded=sum(ours_counts))
+    res = dict(
+        file=a.file,
+        samples=a.samples,
+        machine=f"{platform.machine()}, {os.cpu_count()} cores",
+        python=platform.python_version(),
+        stock_ringbuffer=dict(run_s=round(stock_run, 2), readback_s=round(stock_read, 2)),
+        spike_recorder=dict(run_s=round(ours_run, 2), readback_s=round(ours_read, 2)),
+        total_speedup=round((stock_run + stock_read) / (ours_run + ours_read), 1),
+        readback_speedup=round(stock_read / max(ours_read, 1e-3), 1),
+        spikes_recorded=sum(ours_counts),
+    )
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     with open(a.out, "w") as f:
         json.dump(res, f, indent=2)

@@ -11,6 +11,7 @@ benchmarks/results/train_speed.json (or train_speed_<device>.json with --device 
     .venv/bin/python benchmarks/train_speed.py                 # about 4 minutes on 2 cores
     .venv/bin/python benchmarks/train_speed.py --widths 0.125 --steps 3
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def one(width: float, method: str, engine: str, batch: int, steps: int, warmup: int, device: str) -> dict:
+def one(
+    width: float, method: str, engine: str, batch: int, steps: int, warmup: int, device: str
+) -> dict:
     """Runs in a child process: time ``steps`` training steps after ``warmup`` ones."""
     import torch
 
@@ -38,14 +41,21 @@ def one(width: float, method: str, engine: str, batch: int, steps: int, warmup: 
     from tna_deploy.train.runs import ModelMeta, make_networks
 
     dev = resolve_device(device)
-    cfg = TrainConfig(width=width, method=method, batch_size=batch, epochs=2, quantize_epoch=0, limit_train=batch,
-                      limit_test=1)
+    cfg = TrainConfig(
+        width=width,
+        method=method,
+        batch_size=batch,
+        epochs=2,
+        quantize_epoch=0,
+        limit_train=batch,
+        limit_test=1,
+    )
     try:
         data = load_split(cfg, "train")
         x = encode(data.x[:batch], cfg.timesteps, cfg.input_bits, False)
         y = data.y[:batch]
         source = "fashion-mnist"
-    except Exception:   # no dataset here: random 4-bit pixels cost the same to train on
+    except Exception:  # no dataset here: random 4-bit pixels cost the same to train on
         x = torch.randint(0, 16, (batch, 1, 28, 28, cfg.timesteps)).float()
         y = torch.randint(0, 10, (batch,))
         source = "random"
@@ -78,10 +88,19 @@ def one(width: float, method: str, engine: str, batch: int, steps: int, warmup: 
             times.append(time.perf_counter() - t0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     med = statistics.median(times)
-    res = dict(width=width, method=method, engine=engine, batch=batch, data=source, step_s=round(med, 4),
-               step_s_all=[round(t, 4) for t in times], images_per_s=round(batch / med, 1),
-               peak_rss_mb=round(peak / 2**20, 1), step_rss_mb=round((peak - rss_before) / 2**20, 1),
-               activations=sum(neuron_count(n) for n in nets) * cfg.timesteps * batch)
+    res = dict(
+        width=width,
+        method=method,
+        engine=engine,
+        batch=batch,
+        data=source,
+        step_s=round(med, 4),
+        step_s_all=[round(t, 4) for t in times],
+        images_per_s=round(batch / med, 1),
+        peak_rss_mb=round(peak / 2**20, 1),
+        step_rss_mb=round((peak - rss_before) / 2**20, 1),
+        activations=sum(neuron_count(n) for n in nets) * cfg.timesteps * batch,
+    )
     if dev.type == "cuda":
         res["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(dev) / 2**20, 1)
     return res
@@ -94,10 +113,16 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--repeat", type=int, default=2, help="fresh processes per engine; the fastest is kept")
+    ap.add_argument(
+        "--repeat", type=int, default=2, help="fresh processes per engine; the fastest is kept"
+    )
     ap.add_argument("--out", default=None)
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
-    ap.add_argument("--table", metavar="JSON", help="print the README's markdown table of a result file and exit")
+    ap.add_argument(
+        "--table",
+        metavar="JSON",
+        help="print the README's markdown table of a result file and exit",
+    )
     a = ap.parse_args()
     if a.table:
         with open(a.table) as f:
@@ -111,31 +136,77 @@ def main() -> None:
     for width in [float(w) for w in a.widths.split(",")]:
         for method in ("single", "tna"):
             pair = {}
-            for _ in range(a.repeat):           # stock and fast alternate, so that load hits both alike
+            for _ in range(a.repeat):  # stock and fast alternate, so that load hits both alike
                 for engine in ("slayer", "fast"):
-                    cmd = [sys.executable, __file__, "--child", str(width), method, engine, "--batch", str(a.batch),
-                           "--steps", str(a.steps), "--warmup", str(a.warmup), "--device", a.device]
+                    cmd = [
+                        sys.executable,
+                        __file__,
+                        "--child",
+                        str(width),
+                        method,
+                        engine,
+                        "--batch",
+                        str(a.batch),
+                        "--steps",
+                        str(a.steps),
+                        "--warmup",
+                        str(a.warmup),
+                        "--device",
+                        a.device,
+                    ]
                     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
                     res = json.loads(out.stdout.strip().splitlines()[-1])
                     if engine not in pair or res["images_per_s"] > pair[engine]["images_per_s"]:
                         pair[engine] = res
-                print(f"width {width:g} {method:<6} {engine:<6} {pair[engine]['images_per_s']:>7.1f} img/s  "
-                      f"peak {pair[engine]['peak_rss_mb']:.0f} MB", file=sys.stderr)
-            rows.append(dict(width=width, method=method, slayer=pair["slayer"], fast=pair["fast"],
-                             speedup=round(pair["fast"]["images_per_s"] / pair["slayer"]["images_per_s"], 2),
-                             peak_ratio=round(pair["fast"]["peak_rss_mb"] / pair["slayer"]["peak_rss_mb"], 3)))
+                print(
+                    f"width {width:g} {method:<6} {engine:<6} {pair[engine]['images_per_s']:>7.1f} img/s  "
+                    f"peak {pair[engine]['peak_rss_mb']:.0f} MB",
+                    file=sys.stderr,
+                )
+            rows.append(
+                dict(
+                    width=width,
+                    method=method,
+                    slayer=pair["slayer"],
+                    fast=pair["fast"],
+                    speedup=round(pair["fast"]["images_per_s"] / pair["slayer"]["images_per_s"], 2),
+                    peak_ratio=round(
+                        pair["fast"]["peak_rss_mb"] / pair["slayer"]["peak_rss_mb"], 3
+                    ),
+                )
+            )
     single = {r["width"]: r for r in rows if r["method"] == "single"}
     for r in rows:
-        if r["method"] == "tna":   # the issue's target: base + twin against stock's one-network speed
-            r["tna_fast_vs_stock_single"] = round(r["fast"]["images_per_s"] / single[r["width"]]["slayer"]["images_per_s"], 2)
+        if (
+            r["method"] == "tna"
+        ):  # the issue's target: base + twin against stock's one-network speed
+            r["tna_fast_vs_stock_single"] = round(
+                r["fast"]["images_per_s"] / single[r["width"]]["slayer"]["images_per_s"], 2
+            )
     import torch
-    result = dict(benchmark="train_speed", device=a.device, repeat=a.repeat,
-                  machine=f"{platform.machine()}, {os.cpu_count()} cores",
-                  cpu=_cpu_name(), python=platform.python_version(), torch=torch.__version__,
-                  threads=torch.get_num_threads(), batch=a.batch, timesteps=5, steps=a.steps, warmup=a.warmup,
-                  rows=rows)
-    out = a.out or os.path.join(HERE, "results", "train_speed.json" if a.device == "cpu"
-                                else f"train_speed_{a.device.replace(':', '')}.json")
+
+    result = dict(
+        benchmark="train_speed",
+        device=a.device,
+        repeat=a.repeat,
+        machine=f"{platform.machine()}, {os.cpu_count()} cores",
+        cpu=_cpu_name(),
+        python=platform.python_version(),
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+        batch=a.batch,
+        timesteps=5,
+        steps=a.steps,
+        warmup=a.warmup,
+        rows=rows,
+    )
+    out = a.out or os.path.join(
+        HERE,
+        "results",
+        "train_speed.json"
+        if a.device == "cpu"
+        else f"train_speed_{a.device.replace(':', '')}.json",
+    )
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         json.dump(result, f, indent=2)
@@ -144,15 +215,22 @@ def main() -> None:
 
 def table(result: dict) -> str:
     """The README's table: images/s and peak memory, stock vs fast, and the issue's two target ratios."""
-    lines = ["| CIFARNet width | networks | stock SLAYER img/s | fast img/s | speed-up | peak MB stock / fast |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| CIFARNet width | networks | stock SLAYER img/s | fast img/s | speed-up | peak MB stock / fast |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in result["rows"]:
         nets = "base + twin" if r["method"] == "tna" else "one"
-        extra = (f" ({r['tna_fast_vs_stock_single']:.2f}x stock's one-network img/s)"
-                 if "tna_fast_vs_stock_single" in r else "")
-        lines.append(f"| 1/{round(1 / r['width'])} | {nets} | {r['slayer']['images_per_s']:.1f} | "
-                     f"{r['fast']['images_per_s']:.1f} | {r['speedup']:.2f}x{extra} | "
-                     f"{r['slayer']['peak_rss_mb']:.0f} / {r['fast']['peak_rss_mb']:.0f} |")
+        extra = (
+            f" ({r['tna_fast_vs_stock_single']:.2f}x stock's one-network img/s)"
+            if "tna_fast_vs_stock_single" in r
+            else ""
+        )
+        lines.append(
+            f"| 1/{round(1 / r['width'])} | {nets} | {r['slayer']['images_per_s']:.1f} | "
+            f"{r['fast']['images_per_s']:.1f} | {r['speedup']:.2f}x{extra} | "
+            f"{r['slayer']['peak_rss_mb']:.0f} / {r['fast']['peak_rss_mb']:.0f} |"
+        )
     return "\n".join(lines)
 
 

@@ -37,6 +37,7 @@ All integers are little-endian. The file written is:
 Offsets inside each flatbuffer are chosen so every field is naturally aligned
 from the start of its buffer, as the flatbuffers verifier requires.
 """
+
 from __future__ import annotations
 
 import struct
@@ -48,8 +49,12 @@ STREAM_ID = 0
 
 # Event struct of events.fbs: int64 t, int16 x, int16 y, bool on; 16 bytes, 8-aligned.
 EVENT_DTYPE = np.dtype(
-    {"names": ["t", "x", "y", "on"], "formats": ["<i8", "<i2", "<i2", "u1"],
-     "offsets": [0, 8, 10, 12], "itemsize": 16}
+    {
+        "names": ["t", "x", "y", "on"],
+        "formats": ["<i8", "<i2", "<i2", "u1"],
+        "offsets": [0, 8, 10, 12],
+        "itemsize": 16,
+    }
 )
 
 
@@ -76,7 +81,8 @@ def _ioheader(description: bytes) -> bytes:
     string += b"\0" * (-len(string) % 4)
     return (
         struct.pack("<I4s", 24, b"IOHE")
-        + struct.pack("<5H", 10, 20, 4, 8, 16) + b"\0" * 6
+        + struct.pack("<5H", 10, 20, 4, 8, 16)
+        + b"\0" * 6
         + struct.pack("<iiqI", 24 - 8, 0, -1, 44 - 40)
         + string
     )
@@ -92,15 +98,21 @@ def _event_packet(events: np.ndarray) -> bytes:
     elements["on"] = np.asarray(events["p"]).astype(bool)
     body = (
         struct.pack("<I4s", 20 - 4, b"EVTS")
-        + struct.pack("<3H", 6, 8, 4) + b"\0" * 2
+        + struct.pack("<3H", 6, 8, 4)
+        + b"\0" * 2
         + struct.pack("<iII", 20 - 12, 28 - 24, len(elements))
         + elements.tobytes()
     )
     return struct.pack("<I", len(body)) + body
 
 
-def write_aedat4(path: str, events: np.ndarray, width: int = 128, height: int = 128,
-                 events_per_packet: int | None = None) -> None:
+def write_aedat4(
+    path: str,
+    events: np.ndarray,
+    width: int = 128,
+    height: int = 128,
+    events_per_packet: int | None = None,
+) -> None:
     """Write ``events`` (structured array with fields t [us], x, y, p) to an AEDAT4 file.
 
     The file holds one uncompressed event stream (id 0) of size ``width`` x ``height``.
@@ -109,7 +121,7 @@ def write_aedat4(path: str, events: np.ndarray, width: int = 128, height: int = 
     """
     n = len(events)
     step = max(1, events_per_packet or n or 1)
-    chunks = [events[i:i + step] for i in range(0, n, step)] or [events[:0]]
+    chunks = [events[i : i + step] for i in range(0, n, step)] or [events[:0]]
     header = _ioheader(_description(width, height))
     with open(path, "wb") as f:
         f.write(MAGIC + struct.pack("<I", len(header)) + header)

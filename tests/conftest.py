@@ -1,30 +1,48 @@
 """Shared fixtures: small datasets written in the real on-disk formats."""
+
 from __future__ import annotations
 
 import os
 
 import pytest
-
 from helpers import make_images, tiny_config, write_idx
 
 
 def pytest_addoption(parser):
-    parser.addoption("--fuzz", action="store_true", default=False,
-                     help="fuzz the file readers for long (thousands of examples each; see tests/test_fuzz_readers.py)")
+    parser.addoption(
+        "--fuzz",
+        action="store_true",
+        default=False,
+        help="fuzz the file readers for long (thousands of examples each; see tests/test_fuzz_readers.py)",
+    )
 
 
 def pytest_configure(config):
     """Hypothesis profiles of the reader fuzzing: a bounded, reproducible run by default, a long one with --fuzz."""
     try:
         from hypothesis import HealthCheck, settings
-    except ImportError:      # hypothesis comes with the test extra; without it the fuzz tests are skipped
+    except (
+        ImportError
+    ):  # hypothesis comes with the test extra; without it the fuzz tests are skipped
         return
-    checks = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
-              HealthCheck.function_scoped_fixture]
-    settings.register_profile("tna-default", max_examples=30, deadline=None, derandomize=True,
-                              suppress_health_check=checks, database=None, print_blob=True)
-    settings.register_profile("tna-fuzz", max_examples=2000, deadline=None, suppress_health_check=checks,
-                              print_blob=True)
+    checks = [
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ]
+    settings.register_profile(
+        "tna-default",
+        max_examples=30,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=checks,
+        database=None,
+        print_blob=True,
+    )
+    settings.register_profile(
+        "tna-fuzz", max_examples=2000, deadline=None, suppress_health_check=checks, print_blob=True
+    )
     settings.load_profile("tna-fuzz" if config.getoption("--fuzz") else "tna-default")
 
 
@@ -48,6 +66,7 @@ def exported(fmnist_dir, tmp_path_factory):
     """A small trained run exported to netx: (run dir, netx path, a scratch folder)."""
     from tna_deploy.export import to_netx
     from tna_deploy.train.loop import train
+
     d = tmp_path_factory.mktemp("sim")
     train(tiny_config(fmnist_dir, arch="4C3-8C3-AP2-16FC", timesteps=4, seed=1), str(d / "run"))
     to_netx(str(d / "run"), str(d / "net.net"))

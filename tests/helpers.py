@@ -1,4 +1,5 @@
 """Helpers for tests: small datasets written in the real on-disk formats."""
+
 from __future__ import annotations
 
 import gzip
@@ -12,30 +13,45 @@ TINY_ARCH = "4C3-AP2-8FC"
 def write_idx(path: str, arr: np.ndarray) -> None:
     """Write an IDX file exactly as the MNIST/Fashion-MNIST originals are laid out (gzipped)."""
     codes = {np.dtype(np.uint8): 0x08}
-    header = bytes([0, 0, codes[arr.dtype], arr.ndim]) + b"".join(struct.pack(">I", d) for d in arr.shape)
+    header = bytes([0, 0, codes[arr.dtype], arr.ndim]) + b"".join(
+        struct.pack(">I", d) for d in arr.shape
+    )
     with gzip.open(path, "wb") as f:
         f.write(header + arr.tobytes())
 
 
-def make_images(n: int, seed: int, size: int = 28, channels: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def make_images(
+    n: int, seed: int, size: int = 28, channels: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """Class c is a bright horizontal band at row band c, plus noise: learnable in a few steps."""
     rng = np.random.default_rng(seed)
     y = rng.integers(0, 10, n).astype(np.uint8)
     x = rng.integers(0, 40, (n, size, size, channels)).astype(np.uint8)
     step = size // 10
     for i, c in enumerate(y):
-        x[i, c * step:(c + 1) * step] = 220
+        x[i, c * step : (c + 1) * step] = 220
     return x, y
-
-
 
 
 def tiny_config(data_dir: str, **overrides):
     """A TrainConfig for a seconds-long run on the fixture data; overrides win."""
     from tna_deploy.config import TrainConfig
-    base = dict(dataset="fashion-mnist", data_dir=data_dir, arch=TINY_ARCH, width=1.0, timesteps=3,
-                method="tna", weights="ternary", quantize_epoch=1, epochs=2, batch_size=32,
-                limit_train=64, limit_test=32, seed=0)
+
+    base = dict(
+        dataset="fashion-mnist",
+        data_dir=data_dir,
+        arch=TINY_ARCH,
+        width=1.0,
+        timesteps=3,
+        method="tna",
+        weights="ternary",
+        quantize_epoch=1,
+        epochs=2,
+        batch_size=32,
+        limit_train=64,
+        limit_test=32,
+        seed=0,
+    )
     base.update(overrides)
     return TrainConfig(**base)
 
@@ -46,10 +62,14 @@ def reseal(d) -> None:
     import hashlib
     import json
     import os
+
     path = os.path.join(d, "manifest.json")
     if os.path.exists(path):
         with open(path) as f:
             m = json.load(f)
-        m["files"] = {name: hashlib.sha256(open(os.path.join(d, name), "rb").read()).hexdigest() for name in m["files"]}
+        m["files"] = {
+            name: hashlib.sha256(open(os.path.join(d, name), "rb").read()).hexdigest()
+            for name in m["files"]
+        }
         with open(path, "w") as f:
             json.dump(m, f)

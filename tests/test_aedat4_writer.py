@@ -1,11 +1,11 @@
 """The test AEDAT4 writer produces files that aedat and tonic decode exactly."""
+
 from __future__ import annotations
 
 import aedat
 import numpy as np
 import pytest
 import tonic.io
-
 from aedat4 import write_aedat4
 
 DTYPE = np.dtype([("t", "<u8"), ("x", "<u2"), ("y", "<u2"), ("p", "?")])

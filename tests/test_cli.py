@@ -1,4 +1,5 @@
 """The CLI end to end on tiny runs, and every bad input as one line with a non-zero exit."""
+
 import json
 import os
 import subprocess
@@ -6,12 +7,26 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-
 from helpers import TINY_ARCH
+
 from tna_deploy.cli import main
 
-TINY = ["--arch", TINY_ARCH, "--timesteps", "3", "--limit-train", "64", "--limit-test", "32",
-        "--batch-size", "32", "--epochs", "2", "--quantize-epoch", "1"]
+TINY = [
+    "--arch",
+    TINY_ARCH,
+    "--timesteps",
+    "3",
+    "--limit-train",
+    "64",
+    "--limit-test",
+    "32",
+    "--batch-size",
+    "32",
+    "--epochs",
+    "2",
+    "--quantize-epoch",
+    "1",
+]
 
 
 def run(args):
@@ -48,16 +63,19 @@ def test_train_then_evaluate(fmnist_dir, tmp_path):
     assert again.exit_code == 0 and "2 epochs" in again.stdout
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--alpha", "-1"], ["--alpha must be >= 0"]),
-    (["--quantize-epoch", "7"], ["beyond --epochs 2"]),
-    (["--arch", "12Q3-8FC"], ["--arch token 1", "12Q3"]),
-    (["--method", "kd"], ["--teacher"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--alpha", "-1"], ["--alpha must be >= 0"]),
+        (["--quantize-epoch", "7"], ["beyond --epochs 2"]),
+        (["--arch", "12Q3-8FC"], ["--arch token 1", "12Q3"]),
+        (["--method", "kd"], ["--teacher"]),
+    ],
+)
 def test_bad_training_flags(fmnist_dir, tmp_path, args, words):
     res = run(["train", "--data-dir", fmnist_dir, *TINY, *args, "--out", str(tmp_path / "r")])
     one_line_error(res, *words)
-    assert not os.path.exists(tmp_path / "r")     # nothing half-written
+    assert not os.path.exists(tmp_path / "r")  # nothing half-written
 
 
 def test_unknown_dataset_is_refused(tmp_path):
@@ -68,18 +86,54 @@ def test_unknown_dataset_is_refused(tmp_path):
 def test_missing_data(tmp_path, monkeypatch):
     monkeypatch.setenv("TNA_FASHION_MNIST_DIR", str(tmp_path / "none"))
     import torchvision.datasets as tvd
-    monkeypatch.setattr(tvd, "FashionMNIST", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+
+    monkeypatch.setattr(
+        tvd, "FashionMNIST", lambda *a, **k: (_ for _ in ()).throw(OSError("offline"))
+    )
     res = run(["train", "--data-dir", str(tmp_path / "empty"), *TINY, "--out", str(tmp_path / "r")])
     one_line_error(res, "Fashion-MNIST not found", "dataset-fashion-mnist")
 
 
 def test_resume_conflict_and_corrupt_checkpoint(fmnist_dir, tmp_path):
     out = str(tmp_path / "r")
-    assert run(["train", "--data-dir", fmnist_dir, *TINY, "--epochs", "1", "--quantize-epoch", "0",
-                "--out", out]).exit_code == 0
-    one_line_error(run(["train", "--data-dir", fmnist_dir, *TINY, "--epochs", "1", "--quantize-epoch", "0",
-                        "--out", out]), "already holds a run", "--resume")
-    one_line_error(run(["train", "--out", out, "--resume", "--lr", "0.5"]), "different config", "lr")
+    assert (
+        run(
+            [
+                "train",
+                "--data-dir",
+                fmnist_dir,
+                *TINY,
+                "--epochs",
+                "1",
+                "--quantize-epoch",
+                "0",
+                "--out",
+                out,
+            ]
+        ).exit_code
+        == 0
+    )
+    one_line_error(
+        run(
+            [
+                "train",
+                "--data-dir",
+                fmnist_dir,
+                *TINY,
+                "--epochs",
+                "1",
+                "--quantize-epoch",
+                "0",
+                "--out",
+                out,
+            ]
+        ),
+        "already holds a run",
+        "--resume",
+    )
+    one_line_error(
+        run(["train", "--out", out, "--resume", "--lr", "0.5"]), "different config", "lr"
+    )
     ckpt = os.path.join(out, "checkpoint.pt")
     with open(ckpt, "r+b") as f:
         f.truncate(1000)
@@ -89,12 +143,14 @@ def test_resume_conflict_and_corrupt_checkpoint(fmnist_dir, tmp_path):
 
 def test_nan_loss_via_cli(fmnist_dir, tmp_path, monkeypatch):
     import tna_deploy.train.loop as loop
+
     real = loop.tna_loss
 
     def poisoned(*a, **k):
         p = real(*a, **k)
         p.total = p.total * float("inf") * 0
         return p
+
     monkeypatch.setattr(loop, "tna_loss", poisoned)
     res = run(["train", "--data-dir", fmnist_dir, *TINY, "--out", str(tmp_path / "n")])
     one_line_error(res, "loss became nan", "lower --lr")

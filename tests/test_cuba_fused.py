@@ -1,4 +1,5 @@
 """The fused C++ build of the CUBA kernel computes exactly what the portable torch kernel computes."""
+
 from __future__ import annotations
 
 import pytest
@@ -7,11 +8,17 @@ import torch
 from tna_deploy import cuba_ext
 from tna_deploy.cuba import LOIHI, SLAYER, U_MAX, cuba_run, cuba_run_torch
 
-pytestmark = pytest.mark.skipif(cuba_ext.get() is None, reason="no C++ compiler: the portable kernel runs alone")
+pytestmark = pytest.mark.skipif(
+    cuba_ext.get() is None, reason="no C++ compiler: the portable kernel runs alone"
+)
 
 CASES = [  # i_decay, v_decay, threshold (state units), bias
-    (4096, 1024, 4096.0, 0), (4096, 0, 64 * 61440.0, 0), (0, 0, 4096.0 * 7, 0), (1234, 77, 5000.0, 0),
-    (2048, 3000, None, 0), (4096, 1024, 4096.0, 64 * 5),
+    (4096, 1024, 4096.0, 0),
+    (4096, 0, 64 * 61440.0, 0),
+    (0, 0, 4096.0 * 7, 0),
+    (1234, 77, 5000.0, 0),
+    (2048, 3000, None, 0),
+    (4096, 1024, 4096.0, 64 * 5),
 ]
 
 
@@ -26,7 +33,7 @@ def test_fused_equals_portable(flavor, case):
     i_decay, v_decay, threshold, bias = case
     if bias and flavor is SLAYER:
         pytest.skip("SLAYER's CUBA has no bias")
-    for high in (64 * 40, U_MAX // 3):          # ordinary inputs, and inputs that wrap u and clip v
+    for high in (64 * 40, U_MAX // 3):  # ordinary inputs, and inputs that wrap u and clip v
         a = _a((7, 3, 5, 6), i_decay + v_decay + high, high)
         kw = dict(flavor=flavor, bias=bias, record=True, keep_v_pre=True)
         fused = cuba_run(a, i_decay, v_decay, threshold, **kw)
@@ -34,7 +41,7 @@ def test_fused_equals_portable(flavor, case):
         for name in ("spikes", "v_pre", "u", "v"):
             assert torch.equal(getattr(fused, name), getattr(ref, name)), name
         if flavor is LOIHI and high > 64 * 40 and i_decay == 0:
-            assert ref.u.abs().max() >= U_MAX // 2           # the wrap really was exercised
+            assert ref.u.abs().max() >= U_MAX // 2  # the wrap really was exercised
 
 
 def test_fused_slayer_training_outputs_equal_portable():
@@ -54,8 +61,21 @@ def test_spikes_written_over_the_input_equal_fresh_ones():
     a = torch.randint(-30, 120, (6, 2, 7, 7, 3), generator=g).float()
     ref = cuba_run_torch(a.clone(), 4096, 1024, 64 * 60.0, LOIHI, in_scale=64.0, record=True)
     buf = a.clone()
-    got = cuba_run(buf, 4096, 1024, 64 * 60.0, LOIHI, in_scale=64.0, record=True, spike_dtype=torch.float32,
-                   spikes_out=buf)
+    got = cuba_run(
+        buf,
+        4096,
+        1024,
+        64 * 60.0,
+        LOIHI,
+        in_scale=64.0,
+        record=True,
+        spike_dtype=torch.float32,
+        spikes_out=buf,
+    )
     assert got.spikes.data_ptr() == buf.data_ptr()
-    assert torch.equal(got.spikes, ref.spikes.float()) and torch.equal(got.v, ref.v) and torch.equal(got.u, ref.u)
+    assert (
+        torch.equal(got.spikes, ref.spikes.float())
+        and torch.equal(got.v, ref.v)
+        and torch.equal(got.u, ref.u)
+    )
     assert ref.spikes.any()

@@ -1,4 +1,5 @@
 """Export to netx HDF5: the layer table netx sees, the integers written, refusals."""
+
 import h5py
 import numpy as np
 import pytest
@@ -26,11 +27,18 @@ def test_file_loads_in_netx_with_the_expected_table(trained, tmp_path):
     rows = [r for r in res.table.splitlines() if r.startswith("|") and "Type" not in r]
     kinds = [r.split("|")[1].strip() for r in rows]
     assert kinds == ["Conv", "Conv", "Conv", "Dense", "Dense"]
-    assert "|   14|   14|    4| 2, 2| 2, 2| 0, 0| 1, 1|    4|" in res.table     # the pool: grouped conv
+    assert (
+        "|   14|   14|    4| 2, 2| 2, 2| 0, 0| 1, 1|    4|" in res.table
+    )  # the pool: grouped conv
     meta = read_meta(out)
     assert [entry["mode"] for entry in meta.layers] == ["int8", "ternary", "fp", "ternary", "int8"]
     assert meta.ternary_layers == ["1:conv", "4:dense"]
-    assert meta.timesteps == 3 and meta.n_classes == 10 and meta.input_bits == 4 and "graded" in meta.input_encoding
+    assert (
+        meta.timesteps == 3
+        and meta.n_classes == 10
+        and meta.input_bits == 4
+        and "graded" in meta.input_encoding
+    )
     assert meta.source_run.endswith("run") and meta.tna_deploy_version
 
 
@@ -48,12 +56,15 @@ def test_written_integers_are_the_forward_pass_integers(trained, tmp_path):
             expected = base.quantized_weight(k - 1).numpy().reshape(w.shape)
             assert np.array_equal(w, expected), info.name
             if info.role == "middle":
-                assert len(np.unique(w)) == 3 and np.unique(w)[1] == 0            # {-s, 0, +s}
-        assert layer[f"{len(base.info)}/neuron/vThMant"][()] == (1 << 18) - 1  # read-out never spikes
+                assert len(np.unique(w)) == 3 and np.unique(w)[1] == 0  # {-s, 0, +s}
+        assert (
+            layer[f"{len(base.info)}/neuron/vThMant"][()] == (1 << 18) - 1
+        )  # read-out never spikes
 
 
 def test_export_never_changes_the_run(trained, tmp_path):
     import os
+
     before = {f: os.path.getmtime(os.path.join(trained, f)) for f in os.listdir(trained)}
     to_netx(trained, str(tmp_path / "a.net"))
     assert before == {f: os.path.getmtime(os.path.join(trained, f)) for f in os.listdir(trained)}
@@ -61,6 +72,7 @@ def test_export_never_changes_the_run(trained, tmp_path):
 
 def test_all_zero_layer_is_refused(trained, tmp_path):
     import shutil
+
     bad = tmp_path / "bad"
     shutil.copytree(trained, bad)
     ckpt = torch.load(bad / "checkpoint.pt", weights_only=True)
@@ -73,12 +85,15 @@ def test_all_zero_layer_is_refused(trained, tmp_path):
 
 def test_weights_out_of_loihi_range_are_refused(trained, tmp_path):
     import shutil
+
     bad = tmp_path / "big"
     shutil.copytree(trained, bad)
     ckpt = torch.load(bad / "checkpoint.pt", weights_only=True)
-    ckpt["base"]["blocks.2.synapse.weight"].fill_(1000 / 64)     # the pool's fixed weight, now 1000
+    ckpt["base"]["blocks.2.synapse.weight"].fill_(1000 / 64)  # the pool's fixed weight, now 1000
     torch.save(ckpt, bad / "checkpoint.pt")
-    with pytest.raises(ExportError, match="layer 2:pool: weights span 1000..1000, outside Loihi's 8-bit range"):
+    with pytest.raises(
+        ExportError, match="layer 2:pool: weights span 1000..1000, outside Loihi's 8-bit range"
+    ):
         to_netx(str(bad), str(tmp_path / "big.net"))
 
 
@@ -99,15 +114,27 @@ def test_bad_files_are_refused_by_read_meta(trained, tmp_path, damage):
 
 def test_grouped_conv_pool_equals_slayer_pool_block():
     from tna_deploy.models.network import NeuronSettings, pool_weight, slayer
+
     s = slayer()
     neuron = NeuronSettings.from_config(TrainConfig())
     torch.manual_seed(0)
     x = (torch.rand(3, 5, 8, 8, 6) < 0.4).float()
     w = pool_weight(neuron.threshold)
-    exact = lambda v, descale=False: v * 64 if descale else v    # noqa: E731  (65/64 is off SLAYER's 8-bit grid)
-    ref = s.block.cuba.Pool(neuron.params(), 2, weight_scale=w, delay_shift=False, pre_hook_fx=exact)
-    conv = s.block.cuba.Conv(neuron.params(), 5, 5, 2, stride=2, groups=5, weight_scale=1, delay_shift=False,
-                             pre_hook_fx=exact)
+    exact = lambda v, descale=False: v * 64 if descale else v  # noqa: E731  (65/64 is off SLAYER's 8-bit grid)
+    ref = s.block.cuba.Pool(
+        neuron.params(), 2, weight_scale=w, delay_shift=False, pre_hook_fx=exact
+    )
+    conv = s.block.cuba.Conv(
+        neuron.params(),
+        5,
+        5,
+        2,
+        stride=2,
+        groups=5,
+        weight_scale=1,
+        delay_shift=False,
+        pre_hook_fx=exact,
+    )
     with torch.no_grad():
         conv.synapse.weight.fill_(w)
         assert torch.equal(ref.synapse.weight.flatten()[:1], torch.tensor([w]))

@@ -1,5 +1,6 @@
 """export --format nir: nir.read rebuilds the same graph, the CUBA mapping is Loihi's at dt, and snnTorch's
 own NIR importer (an independent reader) runs the file on real samples as closely as the README says."""
+
 from __future__ import annotations
 
 import os
@@ -13,7 +14,15 @@ import torch.nn.functional as F
 
 nir = pytest.importorskip("nir")
 
-from tna_deploy.export.nir_writer import DT, NirExportError, build_graph, graph_difference, tau, ungroup, write_nir  # noqa: E402
+from tna_deploy.export.nir_writer import (  # noqa: E402
+    DT,
+    NirExportError,
+    build_graph,
+    graph_difference,
+    tau,
+    ungroup,
+    write_nir,
+)
 from tna_deploy.ir import DeployedNet, Layer, Neuron, read_netx  # noqa: E402
 from tna_deploy.simulate.emulator import Emulator  # noqa: E402
 from tna_deploy.simulate.run import dataset_inputs  # noqa: E402
@@ -47,7 +56,7 @@ def test_round_trip_and_exact_integers_in_metadata(nir_file):
         assert int(lif.metadata["tna_deploy_voltage_decay"]) == layer.neuron.voltage_decay
     graph_diff_bad = build_graph(ir)
     graph_diff_bad.nodes["lif1"].v_threshold = graph_diff_bad.nodes["lif1"].v_threshold + 1
-    assert "lif1" in graph_difference(graph_diff_bad, graph)      # the check can fail
+    assert "lif1" in graph_difference(graph_diff_bad, graph)  # the check can fail
 
 
 def test_decays_map_to_time_constants_at_dt():
@@ -61,14 +70,28 @@ def test_ungrouped_conv_equals_the_grouped_one():
     x = torch.randn(2, 6, 7, 7)
     full = torch.from_numpy(ungroup(w.numpy(), 3))
     assert full.shape == (6, 6, 3, 3)
-    assert torch.allclose(F.conv2d(x, w, groups=3, padding=1), F.conv2d(x, full, padding=1), atol=1e-5)
+    assert torch.allclose(
+        F.conv2d(x, w, groups=3, padding=1), F.conv2d(x, full, padding=1), atol=1e-5
+    )
 
 
 def test_delays_are_refused_naming_the_layer(tmp_path):
     n = Neuron(threshold=64, current_decay=4096, voltage_decay=1024)
-    dense = Layer("dense", 1, (3,), (2,), n, np.ones((2, 3), int), delay=np.ones((2, 3), int), info={"name": "d1"})
+    dense = Layer(
+        "dense",
+        1,
+        (3,),
+        (2,),
+        n,
+        np.ones((2, 3), int),
+        delay=np.ones((2, 3), int),
+        info={"name": "d1"},
+    )
     with pytest.raises(NirExportError, match="layer d1: dense delays"):
-        write_nir(DeployedNet((Layer("input", 0, (3,), (3,)), dense), (3,), timesteps=2), str(tmp_path / "x.nir"))
+        write_nir(
+            DeployedNet((Layer("input", 0, (3,), (3,)), dense), (3,), timesteps=2),
+            str(tmp_path / "x.nir"),
+        )
     assert not os.listdir(tmp_path)
 
 
@@ -77,6 +100,7 @@ def _snntorch_run(graph, x: np.ndarray):
     the read-out's membrane at the last step (weight units) and every CubaLIF's spike count."""
     import snntorch.utils
     from snntorch.import_nir import import_from_nir
+
     model = import_from_nir(graph)
     lifs = {name: mod for name, mod in model.named_modules() if name.startswith("lif")}
     order = sorted(lifs, key=lambda n: int(n[3:]))
@@ -85,9 +109,14 @@ def _snntorch_run(graph, x: np.ndarray):
         for sample in x:
             snntorch.utils.reset(model)
             c = dict.fromkeys(order, 0.0)
-            hooks = [lifs[n].register_forward_hook(
-                lambda m, i, o, n=n, c=c: c.__setitem__(n, c[n] + float((o[0] if isinstance(o, tuple) else o).sum())))
-                for n in order]
+            hooks = [
+                lifs[n].register_forward_hook(
+                    lambda m, i, o, n=n, c=c: c.__setitem__(
+                        n, c[n] + float((o[0] if isinstance(o, tuple) else o).sum())
+                    )
+                )
+                for n in order
+            ]
             for t in range(x.shape[-1]):
                 model(torch.from_numpy(sample[..., t].astype(np.float32)))
             for h in hooks:
@@ -102,24 +131,34 @@ def test_snntorch_runs_the_file_on_real_samples_as_closely_as_documented(nir_fil
     pytest.importorskip("nirtorch")
     run, net, path = nir_file
     ir = read_netx(net)
-    data_dir = REAL_FMNIST if os.path.isfile(os.path.join(REAL_FMNIST, "t10k-images-idx3-ubyte.gz")) else None
+    data_dir = (
+        REAL_FMNIST
+        if os.path.isfile(os.path.join(REAL_FMNIST, "t10k-images-idx3-ubyte.gz"))
+        else None
+    )
     x = dataset_inputs(ir, net, 30, data_dir, None).chunk(0, 30)
     mems, counts = _snntorch_run(nir.read(path), x)
     want = Emulator(ir).run(x)
     ours = np.array([[s[k].sum() for s in want.spikes] for k in range(len(x))])
     agree = float((mems.argmax(1) == want.logits.argmax(1)).mean())
-    assert agree >= 0.95, agree                      # README: >= 95 % of predictions agree
-    for j in range(ours.shape[1] - 1):               # the read-out never fires
+    assert agree >= 0.95, agree  # README: >= 95 % of predictions agree
+    for j in range(ours.shape[1] - 1):  # the read-out never fires
         assert ours[:, j].sum() > 0
         assert np.corrcoef(counts[:, j], ours[:, j])[0, 1] >= 0.99, j
-    assert np.abs(mems / 64 - want.logits).max() <= 0.5        # logits in the emulator's units: v / 64
+    assert np.abs(mems / 64 - want.logits).max() <= 0.5  # logits in the emulator's units: v / 64
 
 
 def test_cli_writes_nir_from_a_run_and_from_a_netx_file(nir_file, tmp_path):
     run, net, _ = nir_file
     for source in (run, net):
         out = str(tmp_path / (os.path.basename(source) + ".nir"))
-        r = subprocess.run([sys.executable, "-m", "tna_deploy", "export", source, "--format", "nir", "--out", out],
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            [sys.executable, "-m", "tna_deploy", "export", source, "--format", "nir", "--out", out],
+            capture_output=True,
+            text=True,
+        )
         assert r.returncode == 0, r.stderr
-        assert "checked: nir" in r.stdout and graph_difference(build_graph(read_netx(net)), nir.read(out)) == ""
+        assert (
+            "checked: nir" in r.stdout
+            and graph_difference(build_graph(read_netx(net)), nir.read(out)) == ""
+        )

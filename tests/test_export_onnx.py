@@ -1,5 +1,6 @@
 """export --format onnx: onnx.checker passes, onnxruntime computes the emulator's (= Lava's, = PyTorch's)
 integers, the file reads back into the same IR, simulate runs it, and bad files are one line."""
+
 from __future__ import annotations
 
 import os
@@ -37,10 +38,19 @@ def test_dense_wrap_clip_bias_and_lava_weight_handling():
     big = Neuron(threshold=(1 << 17) - 1, current_decay=0, voltage_decay=0)
     spiky = Neuron(threshold=50, current_decay=300, voltage_decay=700)
     w1 = np.array([[255, 200, -3, 0, 7, 100]] * 3 + [[-256, -255, 12, 40, 0, 1]])
-    w2 = np.array([[-255, -8, -1, -16], [-256, -256, -3, -1], [-2, -2, -4, -6]])   # all < 0: netx's negative mode
-    net = DeployedNet((Layer("input", 0, (6,), (6,)),
-                       Layer("dense", 1, (6,), (4,), spiky, w1, bias=np.array([50, -20, 0, 300])),
-                       Layer("dense", 2, (4,), (3,), big, w2)), (6,), input_bits=12, timesteps=30)
+    w2 = np.array(
+        [[-255, -8, -1, -16], [-256, -256, -3, -1], [-2, -2, -4, -6]]
+    )  # all < 0: netx's negative mode
+    net = DeployedNet(
+        (
+            Layer("input", 0, (6,), (6,)),
+            Layer("dense", 1, (6,), (4,), spiky, w1, bias=np.array([50, -20, 0, 300])),
+            Layer("dense", 2, (4,), (3,), big, w2),
+        ),
+        (6,),
+        input_bits=12,
+        timesteps=30,
+    )
     x = np.random.default_rng(0).integers(0, 4096, (5, 6, 30)).astype(np.int32)
     want = _same_as_emulator(net, x)
     assert want.spikes[0].any() and np.abs(want.logits).max() > 0
@@ -52,38 +62,102 @@ def test_conv_clamp_pool_groups_and_input_neuron():
     n = Neuron(threshold=2000, current_decay=4096, voltage_decay=1024)
     conv_w = np.full((2, 1, 3, 3), 255)
     conv_w[1] = -256
-    net = DeployedNet((Layer("input", 0, (1, 6, 6), (1, 6, 6)),
-                       Layer("conv", 1, (1, 6, 6), (2, 6, 6), n, conv_w, bias=np.array([5, -5]), padding=(1, 1)),
-                       Layer("conv", 2, (2, 6, 6), (2, 3, 3), n, np.full((2, 1, 2, 2), 65), stride=(2, 2), groups=2),
-                       Layer("flatten", 3, (2, 3, 3), (18,)),
-                       Layer("dense", 4, (18,), (3,), n, np.arange(54).reshape(3, 18) % 7 - 3)),
-                      (1, 6, 6), input_bits=12, timesteps=6)
+    net = DeployedNet(
+        (
+            Layer("input", 0, (1, 6, 6), (1, 6, 6)),
+            Layer(
+                "conv", 1, (1, 6, 6), (2, 6, 6), n, conv_w, bias=np.array([5, -5]), padding=(1, 1)
+            ),
+            Layer(
+                "conv",
+                2,
+                (2, 6, 6),
+                (2, 3, 3),
+                n,
+                np.full((2, 1, 2, 2), 65),
+                stride=(2, 2),
+                groups=2,
+            ),
+            Layer("flatten", 3, (2, 3, 3), (18,)),
+            Layer("dense", 4, (18,), (3,), n, np.arange(54).reshape(3, 18) % 7 - 3),
+        ),
+        (1, 6, 6),
+        input_bits=12,
+        timesteps=6,
+    )
     x = np.random.default_rng(1).integers(3000, 4096, (3, 1, 6, 6, 6)).astype(np.int32)
     assert 4095 * 255 * 9 > 1 << 23
     _same_as_emulator(net, x)
     inp = Neuron(threshold=10, current_decay=2000, voltage_decay=500)
-    net2 = DeployedNet((Layer("input", 0, (2, 4, 4), (2, 4, 4), neuron=inp),
-                        Layer("conv", 1, (2, 4, 4), (3, 2, 2), n, np.arange(54).reshape(3, 2, 3, 3) % 5 - 1,
-                              stride=(2, 2), padding=(1, 1)),
-                        Layer("flatten", 2, (3, 2, 2), (12,)),
-                        Layer("dense", 3, (12,), (2,), n, np.ones((2, 12), int) * 20)), (2, 4, 4), timesteps=6)
-    x2 = np.random.default_rng(2).integers(-40, 1 << 26, (4, 2, 4, 4, 6)).astype(np.int32)  # a_in << 6 wraps
+    net2 = DeployedNet(
+        (
+            Layer("input", 0, (2, 4, 4), (2, 4, 4), neuron=inp),
+            Layer(
+                "conv",
+                1,
+                (2, 4, 4),
+                (3, 2, 2),
+                n,
+                np.arange(54).reshape(3, 2, 3, 3) % 5 - 1,
+                stride=(2, 2),
+                padding=(1, 1),
+            ),
+            Layer("flatten", 2, (3, 2, 2), (12,)),
+            Layer("dense", 3, (12,), (2,), n, np.ones((2, 12), int) * 20),
+        ),
+        (2, 4, 4),
+        timesteps=6,
+    )
+    x2 = (
+        np.random.default_rng(2).integers(-40, 1 << 26, (4, 2, 4, 4, 6)).astype(np.int32)
+    )  # a_in << 6 wraps
     want = _same_as_emulator(net2, x2)
     assert want.spikes[0].any()
 
 
 def test_refusals_name_the_layer():
     n = Neuron(threshold=64, current_decay=4096, voltage_decay=1024)
-    conv = Layer("conv", 1, (1, 4, 4), (1, 4, 4), n, np.full((1, 1, 3, 3), 255), padding=(1, 1), info={"name": "c1"})
+    conv = Layer(
+        "conv",
+        1,
+        (1, 4, 4),
+        (1, 4, 4),
+        n,
+        np.full((1, 1, 3, 3), 255),
+        padding=(1, 1),
+        info={"name": "c1"},
+    )
     with pytest.raises(OnnxExportError, match="layer c1: conv sums can reach"):
-        build_model(DeployedNet((Layer("input", 0, (1, 4, 4), (1, 4, 4)), conv), (1, 4, 4), input_bits=14,
-                                timesteps=2))
-    dense = Layer("dense", 1, (3,), (2,), n, np.ones((2, 3), int), delay=np.ones((2, 3), int), info={"name": "d1"})
+        build_model(
+            DeployedNet(
+                (Layer("input", 0, (1, 4, 4), (1, 4, 4)), conv),
+                (1, 4, 4),
+                input_bits=14,
+                timesteps=2,
+            )
+        )
+    dense = Layer(
+        "dense",
+        1,
+        (3,),
+        (2,),
+        n,
+        np.ones((2, 3), int),
+        delay=np.ones((2, 3), int),
+        info={"name": "d1"},
+    )
     with pytest.raises(OnnxExportError, match="layer d1: dense delays"):
         build_model(DeployedNet((Layer("input", 0, (3,), (3,)), dense), (3,), timesteps=2))
     with pytest.raises(OnnxExportError, match="timesteps"):
-        build_model(DeployedNet((Layer("input", 0, (3,), (3,)), dense.__class__(
-            "dense", 1, (3,), (2,), n, np.ones((2, 3), int))), (3,)))
+        build_model(
+            DeployedNet(
+                (
+                    Layer("input", 0, (3,), (3,)),
+                    dense.__class__("dense", 1, (3,), (2,), n, np.ones((2, 3), int)),
+                ),
+                (3,),
+            )
+        )
 
 
 @pytest.fixture(scope="module")
@@ -106,20 +180,34 @@ def test_file_passes_checker_stores_int8_and_reads_back_the_same_ir(onnx_file):
     assert back.same(read_netx(net)) and data == open(path, "rb").read()
 
 
-@pytest.mark.skipif(not os.path.isfile(os.path.join(REAL_FMNIST, "t10k-images-idx3-ubyte.gz")),
-                    reason="real Fashion-MNIST not installed")
+@pytest.mark.skipif(
+    not os.path.isfile(os.path.join(REAL_FMNIST, "t10k-images-idx3-ubyte.gz")),
+    reason="real Fashion-MNIST not installed",
+)
 def test_onnxruntime_equals_pytorch_on_real_fashion_mnist(onnx_file, tmp_path):
     run, net, path, _ = onnx_file
-    res = simulate(path, 40, str(tmp_path / "o"), backends=("onnx", "emulator"), run_dir=run, data_dir=REAL_FMNIST)
+    res = simulate(
+        path,
+        40,
+        str(tmp_path / "o"),
+        backends=("onnx", "emulator"),
+        run_dir=run,
+        data_dir=REAL_FMNIST,
+    )
     p, g = res["parity"], res["agreement"]
     assert p["compared"] == "onnx vs torch" and p["logits_equal"] and p["spikes_equal"]
-    assert p["prediction_agreement_pct"] == 100.0 and res["onnx"]["accuracy"] == res["torch"]["accuracy"]
+    assert (
+        p["prediction_agreement_pct"] == 100.0
+        and res["onnx"]["accuracy"] == res["torch"]["accuracy"]
+    )
     assert g["compared"] == "onnx vs emulator" and g["logits_equal"] and g["spikes_equal"]
     assert sum(r["onnx_spikes"] for r in g["per_layer"]) > 0
 
 
 def _cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "tna_deploy", *args], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "tna_deploy", *args], capture_output=True, text=True, cwd=cwd
+    )
 
 
 def test_cli_export_simulate_report_from_an_onnx_file(onnx_file, tmp_path):
@@ -159,14 +247,20 @@ def test_bad_onnx_files_are_one_line(onnx_file, tmp_path):
     t.data_location = onnx.TensorProto.EXTERNAL
     entry = t.external_data.add()
     entry.key, entry.value = "location", "/etc/passwd"
-    cases = {str(garbage): "not a readable ONNX model", _write_model(plain, tmp_path / "plain.onnx"): "not a tna-deploy",
-             _write_model(broken_ir, tmp_path / "ir.onnx"): "re-export", str(tmp_path / "missing.onnx"): "no such file",
-             _write_model(external, tmp_path / "ext.onnx"): "external data"}
+    cases = {
+        str(garbage): "not a readable ONNX model",
+        _write_model(plain, tmp_path / "plain.onnx"): "not a tna-deploy",
+        _write_model(broken_ir, tmp_path / "ir.onnx"): "re-export",
+        str(tmp_path / "missing.onnx"): "no such file",
+        _write_model(external, tmp_path / "ext.onnx"): "external data",
+    }
     for bad, words in cases.items():
         with pytest.raises(OnnxFormatError, match=words):
             read_onnx(bad)
         r = _cli("simulate", bad, "--samples", "2", "--out", str(tmp_path / "s"))
-        assert r.returncode != 0 and r.stderr.startswith("error:") and r.stderr.count("\n") == 1, r.stderr
+        assert r.returncode != 0 and r.stderr.startswith("error:") and r.stderr.count("\n") == 1, (
+            r.stderr
+        )
 
 
 def test_inputs_outside_the_exported_range_are_refused(onnx_file):
@@ -175,5 +269,6 @@ def test_inputs_outside_the_exported_range_are_refused(onnx_file):
     x = random_inputs(ir, 2)
     x[0, 0, 0, 0, 0] = 1 << ir.input_bits
     from tna_deploy.errors import ConfigError
+
     with pytest.raises(ConfigError, match="exceed the ONNX model"):
         OnnxRunner(ir).run(x)

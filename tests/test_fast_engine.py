@@ -1,5 +1,6 @@
 """The fast engine computes what stock lava-dl SLAYER computes: spikes and logits bit for bit, gradients
 to float32 tolerance, on every block kind and weight mode."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,15 @@ FMNIST = os.environ.get("TNA_FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mn
 
 def _net(role="base", middle=None, arch="4C3-AP2-6C3-8FC", **cfg):
     mode = middle or "ternary"
-    c = TrainConfig(arch=arch, width=1.0, weights=mode, epochs=2, quantize_epoch=None if mode == "fp" else 0,
-                    dropout=0.0, **cfg)
+    c = TrainConfig(
+        arch=arch,
+        width=1.0,
+        weights=mode,
+        epochs=2,
+        quantize_epoch=None if mode == "fp" else 0,
+        dropout=0.0,
+        **cfg,
+    )
     torch.manual_seed(3)
     net = build_network(c, (1, 12, 12), 10, 15.0, role=role)
     if middle:
@@ -64,8 +72,15 @@ def test_forward_bit_identical_over_timesteps(steps):
     _assert_same_forward(_net(middle="ternary"), _inputs(4, steps, seed=steps))
 
 
-@pytest.mark.parametrize("neuron", [dict(current_decay=0.5), dict(current_decay=0.0, voltage_decay=0.1),
-                                    dict(threshold=0.5), dict(threshold=1.7, voltage_decay=0.9)])
+@pytest.mark.parametrize(
+    "neuron",
+    [
+        dict(current_decay=0.5),
+        dict(current_decay=0.0, voltage_decay=0.1),
+        dict(threshold=0.5),
+        dict(threshold=1.7, voltage_decay=0.9),
+    ],
+)
 def test_forward_bit_identical_neuron_settings(neuron):
     """Current decay below 1 (u integrates), zero decay, thresholds other than 1."""
     _assert_same_forward(_net(middle="ternary", **neuron), _inputs(4, 6, seed=1))
@@ -81,13 +96,23 @@ def test_forward_bit_identical_dense_first_layer():
     _assert_same_forward(_net(middle="ternary", arch="16FC-12FC"), _inputs(5, 4))
 
 
-@pytest.mark.skipif(not os.path.isfile(os.path.join(FMNIST, "t10k-images-idx3-ubyte.gz")),
-                    reason="real Fashion-MNIST not installed (scripts/setup.sh installs it)")
+@pytest.mark.skipif(
+    not os.path.isfile(os.path.join(FMNIST, "t10k-images-idx3-ubyte.gz")),
+    reason="real Fashion-MNIST not installed (scripts/setup.sh installs it)",
+)
 def test_forward_bit_identical_on_real_fashion_mnist():
     from tna_deploy.data.datasets import load_split
     from tna_deploy.data.encode import encode
-    cfg = TrainConfig(arch="8C3-AP2-16C3-AP2-32FC", width=1.0, epochs=2, quantize_epoch=0, dropout=0.0,
-                      limit_test=48, data_dir=FMNIST)
+
+    cfg = TrainConfig(
+        arch="8C3-AP2-16C3-AP2-32FC",
+        width=1.0,
+        epochs=2,
+        quantize_epoch=0,
+        dropout=0.0,
+        limit_test=48,
+        data_dir=FMNIST,
+    )
     test = load_split(cfg, "test")
     torch.manual_seed(0)
     net = build_network(cfg, test.in_shape, 10, 15.0)
@@ -98,8 +123,15 @@ def test_forward_bit_identical_on_real_fashion_mnist():
     _assert_same_forward(twin, x)
 
 
-@pytest.mark.parametrize("middle,neuron", [("ternary", {}), ("fp", {}), ("int8", {}),
-                                           ("ternary", dict(current_decay=0.5, threshold=0.75))])
+@pytest.mark.parametrize(
+    "middle,neuron",
+    [
+        ("ternary", {}),
+        ("fp", {}),
+        ("int8", {}),
+        ("ternary", dict(current_decay=0.5, threshold=0.75)),
+    ],
+)
 def test_gradients_match_slayer(middle, neuron):
     net = _net(middle=None if middle == "int8" else middle, **neuron)
     if middle == "int8":
@@ -143,11 +175,13 @@ def test_dropout_masks_are_slayers():
 
 def test_a_model_trained_with_one_engine_evaluates_and_exports_identically(tiny_cfg, tmp_path):
     import h5py
-    from tna_deploy.export.netx import _write_h5, _meta, prepare_for_chip
-    from tna_deploy.train.loop import train
-    from tna_deploy.train.runs import load_run
+
     from tna_deploy.data.datasets import load_split
     from tna_deploy.data.encode import encode
+    from tna_deploy.export.netx import _meta, _write_h5, prepare_for_chip
+    from tna_deploy.train.loop import train
+    from tna_deploy.train.runs import load_run
+
     cfg = tiny_cfg(epochs=1, quantize_epoch=0)
     train(cfg, str(tmp_path / "r"), engine="slayer")
     run = load_run(str(tmp_path / "r"), with_twins=False)
@@ -162,11 +196,21 @@ def test_a_model_trained_with_one_engine_evaluates_and_exports_identically(tiny_
         path = str(tmp_path / f"{engine}.net")
         _write_h5(path, net, _meta(run, net))
         with h5py.File(path) as h:
-            weights.append({k: np.asarray(h["layer"][k]["weight"]) for k in h["layer"] if "weight" in h["layer"][k]})
-            weights[-1]["shapes"] = [tuple(np.atleast_1d(h["layer"][k]["shape"][()])) for k in sorted(h["layer"])]
+            weights.append(
+                {
+                    k: np.asarray(h["layer"][k]["weight"])
+                    for k in h["layer"]
+                    if "weight" in h["layer"][k]
+                }
+            )
+            weights[-1]["shapes"] = [
+                tuple(np.atleast_1d(h["layer"][k]["shape"][()])) for k in sorted(h["layer"])
+            ]
     assert weights[0].keys() == weights[1].keys()
     for k in weights[0]:
-        assert np.array_equal(np.asarray(weights[0][k], dtype=object), np.asarray(weights[1][k], dtype=object)), k
+        assert np.array_equal(
+            np.asarray(weights[0][k], dtype=object), np.asarray(weights[1][k], dtype=object)
+        ), k
 
 
 @pytest.mark.parametrize("decays", [(1.0, 0.25), (0.0, 0.0), (0.3, 0.05)])
@@ -175,20 +219,35 @@ def test_neuron_bit_identical_beyond_float32_integers(decays):
     hand-over of the current and its float32 spike test round: the kernel rounds exactly as SLAYER does."""
     from tna_deploy.models.fast import NeuronConsts, _CubaSpike
     from tna_deploy.models.network import slayer
+
     s = slayer()
-    neuron = s.neuron.cuba.Neuron(threshold=20000.0, current_decay=decays[0], voltage_decay=decays[1],
-                                  shared_param=True, persistent_state=False)
+    neuron = s.neuron.cuba.Neuron(
+        threshold=20000.0,
+        current_decay=decays[0],
+        voltage_decay=decays[1],
+        shared_param=True,
+        persistent_state=False,
+    )
     g = torch.Generator().manual_seed(5)
     z = torch.randint(-64 * 2000, 64 * 7000, (64, 16, 10), generator=g).float() / 64
     ref = neuron(z)
-    fast = _CubaSpike.apply(z.permute(2, 0, 1).contiguous(), NeuronConsts(neuron, True)).permute(1, 2, 0)
+    fast = _CubaSpike.apply(z.permute(2, 0, 1).contiguous(), NeuronConsts(neuron, True)).permute(
+        1, 2, 0
+    )
     _, voltage = neuron.dynamics(z)
-    assert float(voltage.abs().max()) * 4096 > (1 << 24)       # the test really reaches float32 rounding
+    assert float(voltage.abs().max()) * 4096 > (1 << 24)  # the test really reaches float32 rounding
     assert ref.sum() > 0 and torch.equal(ref, fast)
     c = NeuronConsts(neuron, True)
     a = (z * 4096).trunc().permute(2, 0, 1).contiguous()
-    trace = cuba_run(a, c.i_decay, c.v_decay, c.threshold_units, SLAYER, keep_v_pre=True,
-                     v_pre_dtype=torch.float32)
+    trace = cuba_run(
+        a,
+        c.i_decay,
+        c.v_decay,
+        c.threshold_units,
+        SLAYER,
+        keep_v_pre=True,
+        v_pre_dtype=torch.float32,
+    )
     assert torch.equal(trace.v_pre.permute(1, 2, 0) / 4096, voltage)
 
 
@@ -197,9 +256,10 @@ def test_spike_level_is_slayers_float32_test(theta):
     """SLAYER fires when ``int64 v >= (theta + 0.01/4096) * 4096`` (a float32 comparison); the kernel's
     integer level gives the same answer for every voltage around it, including where float32 rounds."""
     from tna_deploy.cuba import slayer_spike_level
+
     level = int(slayer_spike_level(theta * 4096))
     v = torch.arange(level - 40, level + 40, dtype=torch.int64)
-    slayer_fires = v >= (theta + 0.01 / 4096) * 4096           # SLAYER's own expression and dtypes
+    slayer_fires = v >= (theta + 0.01 / 4096) * 4096  # SLAYER's own expression and dtypes
     assert torch.equal(slayer_fires, v >= level)
     assert slayer_fires.any() and not slayer_fires.all()
 
@@ -208,6 +268,7 @@ def test_spike_level_is_slayers_float32_test(theta):
 @pytest.mark.parametrize("role", ["base", "twin"])
 def test_fast_engine_on_cuda_equals_stock_slayer_on_cpu(role):
     from tna_deploy.train.device import resolve_device
+
     dev = resolve_device("cuda")
     net = _net(role=role, middle="ternary" if role == "base" else None)
     x = _inputs(6, 5)
@@ -221,8 +282,10 @@ def test_fast_engine_on_cuda_equals_stock_slayer_on_cpu(role):
     net.to(dev).zero_grad()
     logits, t = net(x.to(dev), return_trace=True)
     torch.nn.functional.cross_entropy(logits, y.to(dev)).backward()
-    if role == "base":      # grid weights: exact in any summation order, on any device
-        assert torch.equal(logits.cpu(), l_ref) and all(torch.equal(a.cpu(), b) for a, b in zip(t, t_ref))
+    if role == "base":  # grid weights: exact in any summation order, on any device
+        assert torch.equal(logits.cpu(), l_ref) and all(
+            torch.equal(a.cpu(), b) for a, b in zip(t, t_ref)
+        )
     for p, g0 in zip([p for p in net.parameters() if p.requires_grad], g_ref):
         assert (p.grad.cpu() - g0).abs().max() <= GRAD_RTOL * g0.abs().max()
 
@@ -230,10 +293,12 @@ def test_fast_engine_on_cuda_equals_stock_slayer_on_cpu(role):
 def test_per_neuron_decays_fall_back_to_slayer():
     """shared_param=False (not something tna-deploy builds) is computed by SLAYER's own forward."""
     from tna_deploy.models.fast import supports
+
     net = _net(middle="ternary", arch="16FC-12FC")
     blk = net.blocks[1]
-    blk.neuron.voltage_decay = torch.nn.Parameter(blk.neuron.voltage_decay.detach().expand(16).clone(),
-                                                  requires_grad=False)
+    blk.neuron.voltage_decay = torch.nn.Parameter(
+        blk.neuron.voltage_decay.detach().expand(16).clone(), requires_grad=False
+    )
     assert not supports(net)
     x = _inputs(3, 4)
     net.engine = "fast"
@@ -245,6 +310,7 @@ def test_per_neuron_decays_fall_back_to_slayer():
 def test_dropout_on_a_conv_block_is_slayers():
     """A conv block with neuron dropout (channels-last on CPU): the same masks, in SLAYER's (C, H, W) order."""
     from tna_deploy.models.network import slayer
+
     c = TrainConfig(arch="4C3-8FC", width=1.0, epochs=1, dropout=0.0)
     torch.manual_seed(0)
     net = build_network(c, (1, 12, 12), 10, 15.0, role="twin")

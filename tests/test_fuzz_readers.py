@@ -10,6 +10,7 @@ a reader running longer than ``LIMIT_S`` or the process growing by more than ``M
 A normal run tries a few dozen examples per reader, reproducibly (profile ``tna-default`` in
 conftest.py); ``pytest -m fuzz --fuzz tests/test_fuzz_readers.py`` tries thousands, at random.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,18 +28,19 @@ import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import given, settings, strategies as st  # noqa: E402
-
 from helpers import make_images  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
 from tna_deploy.errors import TnaError  # noqa: E402
 
 pytestmark = pytest.mark.fuzz
 
-LIMIT_S = 30                    # one reader call on a small file
-MEMORY = 512 << 20              # how far one reader call may raise the process's resident memory
+LIMIT_S = 30  # one reader call on a small file
+MEMORY = 512 << 20  # how far one reader call may raise the process's resident memory
 
 
-class Hang(BaseException):      # a BaseException: no reader's ``except Exception`` may swallow it
+class Hang(BaseException):  # a BaseException: no reader's ``except Exception`` may swallow it
     pass
 
 
@@ -60,8 +62,10 @@ def _reset_peak() -> bool:
 @contextlib.contextmanager
 def bounded():
     """At most ``LIMIT_S`` seconds, and a resident-memory peak at most ``MEMORY`` above where it started."""
+
     def alarm(*_):
         raise Hang(f"a reader ran for more than {LIMIT_S} s")
+
     rss, fresh = _status("VmRSS"), _reset_peak()
     start = rss if fresh else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     old = signal.signal(signal.SIGALRM, alarm)
@@ -72,7 +76,9 @@ def bounded():
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
     peak = _status("VmHWM") if fresh else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    assert peak - start < MEMORY, f"reading a mutated file took the process from {start >> 20} to {peak >> 20} MiB"
+    assert peak - start < MEMORY, (
+        f"reading a mutated file took the process from {start >> 20} to {peak >> 20} MiB"
+    )
 
 
 def outcome(call, path: str, errors=(TnaError,)):
@@ -106,14 +112,41 @@ def mutated_bytes(draw, data: bytes) -> bytes:
         elif op == "insert":
             b[pos:pos] = draw(st.binary(min_size=1, max_size=16))
         elif op == "delete":
-            del b[pos:pos + draw(st.integers(1, 64))]
+            del b[pos : pos + draw(st.integers(1, 64))]
         else:
-            b[pos:pos] = b[pos:pos + draw(st.integers(1, 64))]
+            b[pos:pos] = b[pos : pos + draw(st.integers(1, 64))]
     return bytes(b)
 
 
-WRONG = [None, True, False, 0, -1, 1, 3, 2 ** 31, -(2 ** 63), 2 ** 64, 0.5, 1e308, -1e-300, math.nan, math.inf,
-         -math.inf, "", "x", "nan", "1", [], {}, [0], [1, 2, 3], [[1]], ["a"], {"a": 1}]
+WRONG = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1,
+    3,
+    2**31,
+    -(2**63),
+    2**64,
+    0.5,
+    1e308,
+    -1e-300,
+    math.nan,
+    math.inf,
+    -math.inf,
+    "",
+    "x",
+    "nan",
+    "1",
+    [],
+    {},
+    [0],
+    [1, 2, 3],
+    [[1]],
+    ["a"],
+    {"a": 1},
+]
 
 
 def _paths(obj, prefix=()):
@@ -159,25 +192,38 @@ def mutated_tree(draw, obj, extra=()):
 # ---- checkpoints and run configs -------------------------------------------------------------------
 def _tensor_variants():
     import torch
-    return [lambda t: torch.zeros(3), lambda t: torch.zeros(2, 2, 2, 2, 2),
-            lambda t: t.flatten() if hasattr(t, "flatten") else t,
-            lambda t: torch.full_like(t, math.nan) if hasattr(t, "is_floating_point") and t.is_floating_point() else t,
-            lambda t: t.to(torch.int64) if hasattr(t, "to") else t,
-            lambda t: t[..., :1] if hasattr(t, "dim") and t.dim() else t,
-            lambda t: torch.zeros(5056, dtype=torch.uint8), lambda t: torch.tensor(1.0)]
+
+    return [
+        lambda t: torch.zeros(3),
+        lambda t: torch.zeros(2, 2, 2, 2, 2),
+        lambda t: t.flatten() if hasattr(t, "flatten") else t,
+        lambda t: (
+            torch.full_like(t, math.nan)
+            if hasattr(t, "is_floating_point") and t.is_floating_point()
+            else t
+        ),
+        lambda t: t.to(torch.int64) if hasattr(t, "to") else t,
+        lambda t: t[..., :1] if hasattr(t, "dim") and t.dim() else t,
+        lambda t: torch.zeros(5056, dtype=torch.uint8),
+        lambda t: torch.tensor(1.0),
+    ]
 
 
 def _resume(path: str, meta: dict):
     """What ``train --resume`` does with a checkpoint before its first step; ``meta`` stands for the data."""
     import torch
+
     from tna_deploy.config import TrainConfig
     from tna_deploy.train.checkpoint import check_resume_meta, load_checkpoint, restore_training
     from tna_deploy.train.runs import ModelMeta, make_networks
+
     ckpt = load_checkpoint(path, resume=True)
     cfg = TrainConfig.from_dict(ckpt["config"])
     check_resume_meta(ckpt, path, meta)
     base, twins = make_networks(cfg, ModelMeta.from_dict(meta))
-    opt = torch.optim.Adam([p for n in [base] + twins for p in n.parameters() if p.requires_grad], lr=cfg.lr)
+    opt = torch.optim.Adam(
+        [p for n in [base] + twins for p in n.parameters() if p.requires_grad], lr=cfg.lr
+    )
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_gamma)
     with torch.random.fork_rng():
         restore_training(ckpt, path, base, twins, opt, sched, meta)
@@ -194,14 +240,23 @@ class Real(tuple):
 @pytest.fixture(scope="module")
 def checkpoint(exported, tmp_path_factory):
     import torch
+
     run, _, _ = exported
     path = os.path.join(run, "checkpoint.pt")
-    return Real((path, open(path, "rb").read(), torch.load(path, weights_only=True), tmp_path_factory.mktemp("ckpt")))
+    return Real(
+        (
+            path,
+            open(path, "rb").read(),
+            torch.load(path, weights_only=True),
+            tmp_path_factory.mktemp("ckpt"),
+        )
+    )
 
 
 @given(data=st.data())
 def test_checkpoint_bytes(checkpoint, data):
     from tna_deploy.train.runs import load_run
+
     src, raw, _, tmp = checkpoint
     run = tmp / "bytes"
     run.mkdir(exist_ok=True)
@@ -212,7 +267,9 @@ def test_checkpoint_bytes(checkpoint, data):
 @given(data=st.data())
 def test_checkpoint_fields(checkpoint, data):
     import torch
+
     from tna_deploy.train.runs import load_run
+
     _, _, ckpt, tmp = checkpoint
     run = tmp / "fields"
     run.mkdir(exist_ok=True)
@@ -230,6 +287,7 @@ def scratch(tmp_path_factory):
 @given(data=st.data())
 def test_run_config_json(exported, scratch, data):
     from tna_deploy.train.checkpoint import load_run_config
+
     run, _, _ = exported
     saved = json.load(open(os.path.join(run, "config.json")))
     d = scratch
@@ -240,6 +298,7 @@ def test_run_config_json(exported, scratch, data):
 # ---- netx files (the IR reader) and ONNX exports ---------------------------------------------------
 def _h5_items(path: str):
     import h5py
+
     objects, attrs = [], []
     with h5py.File(path, "r") as f:
         f.visit(objects.append)
@@ -247,20 +306,41 @@ def _h5_items(path: str):
     return sorted(objects), attrs
 
 
-ARRAYS = [np.zeros(0), np.zeros((2, 3)), np.full(3, np.nan), np.array(1e30), np.array(-5), np.array([2 ** 40]),
-          np.array([b"CUBA"]), np.array([b"dense"]), np.array([b"pool"]), np.array([1, 1, 1]), np.array(4096),
-          np.ones((16, 1568), dtype=np.int64), np.array([[1.5]])]
+ARRAYS = [
+    np.zeros(0),
+    np.zeros((2, 3)),
+    np.full(3, np.nan),
+    np.array(1e30),
+    np.array(-5),
+    np.array([2**40]),
+    np.array([b"CUBA"]),
+    np.array([b"dense"]),
+    np.array([b"pool"]),
+    np.array([1, 1, 1]),
+    np.array(4096),
+    np.ones((16, 1568), dtype=np.int64),
+    np.array([[1.5]]),
+]
 
 
 def _mutate_h5(path: str, data) -> None:
     import h5py
+
     objects, attrs = _h5_items(path)
     with h5py.File(path, "r+") as f:
         for _ in range(data.draw(st.integers(1, 3), label="edits")):
             if attrs and data.draw(st.booleans(), label="attribute"):
                 key = data.draw(st.sampled_from(attrs))
-                v = data.draw(st.sampled_from(WRONG[:-5] + ["[1, 2]", "{", "[]", '[{"name": 1}]', "tna-deploy-netx"]))
-                if v is None or isinstance(v, (list, dict)) or (isinstance(v, int) and abs(v) >= 2 ** 63):
+                v = data.draw(
+                    st.sampled_from(
+                        WRONG[:-5] + ["[1, 2]", "{", "[]", '[{"name": 1}]', "tna-deploy-netx"]
+                    )
+                )
+                if (
+                    v is None
+                    or isinstance(v, (list, dict))
+                    or (isinstance(v, int) and abs(v) >= 2**63)
+                ):
                     f.attrs.pop(key, None)
                 else:
                     f.attrs[key] = v
@@ -279,6 +359,7 @@ def _mutate_h5(path: str, data) -> None:
 @given(data=st.data())
 def test_netx_bytes(exported, data):
     from tna_deploy.ir import read_netx
+
     _, net, d = exported
     p = d / "fuzz-bytes.net"
     p.write_bytes(data.draw(mutated_bytes(open(net, "rb").read())))
@@ -290,12 +371,13 @@ def test_netx_fields(exported, data):
     from tna_deploy.export.netx import read_meta
     from tna_deploy.hardware.counts import static_counts
     from tna_deploy.ir import read_netx
+
     _, net, d = exported
     p = d / "fuzz-fields.net"
     shutil.copy(net, p)
     _mutate_h5(str(p), data)
     got = outcome(lambda: read_netx(str(p)), str(p))
-    if got is not None:        # a valid network: what the report computes from it works
+    if got is not None:  # a valid network: what the report computes from it works
         for layer in got.compute_layers:
             if layer.kind != "input":
                 static_counts(layer)
@@ -308,6 +390,7 @@ def onnx_export(exported):
     pytest.importorskip("onnxruntime")
     from tna_deploy.export.onnx_writer import write_onnx
     from tna_deploy.ir import read_netx
+
     _, net, d = exported
     path = d / "fuzz-source.onnx"
     if not path.exists():
@@ -318,6 +401,7 @@ def onnx_export(exported):
 @given(data=st.data())
 def test_onnx_bytes(onnx_export, data):
     from tna_deploy.ir.onnx_model import read_onnx
+
     p = onnx_export.parent / "fuzz-bytes.onnx"
     p.write_bytes(data.draw(mutated_bytes(onnx_export.read_bytes())))
     outcome(lambda: read_onnx(str(p)), str(p))
@@ -326,7 +410,9 @@ def test_onnx_bytes(onnx_export, data):
 @given(data=st.data())
 def test_onnx_fields(onnx_export, data):
     import onnx
+
     from tna_deploy.ir.onnx_model import read_onnx
+
     model = onnx.load(str(onnx_export))
     props = {p.key: p for p in model.metadata_props}
     key = data.draw(st.sampled_from(sorted(props)))
@@ -334,7 +420,11 @@ def test_onnx_fields(onnx_export, data):
         value = json.loads(props[key].value)
     except ValueError:
         value = props[key].value
-    value = data.draw(mutated_tree(value)) if isinstance(value, (dict, list)) else data.draw(st.sampled_from(WRONG))
+    value = (
+        data.draw(mutated_tree(value))
+        if isinstance(value, (dict, list))
+        else data.draw(st.sampled_from(WRONG))
+    )
     props[key].value = json.dumps(value) if not isinstance(value, str) else value
     p = onnx_export.parent / "fuzz-fields.onnx"
     p.write_bytes(model.SerializeToString())
@@ -345,6 +435,7 @@ def test_onnx_fields(onnx_export, data):
 @pytest.fixture(scope="module")
 def sim_dir(exported):
     from tna_deploy.simulate.run import simulate
+
     run, net, d = exported
     out = d / "fuzz-sim"
     if not (out / "results.json").exists():
@@ -355,6 +446,7 @@ def sim_dir(exported):
 def _report(path: str) -> dict:
     from tna_deploy.report import build_report
     from tna_deploy.report.render import summary_lines, to_markdown
+
     r = build_report(path)
     summary_lines(r)
     to_markdown(r)
@@ -367,7 +459,9 @@ def test_results_json(sim_dir, data):
     shutil.copytree(sim_dir, d, dirs_exist_ok=True)
     results = json.load(open(sim_dir / "results.json"))
     if data.draw(st.booleans(), label="as bytes"):
-        (d / "results.json").write_bytes(data.draw(mutated_bytes((sim_dir / "results.json").read_bytes())))
+        (d / "results.json").write_bytes(
+            data.draw(mutated_bytes((sim_dir / "results.json").read_bytes()))
+        )
     else:
         (d / "results.json").write_text(json.dumps(data.draw(mutated_tree(results))))
     outcome(lambda: _report(str(d)), str(d))
@@ -378,19 +472,33 @@ def test_counts_npz(sim_dir, data):
     d = sim_dir.parent / "fuzz-counts"
     shutil.copytree(sim_dir, d, dirs_exist_ok=True)
     if data.draw(st.booleans(), label="as bytes"):
-        (d / "counts.npz").write_bytes(data.draw(mutated_bytes((sim_dir / "counts.npz").read_bytes())))
+        (d / "counts.npz").write_bytes(
+            data.draw(mutated_bytes((sim_dir / "counts.npz").read_bytes()))
+        )
     else:
         with np.load(sim_dir / "counts.npz") as z:
             arrays = {k: z[k] for k in z.files}
         for _ in range(data.draw(st.integers(1, 3))):
             key = data.draw(st.sampled_from(sorted(arrays)))
             a = arrays.pop(key)
-            variants = [None, lambda a: a[:1], lambda a: a.reshape(-1), lambda a: a.astype(np.float64),
-                        lambda a: -a - 1, lambda a: a * 10 ** 6, lambda a: np.zeros((0,) + a.shape[1:], a.dtype),
-                        lambda a: a[..., :1], lambda a: np.array(7), lambda a: a.astype(np.uint8),
-                        lambda a: np.full(a.shape, 2 ** 62, dtype=np.int64), lambda a: np.array(["x"] * len(a))]
+            variants = [
+                None,
+                lambda a: a[:1],
+                lambda a: a.reshape(-1),
+                lambda a: a.astype(np.float64),
+                lambda a: -a - 1,
+                lambda a: a * 10**6,
+                lambda a: np.zeros((0,) + a.shape[1:], a.dtype),
+                lambda a: a[..., :1],
+                lambda a: np.array(7),
+                lambda a: a.astype(np.uint8),
+                lambda a: np.full(a.shape, 2**62, dtype=np.int64),
+                lambda a: np.array(["x"] * len(a)),
+            ]
             v = data.draw(st.sampled_from(variants))
-            if v is not None and a.dtype.kind in "iuf" and a.ndim:     # (the test's own arrays can be 0-d)
+            if (
+                v is not None and a.dtype.kind in "iuf" and a.ndim
+            ):  # (the test's own arrays can be 0-d)
                 arrays[data.draw(st.sampled_from([key, key + "_x", "emulator_logits"]))] = v(a)
         np.savez_compressed(d / "counts.npz", **arrays)
     outcome(lambda: _report(str(d)), str(d))
@@ -409,23 +517,40 @@ def _toml_value(v) -> str:
     if isinstance(v, list):
         return "[" + ", ".join(_toml_value(x) for x in v if x is not None) + "]"
     if isinstance(v, dict):
-        return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml_value(x)}" for k, x in v.items() if x is not None) + "}"
+        return (
+            "{"
+            + ", ".join(
+                f"{json.dumps(str(k))} = {_toml_value(x)}" for k, x in v.items() if x is not None
+            )
+            + "}"
+        )
     return '"null"'
 
 
 def _toml(doc: dict) -> str:
     """A profile-shaped document (scalars, then tables of scalars) as TOML."""
-    top = [f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in doc.items() if not isinstance(v, dict) and v is not None]
-    tables = [f"[{json.dumps(str(k))}]\n" + "\n".join(f"{json.dumps(str(a))} = {_toml_value(b)}" for a, b in v.items()
-                                                     if b is not None)
-              for k, v in doc.items() if isinstance(v, dict)]
+    top = [
+        f"{json.dumps(str(k))} = {_toml_value(v)}"
+        for k, v in doc.items()
+        if not isinstance(v, dict) and v is not None
+    ]
+    tables = [
+        f"[{json.dumps(str(k))}]\n"
+        + "\n".join(
+            f"{json.dumps(str(a))} = {_toml_value(b)}" for a, b in v.items() if b is not None
+        )
+        for k, v in doc.items()
+        if isinstance(v, dict)
+    ]
     return "\n".join(top) + "\n\n" + "\n\n".join(tables) + "\n"
 
 
 @given(data=st.data())
 def test_hardware_toml(scratch, data):
     import tomli
+
     from tna_deploy.hardware.profile import PACKAGED, load_profile
+
     src = PACKAGED / "loihi2.toml"
     p = scratch / "mine.toml"
     if data.draw(st.booleans(), label="as bytes"):
@@ -435,6 +560,7 @@ def test_hardware_toml(scratch, data):
     prof = outcome(lambda: load_profile(str(p)), str(p))
     if prof is not None:
         from tna_deploy.hardware.feasibility import energy
+
         for f in prof.figures.values():
             assert f.value is None or math.isfinite(f.value)
         energy(1000.0, 100.0, 10.0, prof)
@@ -450,6 +576,7 @@ def idx_files(fmnist_dir):
 @given(data=st.data())
 def test_idx(idx_files, scratch, data):
     from tna_deploy.data.idx import read_idx
+
     gz, raw = idx_files
     zipped = data.draw(st.booleans(), label="gzipped")
     p = scratch / ("x-idx3-ubyte.gz" if zipped else "x-idx3-ubyte")
@@ -459,16 +586,25 @@ def test_idx(idx_files, scratch, data):
 
 def _cifar_batch(protocol: int) -> bytes:
     x, y = make_images(4, 3, size=32, channels=3)
-    entry = {b"batch_label": b"testing batch 1 of 1", b"labels": [int(v) for v in y],
-             b"data": x.transpose(0, 3, 1, 2).reshape(4, -1), b"filenames": [b"a.png", b"b.png", b"c.png", b"d.png"]}
+    entry = {
+        b"batch_label": b"testing batch 1 of 1",
+        b"labels": [int(v) for v in y],
+        b"data": x.transpose(0, 3, 1, 2).reshape(4, -1),
+        b"filenames": [b"a.png", b"b.png", b"c.png", b"d.png"],
+    }
     return pickle.dumps(entry, protocol=protocol)
 
 
 @given(data=st.data())
 def test_cifar_batch(scratch, data):
     from tna_deploy.data.cifar import read_batch
+
     p = scratch / "data_batch_1"
-    p.write_bytes(data.draw(mutated_bytes(_cifar_batch(data.draw(st.sampled_from([2, 4, 5]), label="protocol")))))
+    p.write_bytes(
+        data.draw(
+            mutated_bytes(_cifar_batch(data.draw(st.sampled_from([2, 4, 5]), label="protocol")))
+        )
+    )
     got = outcome(lambda: read_batch(str(p), "labels"), str(p))
     if got is not None:
         x, y = got
@@ -478,20 +614,28 @@ def test_cifar_batch(scratch, data):
 @pytest.fixture(scope="module")
 def aedat_file(tmp_path_factory):
     from aedat4 import write_aedat4
+
     dtype = np.dtype([("t", np.int64), ("x", np.uint16), ("y", np.uint16), ("p", bool)])
     rng = np.random.default_rng(0)
     ev = np.zeros(60, dtype=dtype)
     ev["t"] = np.sort(rng.integers(0, 100_000, 60))
-    ev["x"], ev["y"], ev["p"] = rng.integers(0, 128, 60), rng.integers(0, 128, 60), rng.integers(0, 2, 60)
+    ev["x"], ev["y"], ev["p"] = (
+        rng.integers(0, 128, 60),
+        rng.integers(0, 128, 60),
+        rng.integers(0, 2, 60),
+    )
     p = tmp_path_factory.mktemp("dvs") / "real.aedat4"
     write_aedat4(str(p), ev)
     return p
 
 
-@settings(max_examples=max(10, settings().max_examples // 3))   # a decoding process each: slower examples
+@settings(
+    max_examples=max(10, settings().max_examples // 3)
+)  # a decoding process each: slower examples
 @given(data=st.data())
 def test_aedat4_recording(aedat_file, data):
     from tna_deploy.data.dvs import decode_recordings
+
     p = aedat_file.parent / "airplane_0.aedat4"
     p.write_bytes(data.draw(mutated_bytes(aedat_file.read_bytes())))
     got = outcome(lambda: decode_recordings([str(p)], (128, 128, 2), 4, 48), str(p))
@@ -503,10 +647,11 @@ def test_a_decoder_crash_is_one_line(aedat_file):
     """The decoder aborts the process on this damaged header (a panic while unwinding): one line, no crash."""
     from tna_deploy.data.dvs import decode_recordings
     from tna_deploy.errors import DataError
+
     p = aedat_file.parent / "cat_0.aedat4"
     raw = bytearray(aedat_file.read_bytes())
     start = raw.index(b"<dv")
-    raw[start + 1:start + 3] = b"\xd6\xd6"           # the description is no longer UTF-8
+    raw[start + 1 : start + 3] = b"\xd6\xd6"  # the description is no longer UTF-8
     p.write_bytes(bytes(raw))
     with pytest.raises(DataError, match="cat_0.aedat4: not a readable AEDAT4 recording"):
         decode_recordings([str(p)], (128, 128, 2), 4, 48)
@@ -515,18 +660,22 @@ def test_a_decoder_crash_is_one_line(aedat_file):
 def test_a_packet_claiming_gigabytes_is_one_line(aedat_file):
     """A packet header saying 4 GiB: the decoder's allocation fails inside its memory limit, in its process."""
     import struct
+
     from tna_deploy.data.dvs import decode_recordings
     from tna_deploy.errors import DataError
+
     raw = bytearray(aedat_file.read_bytes())
-    packet = 18 + struct.unpack("<I", raw[14:18])[0]           # magic, header length, header, then packets
-    raw[packet + 4:packet + 8] = struct.pack("<I", 0xFFFFFFF0)
+    packet = 18 + struct.unpack("<I", raw[14:18])[0]  # magic, header length, header, then packets
+    raw[packet + 4 : packet + 8] = struct.pack("<I", 0xFFFFFFF0)
     p = aedat_file.parent / "dog_0.aedat4"
     p.write_bytes(bytes(raw))
     with bounded(), pytest.raises(DataError, match="dog_0.aedat4: not a readable AEDAT4 recording"):
         decode_recordings([str(p)], (128, 128, 2), 4, 48)
 
 
-def test_the_fuzzing_starts_from_valid_files(checkpoint, exported, onnx_export, sim_dir, idx_files, aedat_file):
+def test_the_fuzzing_starts_from_valid_files(
+    checkpoint, exported, onnx_export, sim_dir, idx_files, aedat_file
+):
     """Each real file reads cleanly, so every error above comes from a mutation."""
     from tna_deploy.data.cifar import read_batch
     from tna_deploy.data.dvs import decode_recordings
@@ -534,6 +683,7 @@ def test_the_fuzzing_starts_from_valid_files(checkpoint, exported, onnx_export, 
     from tna_deploy.ir import read_netx
     from tna_deploy.ir.onnx_model import read_onnx
     from tna_deploy.train.runs import load_run
+
     path, _, _, tmp = checkpoint
     load_run(os.path.dirname(path))
     _resume(path, checkpoint[2]["meta"])

@@ -6,7 +6,10 @@ from tna_deploy.train.losses import kd_ce_loss, kd_loss, single_loss, tna_loss
 
 
 def _ce(logits, target):
-    return sum(-math.log(math.exp(row[t]) / sum(math.exp(v) for v in row)) for row, t in zip(logits, target)) / len(target)
+    return sum(
+        -math.log(math.exp(row[t]) / sum(math.exp(v) for v in row))
+        for row, t in zip(logits, target)
+    ) / len(target)
 
 
 def test_tna_loss_by_hand():
@@ -27,8 +30,12 @@ def test_tna_with_two_twins_adds_a_ce_and_a_matching_term():
     y = torch.tensor([0, 1, 2, 3])
     two = tna_loss(b, [t1, t2], y, 0.5).total
     f = torch.nn.functional
-    expected = (f.cross_entropy(b, y) + f.cross_entropy(t1, y) + f.cross_entropy(t2, y)
-                + 0.5 * (f.mse_loss(b, t1) + f.mse_loss(b, t2)))
+    expected = (
+        f.cross_entropy(b, y)
+        + f.cross_entropy(t1, y)
+        + f.cross_entropy(t2, y)
+        + 0.5 * (f.mse_loss(b, t1) + f.mse_loss(b, t2))
+    )
     assert torch.allclose(two, expected)
 
 
@@ -46,7 +53,9 @@ def test_kd_variants_keep_teacher_frozen():
     kd = kd_loss(b, teacher, y)
     assert torch.allclose(kd.total, ((b - teacher) ** 2).mean())
     kdce = kd_ce_loss(b, teacher, y, 1e-2)
-    assert torch.allclose(kdce.total, torch.nn.functional.cross_entropy(b, y) + 1e-2 * ((b - teacher) ** 2).mean())
+    assert torch.allclose(
+        kdce.total, torch.nn.functional.cross_entropy(b, y) + 1e-2 * ((b - teacher) ** 2).mean()
+    )
     (kd.total + kdce.total).backward()
     assert teacher.grad is None
     assert math.isnan(single_loss(b, y).match)

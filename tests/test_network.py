@@ -1,6 +1,6 @@
 import torch
-
 from helpers import TINY_ARCH
+
 from tna_deploy.config import TrainConfig
 from tna_deploy.models import build_network
 from tna_deploy.train.runs import ModelMeta, make_networks
@@ -13,7 +13,12 @@ def _meta():
 def test_layout_and_roles():
     net = build_network(TrainConfig(arch=TINY_ARCH), (1, 28, 28), 10, 255.0)
     assert [(i.kind, i.role) for i in net.info] == [
-        ("conv", "first"), ("pool", "fixed"), ("flatten", "none"), ("dense", "middle"), ("output", "last")]
+        ("conv", "first"),
+        ("pool", "fixed"),
+        ("flatten", "none"),
+        ("dense", "middle"),
+        ("output", "last"),
+    ]
     x = torch.randint(0, 256, (2, 1, 28, 28, 3)).float()
     logits, trace = net(x, return_trace=True)
     assert logits.shape == (2, 10) and len(trace) == 5
@@ -25,7 +30,7 @@ def test_first_and_last_layers_are_8bit_middle_compresses_late():
     net = build_network(TrainConfig(arch="4C3-8C3-AP2-8FC"), (1, 28, 28), 10, 255.0)
     middle = [k for k, i in enumerate(net.info) if i.role == "middle"]
     assert not net.compressed
-    assert net.quantized_weight(middle[0]).unique().numel() > 3      # full precision before compression
+    assert net.quantized_weight(middle[0]).unique().numel() > 3  # full precision before compression
     net.set_compression(True)
     assert net.compressed
     for k in middle:
@@ -34,7 +39,7 @@ def test_first_and_last_layers_are_8bit_middle_compresses_late():
     for k in (0, len(net.info) - 1):
         ints = net.quantized_weight(k)
         assert torch.equal(ints, ints.round()) and ints.min() >= -256 and ints.max() <= 254
-        assert bool((ints % 2 == 0).all())                             # SLAYER's 8-bit grid: even integers
+        assert bool((ints % 2 == 0).all())  # SLAYER's 8-bit grid: even integers
 
 
 def test_twin_is_full_precision_and_independent():
@@ -56,4 +61,4 @@ def test_pool_weights_are_fixed():
     net = build_network(TrainConfig(arch=TINY_ARCH), (1, 28, 28), 10, 255.0)
     pool = net.blocks[1]
     assert not pool.synapse.weight.requires_grad
-    assert net.quantized_weight(1).unique().tolist() == [65.0]   # threshold 64 + 1: any spike fires
+    assert net.quantized_weight(1).unique().tolist() == [65.0]  # threshold 64 + 1: any spike fires

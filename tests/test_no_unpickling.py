@@ -2,11 +2,12 @@
 
 A source scan: a new ``pickle.load``, ``torch.load`` without ``weights_only=True`` or
 ``np.load(..., allow_pickle=True)`` fails here and has to be made safe or allow-listed by name."""
+
 import pathlib
 import re
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "tna_deploy"
-ALLOWED_UNPICKLER = {"data/cifar.py"}      # BatchUnpickler: numpy arrays and plain data only
+ALLOWED_UNPICKLER = {"data/cifar.py"}  # BatchUnpickler: numpy arrays and plain data only
 
 
 def _calls(text: str, name: str) -> list[str]:
@@ -17,7 +18,7 @@ def _calls(text: str, name: str) -> list[str]:
         while depth and i < len(text):
             depth += {"(": 1, ")": -1}.get(text[i], 0)
             i += 1
-        out.append(text[m.end():i - 1])
+        out.append(text[m.end() : i - 1])
     return out
 
 
@@ -26,13 +27,24 @@ def test_no_reader_unpickles_outside_the_allow_list():
     for path in sorted(PACKAGE.rglob("*.py")):
         rel = path.relative_to(PACKAGE).as_posix()
         text = path.read_text()
-        if rel not in ALLOWED_UNPICKLER and re.search(r"\bpickle\.(loads?|Unpickler)\b|\bdill\b|\bjoblib\b", text):
+        if rel not in ALLOWED_UNPICKLER and re.search(
+            r"\bpickle\.(loads?|Unpickler)\b|\bdill\b|\bjoblib\b", text
+        ):
             bad.append(f"{rel}: pickle")
-        bad += [f"{rel}: torch.load({a[:40]})" for a in _calls(text, "torch.load") if "weights_only=True" not in a]
-        bad += [f"{rel}: np.load({a[:40]})" for a in _calls(text, "np.load") + _calls(text, "numpy.load")
-                if "allow_pickle=True" in a.replace(" ", "")]
+        bad += [
+            f"{rel}: torch.load({a[:40]})"
+            for a in _calls(text, "torch.load")
+            if "weights_only=True" not in a
+        ]
+        bad += [
+            f"{rel}: np.load({a[:40]})"
+            for a in _calls(text, "np.load") + _calls(text, "numpy.load")
+            if "allow_pickle=True" in a.replace(" ", "")
+        ]
     assert not bad, bad
 
 
 def test_the_scan_sees_what_it_looks_for():
-    assert _calls("x = torch.load(f(a), map_location='cpu')", "torch.load") == ["f(a), map_location='cpu'"]
+    assert _calls("x = torch.load(f(a), map_location='cpu')", "torch.load") == [
+        "f(a), map_location='cpu'"
+    ]

@@ -1,6 +1,7 @@
 """The shared temp directory and the working directory are attacker-writable places: a planted
 ``tna-lava-*`` folder must make no Lava run kill or delete anything, and no child process may import a
 ``tna_deploy/`` folder from the working directory (issue 22, items 1 and 2)."""
+
 from __future__ import annotations
 
 import json
@@ -44,7 +45,12 @@ class Victims:
 
     def plant(self, d, **owner):
         d.mkdir(mode=0o700, exist_ok=True)
-        note = dict(parent=_dead_pid(), pgid=self.proc.pid, started=0, shm=[self.shm, "../../" + str(self.file)])
+        note = dict(
+            parent=_dead_pid(),
+            pgid=self.proc.pid,
+            started=0,
+            shm=[self.shm, "../../" + str(self.file)],
+        )
         write_owner(str(d), {**note, **owner})
         (d / "shm.txt").write_text(f"{self.shm}\n{self.file}\n")
         (d / "mp_tmp.txt").write_text(self.pymp)
@@ -53,7 +59,9 @@ class Victims:
     def assert_untouched(self):
         time.sleep(0.2)
         assert self.proc.poll() is None, "a process named in a planted note was killed"
-        assert os.path.exists(os.path.join("/dev/shm", self.shm)), "a segment named in a planted note was deleted"
+        assert os.path.exists(os.path.join("/dev/shm", self.shm)), (
+            "a segment named in a planted note was deleted"
+        )
         assert os.path.isdir(self.pymp), "the folder named in a planted mp_tmp.txt was deleted"
         assert self.file.read_text() == "keep me"
 
@@ -94,8 +102,10 @@ def test_a_folder_that_is_not_private_is_left_alone(tmp_path, victims, how):
         name.symlink_to(d)
     else:
         d.rename(name)
-        if how == "note-is-symlink":                      # owner.json points at a note the attacker controls
-            (tmp_path / "evil.json").write_text(json.dumps(dict(parent=_dead_pid(), pgid=victims.proc.pid)))
+        if how == "note-is-symlink":  # owner.json points at a note the attacker controls
+            (tmp_path / "evil.json").write_text(
+                json.dumps(dict(parent=_dead_pid(), pgid=victims.proc.pid))
+            )
             os.unlink(name / "owner.json")
             os.symlink(tmp_path / "evil.json", name / "owner.json")
         else:
@@ -108,11 +118,14 @@ def test_a_folder_that_is_not_private_is_left_alone(tmp_path, victims, how):
 def test_own_private_folder_signals_only_processes_that_prove_to_run_it(tmp_path, victims):
     """Even in this user's own folder a note is not proof: the pgid it names is not this run's worker, the
     file it names is not a shared-memory segment; only the folder itself and Python segments go."""
-    d = victims.plant(tmp_path / (PREFIX + "mine"), shm=["psm_notours", "../../" + str(victims.file)])
+    d = victims.plant(
+        tmp_path / (PREFIX + "mine"), shm=["psm_notours", "../../" + str(victims.file)]
+    )
     (d / "shm.txt").write_text(f"{victims.file}\n../etc/passwd\n")
     os.chmod(tmp_path, 0o755)
-    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(d)],
-                              start_new_session=True)      # stands in for the run's own worker
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", str(d)], start_new_session=True
+    )  # stands in for the run's own worker
     try:
         notes = clean_stale(str(tmp_path))
         assert worker.wait(timeout=5) == -signal.SIGKILL
@@ -149,14 +162,24 @@ def _planted_cwd(tmp_path):
 def test_child_processes_never_import_the_working_directory(tmp_path):
     cwd, marker = _planted_cwd(tmp_path)
     argv = python_command("tna_deploy.cli", "--version")
-    out = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(cwd)))
+    out = subprocess.run(
+        argv, cwd=cwd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(cwd))
+    )
     assert out.returncode == 0 and "tna-deploy" in out.stdout, out.stderr
     script = tmp_path / "probe.py"
-    script.write_text("import numpy, tna_deploy.childproc as c\nprint(numpy.__file__, c.PACKAGE_DIR)\n")
-    probe = subprocess.run(python_command("tna_deploy.childproc") [:3] + [script.read_text()], cwd=cwd,
-                           capture_output=True, text=True)
+    script.write_text(
+        "import numpy, tna_deploy.childproc as c\nprint(numpy.__file__, c.PACKAGE_DIR)\n"
+    )
+    probe = subprocess.run(
+        python_command("tna_deploy.childproc")[:3] + [script.read_text()],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
     assert probe.returncode == 0 and str(cwd) not in probe.stdout, probe.stdout + probe.stderr
-    worker = os.path.join(os.path.dirname(__import__("tna_deploy.data.dvs").data.dvs.__file__), "aedat_worker.py")
+    worker = os.path.join(
+        os.path.dirname(__import__("tna_deploy.data.dvs").data.dvs.__file__), "aedat_worker.py"
+    )
     assert script_command(worker)[:2] == [sys.executable, "-I"]
     assert not marker.exists(), "code planted in the working directory ran"
 
@@ -174,12 +197,29 @@ def test_a_lava_run_from_a_planted_working_directory_runs_the_installed_package(
         victims.plant(tmp / (PREFIX + "planted"))
         os.chmod(tmp / (PREFIX + "planted"), 0o777)
         cli = shutil.which("tna-deploy", path=os.path.dirname(sys.executable)) or "tna-deploy"
-        out = subprocess.run([cli, "simulate", net, "--backend", "lava,emulator", "--samples", "2", "--out",
-                              str(tmp_path / "o")], cwd=cwd, capture_output=True, text=True, timeout=600,
-                             env=dict(os.environ, TMPDIR=str(tmp)))
+        out = subprocess.run(
+            [
+                cli,
+                "simulate",
+                net,
+                "--backend",
+                "lava,emulator",
+                "--samples",
+                "2",
+                "--out",
+                str(tmp_path / "o"),
+            ],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=dict(os.environ, TMPDIR=str(tmp)),
+        )
         assert out.returncode == 0, out.stderr
         assert not marker.exists(), "the Lava worker imported the working directory's tna_deploy"
-        assert json.loads((tmp_path / "o" / "results.json").read_text())["agreement"]["spikes_equal"]
+        assert json.loads((tmp_path / "o" / "results.json").read_text())["agreement"][
+            "spikes_equal"
+        ]
         victims.assert_untouched()
         assert sorted(os.listdir(tmp)) == [PREFIX + "planted"]
     finally:

@@ -18,7 +18,7 @@ def test_ternary_levels_threshold_and_descale():
 def test_binary_levels():
     w = torch.tensor([-0.3, 0.0, 0.1, 0.5])
     out = WeightQuantizer("binary")(w, descale=True)
-    assert set(out.tolist()) == {-14.0, 14.0}   # mean |w| = 0.225 -> round(14.4) = 14
+    assert set(out.tolist()) == {-14.0, 14.0}  # mean |w| = 0.225 -> round(14.4) = 14
 
 
 def test_straight_through_gradient():
@@ -31,10 +31,13 @@ def test_straight_through_gradient():
 
 def test_int8_equals_slayer_quantize_8bit():
     import lava.lib.dl.slayer as slayer
+
     neuron = slayer.neuron.cuba.Neuron(threshold=1.0, current_decay=1.0, voltage_decay=0.1)
     w = torch.randn(1000) * 3
     assert torch.equal(WeightQuantizer("int8")(w), neuron.quantize_8bit(w))
-    assert torch.equal(WeightQuantizer("int8")(w, descale=True), neuron.quantize_8bit(w, descale=True))
+    assert torch.equal(
+        WeightQuantizer("int8")(w, descale=True), neuron.quantize_8bit(w, descale=True)
+    )
 
 
 def test_fp_is_identity_and_descale_scales():

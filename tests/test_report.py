@@ -1,4 +1,5 @@
 """Profiles and the report command end to end on a small simulated model."""
+
 import json
 import os
 import shutil
@@ -23,13 +24,25 @@ def test_shipped_profiles_parse_with_sources():
     assert load_profile("loihi1")["energy_synop_pj"].status == "lower-bound"
 
 
-@pytest.mark.parametrize("edit, words", [
-    (lambda t: t.replace('status = "code"', 'status = "rumour"', 1), "status 'rumour'"),
-    (lambda t: t.replace("value = 128\n", "value = -3\n", 1), "field cores_per_chip: value must be"),
-    (lambda t: t.replace("[energy_spike_pj]", "[energy_spike_pj_typo]"), "field energy_spike_pj is missing"),
-    (lambda t: t.replace('source = "not published for Loihi 2"\n', "", 1), "field energy_neuron_update_pj lacks source"),
-    (lambda t: t + "\n[[[", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (lambda t: t.replace('status = "code"', 'status = "rumour"', 1), "status 'rumour'"),
+        (
+            lambda t: t.replace("value = 128\n", "value = -3\n", 1),
+            "field cores_per_chip: value must be",
+        ),
+        (
+            lambda t: t.replace("[energy_spike_pj]", "[energy_spike_pj_typo]"),
+            "field energy_spike_pj is missing",
+        ),
+        (
+            lambda t: t.replace('source = "not published for Loihi 2"\n', "", 1),
+            "field energy_neuron_update_pj lacks source",
+        ),
+        (lambda t: t + "\n[[[", "not valid TOML"),
+    ],
+)
 def test_malformed_profile_names_the_field(tmp_path, edit, words):
     text = open(os.path.join(HW, "loihi2.toml")).read()
     p = tmp_path / "mine.toml"
@@ -48,8 +61,11 @@ def simulated(fmnist_dir, tmp_path_factory):
     from tna_deploy.export import to_netx
     from tna_deploy.simulate.run import simulate
     from tna_deploy.train.loop import train
+
     d = tmp_path_factory.mktemp("rep")
-    train(tiny_config(fmnist_dir, quantize_epoch=0, epochs=1, limit_test=16, seed=2), str(d / "run"))
+    train(
+        tiny_config(fmnist_dir, quantize_epoch=0, epochs=1, limit_test=16, seed=2), str(d / "run")
+    )
     to_netx(str(d / "run"), str(d / "net.net"))
     simulate(str(d / "net.net"), 4, str(d / "sim"), run_dir=str(d / "run"))
     return d
@@ -57,14 +73,22 @@ def simulated(fmnist_dir, tmp_path_factory):
 
 def test_report_cli_writes_all_formats(simulated):
     out = simulated / "report"
-    res = CliRunner().invoke(main, ["report", str(simulated / "sim"), "--hardware", "loihi2", "--out", str(out)])
+    res = CliRunner().invoke(
+        main, ["report", str(simulated / "sim"), "--hardware", "loihi2", "--out", str(out)]
+    )
     assert res.exit_code == 0, res.stderr
-    assert "cores on Loihi 2" in res.stdout and "energy per inference: unknown in total" in res.stdout
+    assert (
+        "cores on Loihi 2" in res.stdout and "energy per inference: unknown in total" in res.stdout
+    )
     r = json.load(open(out / "report.json"))
-    assert r["format"] == "tna-deploy-report" and r["format_version"] == 2 and r["chip"] == "emulator"
+    assert (
+        r["format"] == "tna-deploy-report" and r["format_version"] == 2 and r["chip"] == "emulator"
+    )
     assert [s["mode"] for s in r["layers"]] == ["int8", "fp", "ternary", "int8"]
     lava, torch_ = r["activity"]["emulator"], r["activity"]["torch"]
-    assert [a["synops"] for a in lava] == [a["synops"] for a in torch_]     # parity carries to the counts
+    assert [a["synops"] for a in lava] == [
+        a["synops"] for a in torch_
+    ]  # parity carries to the counts
     assert lava[0]["op_type"] == "MAC" and all(a["op_type"] == "AC" for a in lava[1:])
     assert r["memory"]["compression_vs_fp32"] > 4 and r["feasibility"]["total_cores"] >= 4
     md = (out / "report.md").read_text()
@@ -75,8 +99,19 @@ def test_report_cli_writes_all_formats(simulated):
 
 def test_report_with_loihi1_has_a_full_energy_range(simulated):
     out = simulated / "r1"
-    res = CliRunner().invoke(main, ["report", str(simulated / "sim"), "--hardware", "loihi1", "--out", str(out),
-                                    "--format", "json"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "report",
+            str(simulated / "sim"),
+            "--hardware",
+            "loihi1",
+            "--out",
+            str(out),
+            "--format",
+            "json",
+        ],
+    )
     assert res.exit_code == 0, res.stderr
     e = json.load(open(out / "report.json"))["energy"]["mean"]
     assert e["complete"] and e["kind"] == "lower bound" and 0 < e["low_nJ"] < e["high_nJ"]
@@ -89,6 +124,7 @@ def test_report_bad_inputs_are_one_line(simulated, tmp_path):
         lines = res.stderr.strip().splitlines()
         assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), res.stderr
         return lines[0]
+
     assert "no such folder" in err([str(tmp_path / "nothing")])
     assert "--format" in err([str(simulated / "sim"), "--format", "pdf"])
     assert "unknown profile" in err([str(simulated / "sim"), "--hardware", "tpu"])
@@ -106,17 +142,44 @@ def test_report_rows_of_a_file_whose_input_layer_has_a_neuron(tmp_path):
     from tna_deploy.ir import DeployedNet, Layer, Neuron, write_netx
     from tna_deploy.report import build_report
     from tna_deploy.simulate.run import simulate
+
     n = Neuron(threshold=2000, current_decay=4096, voltage_decay=1024)
-    net = DeployedNet((Layer("input", 0, (2, 4, 4), (2, 4, 4), neuron=Neuron(threshold=10, current_decay=2000,
-                                                                               voltage_decay=500)),
-                       Layer("conv", 1, (2, 4, 4), (3, 2, 2), n, np.arange(54).reshape(3, 2, 3, 3) % 5 - 1,
-                             stride=(2, 2), padding=(1, 1)),
-                       Layer("flatten", 2, (3, 2, 2), (12,)),
-                       Layer("dense", 3, (12,), (2,), n, np.ones((2, 12), int) * 20)), (2, 4, 4))
+    net = DeployedNet(
+        (
+            Layer(
+                "input",
+                0,
+                (2, 4, 4),
+                (2, 4, 4),
+                neuron=Neuron(threshold=10, current_decay=2000, voltage_decay=500),
+            ),
+            Layer(
+                "conv",
+                1,
+                (2, 4, 4),
+                (3, 2, 2),
+                n,
+                np.arange(54).reshape(3, 2, 3, 3) % 5 - 1,
+                stride=(2, 2),
+                padding=(1, 1),
+            ),
+            Layer("flatten", 2, (3, 2, 2), (12,)),
+            Layer("dense", 3, (12,), (2,), n, np.ones((2, 12), int) * 20),
+        ),
+        (2, 4, 4),
+    )
     write_netx(net, str(tmp_path / "in.net"))
-    np.save(tmp_path / "x.npy", np.random.default_rng(2).integers(0, 30, (4, 2, 4, 4, 6)).astype(np.int16))
-    simulate(str(tmp_path / "in.net"), "all", str(tmp_path / "o"), backends=("emulator",),
-             input_path=str(tmp_path / "x.npy"))
+    np.save(
+        tmp_path / "x.npy",
+        np.random.default_rng(2).integers(0, 30, (4, 2, 4, 4, 6)).astype(np.int16),
+    )
+    simulate(
+        str(tmp_path / "in.net"),
+        "all",
+        str(tmp_path / "o"),
+        backends=("emulator",),
+        input_path=str(tmp_path / "x.npy"),
+    )
     with np.load(tmp_path / "o" / "counts.npz") as z:
         syn, counts = z["emulator_synops"], z["emulator_counts"]
     assert syn.shape[1] == 3 and not syn[:, 0].any() and syn[:, 1].any() and counts[:, 0].any()
@@ -133,6 +196,10 @@ def test_report_rows_of_a_file_whose_input_layer_has_a_neuron(tmp_path):
     assert rep["latency"]["first_result_after_steps"] == 6 + 2
     assert conv["synops"]["per_inference_mean"] == pytest.approx(syn[:, 1].sum(axis=1).mean())
     assert conv["spikes_in"]["per_inference_mean"] == pytest.approx(counts[:, 0].sum(axis=1).mean())
-    assert conv["spikes_out"]["per_inference_mean"] == pytest.approx(counts[:, 1].sum(axis=1).mean())
+    assert conv["spikes_out"]["per_inference_mean"] == pytest.approx(
+        counts[:, 1].sum(axis=1).mean()
+    )
     assert dense["synops"]["per_inference_mean"] == pytest.approx(syn[:, 2].sum(axis=1).mean())
-    assert dense["spikes_in"]["per_inference_mean"] == pytest.approx(counts[:, 1].sum(axis=1).mean())
+    assert dense["spikes_in"]["per_inference_mean"] == pytest.approx(
+        counts[:, 1].sum(axis=1).mean()
+    )

@@ -1,4 +1,5 @@
 """Strings from results.json, the netx metadata or a profile are escaped in report.html (issue 10, #9)."""
+
 import json
 import os
 import shutil
@@ -18,8 +19,12 @@ def sim_dir(fmnist_dir, tmp_path_factory):
     from tna_deploy.export import to_netx
     from tna_deploy.simulate.run import simulate
     from tna_deploy.train.loop import train
+
     d = tmp_path_factory.mktemp("esc")
-    train(tiny_config(fmnist_dir, quantize_epoch=0, epochs=1, limit_train=32, limit_test=8), str(d / "run"))
+    train(
+        tiny_config(fmnist_dir, quantize_epoch=0, epochs=1, limit_train=32, limit_test=8),
+        str(d / "run"),
+    )
     to_netx(str(d / "run"), str(d / "net.net"))
     simulate(str(d / "net.net"), 2, str(d / "sim"))
     return d / "sim"
@@ -37,12 +42,17 @@ def _poison(obj, key=None):
 def test_every_string_of_the_report_is_escaped(sim_dir):
     from tna_deploy.report import build_report
     from tna_deploy.report.render import render_html
+
     r = _poison(build_report(str(sim_dir), "loihi2"))
-    r.update(samples=EVIL, timesteps=EVIL + "3")      # numbers in a sane file, anything in a hostile one
+    r.update(
+        samples=EVIL, timesteps=EVIL + "3"
+    )  # numbers in a sane file, anything in a hostile one
     r["latency"]["timesteps_per_inference"] = 3
     html = render_html(r)
     assert "<script" not in html.lower()
-    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") > 20    # layer names, sources, paths, ...
+    assert (
+        html.count("&lt;script&gt;alert(1)&lt;/script&gt;") > 20
+    )  # layer names, sources, paths, ...
 
 
 def test_script_in_results_and_profile_comes_out_escaped(sim_dir, tmp_path):
@@ -52,14 +62,29 @@ def test_script_in_results_and_profile_comes_out_escaped(sim_dir, tmp_path):
     results["dataset"] = EVIL
     (hostile / "results.json").write_text(json.dumps(results))
     reseal(hostile)
-    res = CliRunner().invoke(main, ["report", str(hostile), "--out", str(tmp_path / "no"), "--format", "html"])
-    assert res.exit_code == 2 and "does not match the simulation" in res.stderr     # cross-checked, refused
+    res = CliRunner().invoke(
+        main, ["report", str(hostile), "--out", str(tmp_path / "no"), "--format", "html"]
+    )
+    assert (
+        res.exit_code == 2 and "does not match the simulation" in res.stderr
+    )  # cross-checked, refused
     toml = open(HW).read().replace('name = "', f'name = "{EVIL}', 1)
     (tmp_path / "evil.toml").write_text(toml.replace('source = "', f'source = "{EVIL}', 1))
     out = tmp_path / "rep"
-    res = CliRunner().invoke(main, ["report", str(sim_dir), "--hardware", str(tmp_path / "evil.toml"),
-                                    "--out", str(out), "--format", "html"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "report",
+            str(sim_dir),
+            "--hardware",
+            str(tmp_path / "evil.toml"),
+            "--out",
+            str(out),
+            "--format",
+            "html",
+        ],
+    )
     assert res.exit_code == 0, res.stderr
     html = (out / "report.html").read_text()
     assert "<script" not in html.lower() and html.count("&lt;script&gt;") >= 2
-    assert "evil.toml" in html                          # which profile file was used
+    assert "evil.toml" in html  # which profile file was used

@@ -1,5 +1,6 @@
 """Small hardening (issue 10, #10): a refused --out keeps its temp files, a ./hardware/ folder does not
 shadow the packaged profiles, written files honour the umask."""
+
 import json
 import os
 import pathlib
@@ -7,8 +8,8 @@ import subprocess
 
 import pytest
 from click.testing import CliRunner
-
 from helpers import TINY_ARCH, tiny_config
+
 from tna_deploy.atomic import write_json
 from tna_deploy.cli import main
 from tna_deploy.errors import ConfigError
@@ -29,29 +30,40 @@ def test_refused_out_keeps_its_temp_files(fmnist_dir, tmp_path):
     (out / "config.json").write_text(json.dumps(cfg.resolved()))
     dead = subprocess.Popen(["true"])
     dead.wait()
-    tmp = out / f".tmp-{dead.pid}-keepme"         # what a writer killed mid-write leaves (pid-named)
+    tmp = out / f".tmp-{dead.pid}-keepme"  # what a writer killed mid-write leaves (pid-named)
     tmp.write_bytes(b"a half-written file")
     res = CliRunner().invoke(main, ["train", "--out", str(out), "--resume", "--epochs", "7"])
     _one_line(res, "different config", "epochs")
     assert tmp.exists()
-    (out / "checkpoint.pt").write_bytes(b"not read: a fresh run into a run directory is refused first")
-    res = CliRunner().invoke(main, ["train", "--data-dir", fmnist_dir, "--arch", TINY_ARCH, "--out", str(out)])
+    (out / "checkpoint.pt").write_bytes(
+        b"not read: a fresh run into a run directory is refused first"
+    )
+    res = CliRunner().invoke(
+        main, ["train", "--data-dir", fmnist_dir, "--arch", TINY_ARCH, "--out", str(out)]
+    )
     _one_line(res, "already holds a run")
     assert tmp.exists()
     (out / "checkpoint.pt").unlink()
-    check_run_dir(cfg, str(out), resume=True)      # accepted: now the leftover of a killed write goes
+    check_run_dir(cfg, str(out), resume=True)  # accepted: now the leftover of a killed write goes
     assert not tmp.exists()
 
 
 def test_packaged_profile_wins_over_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "hardware").mkdir()
-    fake = (PACKAGED / "loihi2.toml").read_text().replace('name = "Loihi 2"', 'name = "Fake chip"', 1)
+    fake = (
+        (PACKAGED / "loihi2.toml").read_text().replace('name = "Loihi 2"', 'name = "Fake chip"', 1)
+    )
     (tmp_path / "hardware" / "loihi2.toml").write_text(fake)
     (tmp_path / "mine.toml").write_text(fake)
     p = load_profile("loihi2")
     assert p.name == "Loihi 2" and pathlib.Path(p.path) == PACKAGED / "loihi2.toml"
-    for given in ("hardware/loihi2.toml", "./hardware/loihi2.toml", "mine.toml", str(tmp_path / "mine.toml")):
+    for given in (
+        "hardware/loihi2.toml",
+        "./hardware/loihi2.toml",
+        "mine.toml",
+        str(tmp_path / "mine.toml"),
+    ):
         assert load_profile(given).name == "Fake chip", given
     with pytest.raises(ConfigError, match="unknown profile; choose one of loihi1, loihi2"):
         load_profile("mine")
@@ -81,6 +93,7 @@ def test_train_help_defaults_come_from_the_config():
 
     from tna_deploy.cli import train
     from tna_deploy.config import TrainConfig
+
     defaults = {f: v.default for f, v in TrainConfig.__dataclass_fields__.items()}
     checked = 0
     for p in train.params:
@@ -92,4 +105,7 @@ def test_train_help_defaults_come_from_the_config():
         assert m.group(1).split(":")[-1].strip() == str(want), (p.name, p.help)
         checked += 1
     assert checked >= 15
-    assert "[4]" in next(p.help for p in train.params if p.name == "input_bits") and TrainConfig.input_bits == 4
+    assert (
+        "[4]" in next(p.help for p in train.params if p.name == "input_bits")
+        and TrainConfig.input_bits == 4
+    )

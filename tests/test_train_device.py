@@ -1,4 +1,5 @@
 """--device and the memory check before a run starts."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,8 +20,22 @@ def test_cpu_and_auto_resolve_without_cuda():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_without_a_gpu_is_one_line(tiny_cfg, tmp_path, fmnist_dir):
-    r = CliRunner().invoke(main, ["train", "--data-dir", fmnist_dir, "--arch", "4C3-8FC", "--epochs", "1",
-                                  "--device", "cuda", "--out", str(tmp_path / "r")])
+    r = CliRunner().invoke(
+        main,
+        [
+            "train",
+            "--data-dir",
+            fmnist_dir,
+            "--arch",
+            "4C3-8FC",
+            "--epochs",
+            "1",
+            "--device",
+            "cuda",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+    )
     assert r.exit_code == 2 and "no CUDA device" in r.output and "Traceback" not in r.output
 
 
@@ -31,6 +46,7 @@ def test_bad_device_name():
 
 def test_estimate_grows_with_batch_and_twins(tiny_cfg):
     from tna_deploy.train.runs import ModelMeta, make_networks
+
     base, twins = make_networks(tiny_cfg(), ModelMeta((1, 28, 28), 10, 15.0, False))
     for n in [base] + twins:
         n(torch.zeros(1, 1, 28, 28, 3))
@@ -40,14 +56,20 @@ def test_estimate_grows_with_batch_and_twins(tiny_cfg):
     assert estimate_train_bytes([base], 32, 3, "slayer") > one
 
 
-def test_a_run_that_does_not_fit_is_refused_with_a_batch_size_that_does(tiny_cfg, tmp_path, monkeypatch):
+def test_a_run_that_does_not_fit_is_refused_with_a_batch_size_that_does(
+    tiny_cfg, tmp_path, monkeypatch
+):
     from tna_deploy.train.loop import train
+
     need = {}
 
     def fake_free(device):
         return need["free"]
+
     monkeypatch.setattr(devmod, "free_bytes", fake_free)
-    need["free"] = int((devmod.FIXED_BYTES + (10 << 20)) / 0.9)    # room for the fixed part and ~25 images
+    need["free"] = int(
+        (devmod.FIXED_BYTES + (10 << 20)) / 0.9
+    )  # room for the fixed part and ~25 images
     with pytest.raises(ConfigError) as e:
         train(tiny_cfg(batch_size=4096, limit_train=96), str(tmp_path / "big"))
     msg = str(e.value)

@@ -1,4 +1,5 @@
 """Write files so that a reader never sees half of one: a temp file beside the target, fsync, rename."""
+
 from __future__ import annotations
 
 import contextlib
@@ -55,6 +56,7 @@ def atomic_path(path: str):
 def clean_stale_temps(folder: str) -> list:
     """Delete ``.tmp-<pid>-*`` files in ``folder`` whose writing process is gone (a SIGKILL mid-write)."""
     import re
+
     gone = []
     try:
         entries = os.listdir(folder)
@@ -88,11 +90,16 @@ def atomic_write(path: str, write) -> None:
 
 
 def write_json(path: str, obj: Any) -> None:
-    atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
+    atomic_write(
+        path, lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+    )
 
 
 def write_jsonl(path: str, rows: list[dict]) -> None:
-    atomic_write(path, lambda f: f.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode()))
+    atomic_write(
+        path,
+        lambda f: f.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode()),
+    )
 
 
 # ---- output sets: a stage's files appear complete or are refused by name ----------------------------
@@ -105,6 +112,7 @@ def check_writable(folder: str, flag: str = "--out") -> None:
     full), rather than after the expensive work. Folders it had to create for the probe are removed again:
     a stage that fails later leaves nothing behind."""
     from .errors import ConfigError
+
     created, p = [], os.path.abspath(folder)
     while not os.path.exists(p) and p != os.path.dirname(p):
         created.append(p)
@@ -119,16 +127,19 @@ def check_writable(folder: str, flag: str = "--out") -> None:
             os.close(fd)
             os.unlink(probe)
     except OSError as e:
-        raise ConfigError(f"{flag} {folder}: cannot write there ({e.strerror or type(e).__name__}); "
-                          f"choose a folder you can write to") from None
+        raise ConfigError(
+            f"{flag} {folder}: cannot write there ({e.strerror or type(e).__name__}); "
+            f"choose a folder you can write to"
+        ) from None
     finally:
-        for d in created:                       # the deepest first
+        for d in created:  # the deepest first
             with contextlib.suppress(OSError):
                 os.rmdir(d)
 
 
 def file_sha256(path: str) -> str:
     import hashlib
+
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -142,7 +153,11 @@ def read_manifest(folder: str) -> dict:
             m = json.load(f)
     except (OSError, ValueError):
         return {}
-    ok = isinstance(m, dict) and m.get("format") == MANIFEST_FORMAT and isinstance(m.get("files"), dict)
+    ok = (
+        isinstance(m, dict)
+        and m.get("format") == MANIFEST_FORMAT
+        and isinstance(m.get("files"), dict)
+    )
     return m if ok else {}
 
 
@@ -156,8 +171,8 @@ class OutputSet:
         os.makedirs(folder, exist_ok=True)
         old = read_manifest(folder)
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(folder, MANIFEST))          # from here on the folder reads as incomplete
-        for name in old.get("files", {}):                      # the previous set's files, and only those
+            os.unlink(os.path.join(folder, MANIFEST))  # from here on the folder reads as incomplete
+        for name in old.get("files", {}):  # the previous set's files, and only those
             if os.path.basename(name) == name and name != MANIFEST:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(os.path.join(folder, name))
@@ -171,8 +186,14 @@ class OutputSet:
     def close(self, extra: dict = None) -> None:
         files = {name: file_sha256(os.path.join(self.folder, name)) for name in self.names}
         from datetime import datetime, timezone
-        manifest = dict(format=MANIFEST_FORMAT, stage=self.stage, files=files,
-                        written=datetime.now(timezone.utc).isoformat(timespec="seconds"), **(extra or {}))
+
+        manifest = dict(
+            format=MANIFEST_FORMAT,
+            stage=self.stage,
+            files=files,
+            written=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **(extra or {}),
+        )
         write_json(os.path.join(self.folder, MANIFEST), manifest)
 
 
@@ -181,13 +202,18 @@ def verify_set(folder: str, stage: str, names: tuple = ()) -> dict:
     set is incomplete (no manifest: the stage did not finish), mixed (a file differs from the one the
     manifest recorded) or lacks one of ``names``."""
     from .errors import CheckpointError
+
     redo = f"re-run tna-deploy {stage} --out {folder}"
     if not os.path.isdir(folder):
-        raise CheckpointError(f"{folder}: no such folder; run tna-deploy {stage} ... --out {folder} first")
+        raise CheckpointError(
+            f"{folder}: no such folder; run tna-deploy {stage} ... --out {folder} first"
+        )
     m = read_manifest(folder)
     if not m:
-        raise CheckpointError(f"{folder}: incomplete {stage} output (no {MANIFEST}: the {stage} that wrote it "
-                              f"did not finish, or an older tna-deploy wrote it); {redo}")
+        raise CheckpointError(
+            f"{folder}: incomplete {stage} output (no {MANIFEST}: the {stage} that wrote it "
+            f"did not finish, or an older tna-deploy wrote it); {redo}"
+        )
     if m.get("stage") != stage:
         raise CheckpointError(f"{folder}: holds {m.get('stage')!r} output, not {stage}'s")
     for name in names:
@@ -198,6 +224,8 @@ def verify_set(folder: str, stage: str, names: tuple = ()) -> dict:
         if not os.path.isfile(path):
             raise CheckpointError(f"{path}: missing from this {stage} output; {redo}")
         if file_sha256(path) != digest:
-            raise CheckpointError(f"{path}: not the file this {stage} output was written with (another run "
-                                  f"replaced it); {redo}")
+            raise CheckpointError(
+                f"{path}: not the file this {stage} output was written with (another run "
+                f"replaced it); {redo}"
+            )
     return m

@@ -6,6 +6,7 @@ of the installed package, and its code run. A child is therefore started isolate
 directory or script folder on the path, no ``PYTHON*`` variables, no user site-packages) and loads the
 ``tna_deploy`` package from the very folder the parent imported it from.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,9 +24,14 @@ main()"""
 def python_command(module: str, *args: str) -> list:
     """argv that runs ``module.main()`` (a module of this package) in an isolated interpreter, with
     ``sys.argv[1:] == args``."""
-    if not module.startswith("tna_deploy.") or not module.replace(".", "").replace("_", "").isalnum():
+    if (
+        not module.startswith("tna_deploy.")
+        or not module.replace(".", "").replace("_", "").isalnum()
+    ):
         raise ValueError(f"not a tna_deploy module: {module!r}")
-    boot = _BOOT.format(init=os.path.join(PACKAGE_DIR, "__init__.py"), pkg=PACKAGE_DIR, module=module)
+    boot = _BOOT.format(
+        init=os.path.join(PACKAGE_DIR, "__init__.py"), pkg=PACKAGE_DIR, module=module
+    )
     return [sys.executable, "-I", "-c", boot, *args]
 
 

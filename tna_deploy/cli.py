@@ -1,4 +1,5 @@
 """The ``tna-deploy`` command line. Thin commands; one place turns expected errors into one line."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,8 +13,8 @@ import click
 
 from . import __version__
 from .config import DATASETS, ENGINES, PRESETS, TrainConfig
-from .export.formats import FORMATS
 from .errors import TnaError
+from .export.formats import FORMATS
 from .simulate.choices import BACKENDS, RECORD_FIELDS
 
 
@@ -27,17 +28,21 @@ class Group(click.Group):
             click.echo(f"error: {e}", err=True)
             sys.exit(e.exit_code)
         except KeyboardInterrupt as e:
-            if os.environ.get("RANK", "0") == "0":      # under torchrun, one line, not one per rank
+            if os.environ.get("RANK", "0") == "0":  # under torchrun, one line, not one per rank
                 click.echo(interrupted(ctx.invoked_subcommand), err=True)
-            sys.exit(getattr(e, "exit_code", 130))      # 143 where SIGTERM was turned into this (simulate's Lava run)
+            sys.exit(
+                getattr(e, "exit_code", 130)
+            )  # 143 where SIGTERM was turned into this (simulate's Lava run)
 
 
 def interrupted(command) -> str:
     """The line for a Ctrl-C that reached the group: ``train`` reports what it saved itself once it has
     started, so here it had not; no other command writes anything before it finishes."""
     if command == "train":
-        return ("interrupted before training started: nothing was saved; re-run the same command "
-                "(with --resume if --out already holds a run)")
+        return (
+            "interrupted before training started: nothing was saved; re-run the same command "
+            "(with --resume if --out already holds a run)"
+        )
     return f"interrupted: {command or 'tna-deploy'} stopped before it finished; nothing was written"
 
 
@@ -52,13 +57,22 @@ def main(verbose: bool) -> None:
       tna-deploy train --preset cpu --out runs/demo
       tna-deploy evaluate runs/demo
     """
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(name)s: %(message)s"
+    )
     import faulthandler
     import signal
-    if hasattr(signal, "SIGUSR1") and sys.__stderr__ is not None:   # `kill -USR1 PID`: every thread's stack
+
+    if (
+        hasattr(signal, "SIGUSR1") and sys.__stderr__ is not None
+    ):  # `kill -USR1 PID`: every thread's stack
         try:
             faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
-        except (ValueError, OSError, AttributeError):   # stderr without a file descriptor (embedded, tests)
+        except (
+            ValueError,
+            OSError,
+            AttributeError,
+        ):  # stderr without a file descriptor (embedded, tests)
             pass
 
 
@@ -69,7 +83,7 @@ def _choices(registry: dict) -> str:
 _SIM_BACKENDS, _SIM_RECORD = _choices(BACKENDS), _choices(RECORD_FIELDS)
 
 
-_TYPES = {"int": int, "float": float, "str": str, "bool": None}   # bool: an on/off flag pair
+_TYPES = {"int": int, "float": float, "str": str, "bool": None}  # bool: an on/off flag pair
 
 
 def _shown_default(f: dataclasses.Field) -> Optional[str]:
@@ -114,14 +128,31 @@ def config_options(fn):
 
 @main.command()
 @config_options
-@click.option("--preset", type=click.Choice(sorted(PRESETS)), help="Start from a preset (cpu: minutes on 2 cores).")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Run directory.")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
-@click.option("--engine", type=click.Choice(ENGINES), default="fast", show_default=True,
-              help="fast: time-major conv2d + fused CUBA kernel; slayer: lava-dl's own block forward. "
-                   "Same blocks, spikes and checkpoints.")
-@click.option("--device", default="auto", show_default=True,
-              help="auto | cpu | cuda | cuda:N (under torchrun, cuda means cuda:LOCAL_RANK).")
+@click.option(
+    "--preset",
+    type=click.Choice(sorted(PRESETS)),
+    help="Start from a preset (cpu: minutes on 2 cores).",
+)
+@click.option(
+    "--out", "out", required=True, type=click.Path(file_okay=False), help="Run directory."
+)
+@click.option(
+    "--resume", is_flag=True, help="Continue the run in --out from its last finished epoch."
+)
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="fast",
+    show_default=True,
+    help="fast: time-major conv2d + fused CUBA kernel; slayer: lava-dl's own block forward. "
+    "Same blocks, spikes and checkpoints.",
+)
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="auto | cpu | cuda | cuda:N (under torchrun, cuda means cuda:LOCAL_RANK).",
+)
 @click.pass_context
 def train(ctx, preset, out, resume, engine, device, **flags):
     """Train a spiking network (base + twins under TNA) and compress the base.
@@ -134,9 +165,9 @@ def train(ctx, preset, out, resume, engine, device, **flags):
       tna-deploy train --out runs/x --resume        # continue an interrupted run
       torchrun --nproc-per-node 2 -m tna_deploy train --preset cpu --out runs/ddp
     """
-    from tqdm import tqdm
-
     import time
+
+    from tqdm import tqdm
 
     from .config import with_preset
     from .train.checkpoint import saved_config
@@ -145,19 +176,31 @@ def train(ctx, preset, out, resume, engine, device, **flags):
     from .train.loop import train as run_training
 
     started = time.time()
-    given = {k: v for k, v in flags.items()
-             if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
-    saved = saved_config(out) if resume else None     # the checkpoint's, or config.json's before epoch 1 ends
+    given = {
+        k: v
+        for k, v in flags.items()
+        if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE
+    }
+    saved = (
+        saved_config(out) if resume else None
+    )  # the checkpoint's, or config.json's before epoch 1 ends
     if saved is not None:
-        cfg = TrainConfig.from_dict(dict(saved, **given))   # flags not given come from the saved run
+        cfg = TrainConfig.from_dict(dict(saved, **given))  # flags not given come from the saved run
     else:
         cfg = with_preset(preset, given)
     bar = {"b": None}
 
-    def on_batch(epoch, done, n, loss):    # images/s and the epoch's ETA, on a terminal only
+    def on_batch(epoch, done, n, loss):  # images/s and the epoch's ETA, on a terminal only
         if bar["b"] is None:
-            bar["b"] = tqdm(total=n, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="img", leave=False,
-                            file=sys.stderr, dynamic_ncols=True, disable=None)
+            bar["b"] = tqdm(
+                total=n,
+                desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                unit="img",
+                leave=False,
+                file=sys.stderr,
+                dynamic_ncols=True,
+                disable=None,
+            )
         bar["b"].update(done - bar["b"].n)
         bar["b"].set_postfix(loss=f"{loss:.3f}")
 
@@ -166,32 +209,50 @@ def train(ctx, preset, out, resume, engine, device, **flags):
             bar["b"].close()
             bar["b"] = None
         twin = f", twin {row['test_acc_twin']:.2f}%" if row.get("test_acc_twin") is not None else ""
-        val = f", val base {row['val_acc_base']:.2f}%" if row.get("val_acc_base") is not None else ""
-        click.echo(f"epoch {row['epoch']}/{cfg.epochs}: loss {row['train_loss']:.4f}, test base "
-                   f"{row['test_acc_base']:.2f}%{twin}{val}{' [compressed]' if row['compressed'] else ''}, "
-                   f"{row['images_per_s']:.0f} img/s", err=True)
+        val = (
+            f", val base {row['val_acc_base']:.2f}%" if row.get("val_acc_base") is not None else ""
+        )
+        click.echo(
+            f"epoch {row['epoch']}/{cfg.epochs}: loss {row['train_loss']:.4f}, test base "
+            f"{row['test_acc_base']:.2f}%{twin}{val}{' [compressed]' if row['compressed'] else ''}, "
+            f"{row['images_per_s']:.0f} img/s",
+            err=True,
+        )
 
     try:
-        result = run_training(cfg, out, resume=resume, on_batch=on_batch, on_epoch=on_epoch, engine=engine,
-                              device=device)
+        result = run_training(
+            cfg,
+            out,
+            resume=resume,
+            on_batch=on_batch,
+            on_epoch=on_epoch,
+            engine=engine,
+            device=device,
+        )
     except KeyboardInterrupt:
         if bar["b"] is not None:
             bar["b"].close()
-        if os.environ.get("RANK", "0") == "0":      # under torchrun, one line, not one per rank
+        if os.environ.get("RANK", "0") == "0":  # under torchrun, one line, not one per rank
             click.echo(interrupt_message(out, resume, started), err=True)
         sys.exit(130)
     if not ranks_from_env().is_main:
         return
     f = result.final
     twin = f", twin {f['test_acc_twin']:.2f}%" if f.get("test_acc_twin") is not None else ""
-    click.echo(f"trained {cfg.method}/{cfg.weights} on {cfg.dataset}: {len(result.history)} epochs, test accuracy "
-               f"base {f.get('test_acc_base', float('nan')):.2f}%{twin} -> {out}")
+    click.echo(
+        f"trained {cfg.method}/{cfg.weights} on {cfg.dataset}: {len(result.history)} epochs, test accuracy "
+        f"base {f.get('test_acc_base', float('nan')):.2f}%{twin} -> {out}"
+    )
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--limit-test", type=int, help="Evaluate on the first N test samples [the run's setting].")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Override the run's dataset folder.")
+@click.option(
+    "--limit-test", type=int, help="Evaluate on the first N test samples [the run's setting]."
+)
+@click.option(
+    "--data-dir", type=click.Path(file_okay=False), help="Override the run's dataset folder."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def evaluate(run_dir, limit_test, data_dir, as_json):
     """Test accuracy of a run's base (and twins), and the weight values of every base layer.
@@ -207,22 +268,46 @@ def evaluate(run_dir, limit_test, data_dir, as_json):
         click.echo(json.dumps(res, indent=2))
         return
     twins = "".join(f", twin {a:.2f}%" for a in res["test_acc_twins"])
-    click.echo(f"{run_dir} (epoch {res['epoch']}, {res['samples']} test samples): "
-               f"base {res['test_acc_base']:.2f}%{twins}")
-    click.echo(f"{'layer':<12}{'role':<8}{'mode':<9}{'weights':>9}{'distinct':>10}  values (x1/64: share)")
+    click.echo(
+        f"{run_dir} (epoch {res['epoch']}, {res['samples']} test samples): "
+        f"base {res['test_acc_base']:.2f}%{twins}"
+    )
+    click.echo(
+        f"{'layer':<12}{'role':<8}{'mode':<9}{'weights':>9}{'distinct':>10}  values (x1/64: share)"
+    )
     for r in res["base_layers"]:
-        shares = ("  ".join(f"{v:+g}: {s:.1%}" for v, s in sorted(r["shares"].items()))
-                  if r["shares"] else f"zeros {r['zero_share']:.1%}")
-        click.echo(f"{r['layer']:<12}{r['role']:<8}{r['mode']:<9}{r['n_weights']:>9}{r['distinct']:>10}  {shares}")
+        shares = (
+            "  ".join(f"{v:+g}: {s:.1%}" for v, s in sorted(r["shares"].items()))
+            if r["shares"]
+            else f"zeros {r['zero_share']:.1%}"
+        )
+        click.echo(
+            f"{r['layer']:<12}{r['role']:<8}{r['mode']:<9}{r['n_weights']:>9}{r['distinct']:>10}  {shares}"
+        )
 
 
 @main.command()
 @click.argument("source", type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="netx", show_default=True,
-              help="Output format. " + _choices({k: f.help for k, f in FORMATS.items()}))
-@click.option("--out", "out", type=click.Path(dir_okay=False), help="Output file [export/<name>.net|.onnx|.nir].")
-@click.option("--allow-overflow", is_flag=True, help="Export even where the largest graded input can push the first "
-              "layer's current past Loihi's 24 bits (the chip then differs from PyTorch on such inputs).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(list(FORMATS)),
+    default="netx",
+    show_default=True,
+    help="Output format. " + _choices({k: f.help for k, f in FORMATS.items()}),
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False),
+    help="Output file [export/<name>.net|.onnx|.nir].",
+)
+@click.option(
+    "--allow-overflow",
+    is_flag=True,
+    help="Export even where the largest graded input can push the first "
+    "layer's current past Loihi's 24 bits (the chip then differs from PyTorch on such inputs).",
+)
 def export(source, fmt, out, allow_overflow):
     """Write a run's base network (never the twin) for Loihi 2 or another runtime, and check the file.
 
@@ -236,22 +321,27 @@ def export(source, fmt, out, allow_overflow):
     """
     import os
 
-    from .errors import ConfigError
     from .atomic import check_writable
+    from .errors import ConfigError
     from .export.formats import default_out, load_ir, writer
 
     out = out or default_out(source, fmt)
     if fmt == "netx":
         from .export import to_netx
+
         if os.path.isfile(source):
-            raise ConfigError(f"{source} is a file: --format netx exports a run folder (a netx file is already netx)")
+            raise ConfigError(
+                f"{source} is a file: --format netx exports a run folder (a netx file is already netx)"
+            )
         check_writable(os.path.dirname(os.path.abspath(out)))
         res = to_netx(source, out, allow_overflow=allow_overflow)
         for w in res.warnings:
             click.echo(f"note: {w}", err=True)
         m = res.meta
-        click.echo(f"exported {source} -> {out}: {len(m.layers)} layers ({len(m.ternary_layers)} ternary), "
-                   f"T={m.timesteps}, input {m.input_bits}-bit graded spikes, {m.n_classes} classes")
+        click.echo(
+            f"exported {source} -> {out}: {len(m.layers)} layers ({len(m.ternary_layers)} ternary), "
+            f"T={m.timesteps}, input {m.input_bits}-bit graded spikes, {m.n_classes} classes"
+        )
         click.echo(res.table)
         return
     write = writer(fmt)
@@ -259,24 +349,49 @@ def export(source, fmt, out, allow_overflow):
     net = load_ir(source, allow_overflow)
     summary = write(net, out)
     detail = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary.items() if k != "checked")
-    click.echo(f"exported {source} -> {out} ({fmt}): {len(net.compute_layers)} layers, T={net.timesteps}, {detail}")
+    click.echo(
+        f"exported {source} -> {out} ({fmt}): {len(net.compute_layers)} layers, T={net.timesteps}, {detail}"
+    )
     click.echo(f"checked: {summary['checked']}")
 
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--dataset", type=click.Choice(list(DATASETS)), help="Must be the file's dataset [the file's].")
-@click.option("--samples", default="20", show_default=True, help="Test samples to run back to back, or 'all'.")
-@click.option("--input", "input_path", type=click.Path(dir_okay=False),
-              help="Raw input spikes instead of the dataset: .npy integers (K, *input shape, T) or (*input shape, T).")
-@click.option("--backend", "backend", default=None, help="Comma-separated, the first one feeds the report "
-              "[emulator; onnx for a .onnx file]. "
-              + _SIM_BACKENDS)
-@click.option("--record", "record", default="", help="Also keep, per layer and step, comma-separated: " + _SIM_RECORD)
-@click.option("--run", "run_dir", type=click.Path(file_okay=False),
-              help="Also run the PyTorch model of this run and report parity.")
+@click.option(
+    "--dataset", type=click.Choice(list(DATASETS)), help="Must be the file's dataset [the file's]."
+)
+@click.option(
+    "--samples", default="20", show_default=True, help="Test samples to run back to back, or 'all'."
+)
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(dir_okay=False),
+    help="Raw input spikes instead of the dataset: .npy integers (K, *input shape, T) or (*input shape, T).",
+)
+@click.option(
+    "--backend",
+    "backend",
+    default=None,
+    help="Comma-separated, the first one feeds the report "
+    "[emulator; onnx for a .onnx file]. " + _SIM_BACKENDS,
+)
+@click.option(
+    "--record",
+    "record",
+    default="",
+    help="Also keep, per layer and step, comma-separated: " + _SIM_RECORD,
+)
+@click.option(
+    "--run",
+    "run_dir",
+    type=click.Path(file_okay=False),
+    help="Also run the PyTorch model of this run and report parity.",
+)
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Dataset folder [the run's].")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Results folder.")
+@click.option(
+    "--out", "out", required=True, type=click.Path(file_okay=False), help="Results folder."
+)
 def simulate(file, dataset, samples, input_path, backend, record, run_dir, data_dir, out):
     """Run a netx file (or an ONNX export) on test samples in the emulator, Lava or onnxruntime, and check it
     against the PyTorch model.
@@ -299,14 +414,34 @@ def simulate(file, dataset, samples, input_path, backend, record, run_dir, data_
         raise ConfigError(f"--samples {samples!r}: give a number of samples or 'all'")
     bar = {}
 
-    def on_progress(done, total):   # the bar appears once a backend runs, never before an input error
+    def on_progress(
+        done, total
+    ):  # the bar appears once a backend runs, never before an input error
         if "b" not in bar:
-            bar["b"] = tqdm(total=total, desc=",".join(backends), unit="sample", file=sys.stderr, leave=False,
-                            dynamic_ncols=True, disable=None)   # None: no bar when stderr is not a terminal
+            bar["b"] = tqdm(
+                total=total,
+                desc=",".join(backends),
+                unit="sample",
+                file=sys.stderr,
+                leave=False,
+                dynamic_ncols=True,
+                disable=None,
+            )  # None: no bar when stderr is not a terminal
         bar["b"].update(done - bar["b"].n)
+
     try:
-        res = run_sim(file, samples, out, backends, run_dir, data_dir, dataset, input_path=input_path,
-                      record=parse_record(record), on_progress=on_progress)
+        res = run_sim(
+            file,
+            samples,
+            out,
+            backends,
+            run_dir,
+            data_dir,
+            dataset,
+            input_path=input_path,
+            record=parse_record(record),
+            on_progress=on_progress,
+        )
     finally:
         if "b" in bar:
             bar["b"].close()
@@ -315,31 +450,56 @@ def simulate(file, dataset, samples, input_path, backend, record, run_dir, data_
         acc = f", accuracy {r['accuracy']:.2f}%" if "accuracy" in r else ""
         rate = f" ({r['samples_per_second']:.1f} samples/s)" if r.get("samples_per_second") else ""
         click.echo(f"{b}: {res['samples']} samples{acc}, {r['seconds']:.1f} s{rate}")
-    checks = [("agreement", p) for p in res.get("agreements", [])] + ([("parity", res["parity"])] if "parity" in res else [])
+    checks = [("agreement", p) for p in res.get("agreements", [])] + (
+        [("parity", res["parity"])] if "parity" in res else []
+    )
     for key, p in checks:
         a, b = p["compared"].split(" vs ")
         if key == "parity":
             click.echo(f"pytorch: accuracy {res['torch']['accuracy']:.2f}%")
-        click.echo(f"{key} {p['compared']}: predictions agree {p['prediction_agreement_pct']:.1f}%, logits equal "
-                   f"{'yes' if p['logits_equal'] else 'no'} (max diff {p['logits_max_abs_diff']:g}), spikes equal "
-                   f"{'yes' if p['spikes_equal'] else 'no'}, spike counts equal {'yes' if p['spike_counts_equal'] else 'no'}")
+        click.echo(
+            f"{key} {p['compared']}: predictions agree {p['prediction_agreement_pct']:.1f}%, logits equal "
+            f"{'yes' if p['logits_equal'] else 'no'} (max diff {p['logits_max_abs_diff']:g}), spikes equal "
+            f"{'yes' if p['spikes_equal'] else 'no'}, spike counts equal {'yes' if p['spike_counts_equal'] else 'no'}"
+        )
         for r in p["per_layer"]:
-            click.echo(f"  {r['layer']:<10} {'equal' if r['equal'] else 'DIFFERS'}  {a} {r[a + '_spikes']:>9}  "
-                       f"{b} {r[b + '_spikes']:>9}  mismatched {r['mismatched']}")
+            click.echo(
+                f"  {r['layer']:<10} {'equal' if r['equal'] else 'DIFFERS'}  {a} {r[a + '_spikes']:>9}  "
+                f"{b} {r[b + '_spikes']:>9}  mismatched {r['mismatched']}"
+            )
         if p["first_divergence"]:
             d = p["first_divergence"]
-            click.echo(f"first divergence: layer {d['layer']}, timestep {d['timestep']}, sample {d['sample']}")
+            click.echo(
+                f"first divergence: layer {d['layer']}, timestep {d['timestep']}, sample {d['sample']}"
+            )
     click.echo(f"results -> {out}/results.json, {out}/counts.npz")
 
 
 @main.command()
 @click.argument("sim_dir", type=click.Path(file_okay=False))
-@click.option("--hardware", default="loihi2", show_default=True,
-              help="A packaged profile (loihi2, loihi1) or a path to your own profile (a value with a '/' "
-                   "or ending in .toml); the report names the file used.")
-@click.option("--netx", "netx_path", type=click.Path(dir_okay=False), help="The netx file [the one simulate ran].")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Report folder.")
-@click.option("--format", "formats", default="json,md,html", show_default=True, help="Comma-separated: json, md, html.")
+@click.option(
+    "--hardware",
+    default="loihi2",
+    show_default=True,
+    help="A packaged profile (loihi2, loihi1) or a path to your own profile (a value with a '/' "
+    "or ending in .toml); the report names the file used.",
+)
+@click.option(
+    "--netx",
+    "netx_path",
+    type=click.Path(dir_okay=False),
+    help="The netx file [the one simulate ran].",
+)
+@click.option(
+    "--out", "out", required=True, type=click.Path(file_okay=False), help="Report folder."
+)
+@click.option(
+    "--format",
+    "formats",
+    default="json,md,html",
+    show_default=True,
+    help="Comma-separated: json, md, html.",
+)
 def report(sim_dir, hardware, netx_path, out, formats):
     """Op counts, memory, cores and energy of a simulated network on a chip profile.
 
@@ -350,10 +510,10 @@ def report(sim_dir, hardware, netx_path, out, formats):
     import json as _json
     import os
 
+    from .atomic import OutputSet, check_writable, verify_set
     from .errors import ConfigError
     from .report import build_report
     from .report.render import render_html, summary_lines, to_markdown
-    from .atomic import OutputSet, check_writable, verify_set
 
     wanted = [f.strip() for f in formats.split(",") if f.strip()]
     bad = [f for f in wanted if f not in ("json", "md", "html")]
@@ -362,8 +522,11 @@ def report(sim_dir, hardware, netx_path, out, formats):
     check_writable(out)
     verify_set(sim_dir, "simulate", ("results.json", "counts.npz"))
     r = build_report(sim_dir, hardware, netx_path)
-    writers = {"json": ("report.json", lambda: _json.dumps(r, indent=2)),
-               "md": ("report.md", lambda: to_markdown(r)), "html": ("report.html", lambda: render_html(r))}
+    writers = {
+        "json": ("report.json", lambda: _json.dumps(r, indent=2)),
+        "md": ("report.md", lambda: to_markdown(r)),
+        "html": ("report.html", lambda: render_html(r)),
+    }
     written = OutputSet(out, "report")
     for f in wanted:
         name, make = writers[f]

@@ -22,6 +22,7 @@ in float64 (exact for integers below 2^53; |u|, |v| stay far below that), which 
 serve training on CPU and GPU as well as the emulator: the decay ``trunc(x * (d / 4096))`` is exact
 because ``x * d`` is an exact float64 and dividing by 4096 only moves the exponent.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,10 +31,10 @@ from typing import Optional
 
 import torch
 
-DECAY_UNITY = 4096          # 12-bit decays: 4096 means "forget everything each step"
-STATE_SHIFT = 6             # Loihi MSB-aligns a_in and vth by 6 bits
-U_MAX = 1 << 23             # 24-bit signed state
-SLAYER_THRESHOLD_EPS = 0.01 / DECAY_UNITY   # lava-dl cuba.py: turns >= into Loihi's > on integers
+DECAY_UNITY = 4096  # 12-bit decays: 4096 means "forget everything each step"
+STATE_SHIFT = 6  # Loihi MSB-aligns a_in and vth by 6 bits
+U_MAX = 1 << 23  # 24-bit signed state
+SLAYER_THRESHOLD_EPS = 0.01 / DECAY_UNITY  # lava-dl cuba.py: turns >= into Loihi's > on integers
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,9 @@ class Flavor:
     """What differs between SLAYER's fixed-point model and Loihi 2's."""
 
     name: str
-    wrap_current: bool      # Loihi: u wraps modulo 2^24 (Lava's rule)
-    clip_voltage: bool      # Loihi: v clipped to +-(2^23 - 1)
-    slayer_float: bool      # SLAYER: float32 hand-over of u and float32 spike test
+    wrap_current: bool  # Loihi: u wraps modulo 2^24 (Lava's rule)
+    clip_voltage: bool  # Loihi: v clipped to +-(2^23 - 1)
+    slayer_float: bool  # SLAYER: float32 hand-over of u and float32 spike test
 
 
 SLAYER = Flavor("slayer", wrap_current=False, clip_voltage=False, slayer_float=True)
@@ -54,10 +55,10 @@ LOIHI = Flavor("loihi", wrap_current=True, clip_voltage=True, slayer_float=False
 class CubaTrace:
     """Outputs of :func:`cuba_run`, each (T, ...). ``v_pre``: voltage before the spike reset."""
 
-    spikes: torch.Tensor                 # bool
+    spikes: torch.Tensor  # bool
     v_pre: Optional[torch.Tensor] = None  # state units, float64 (kept when keep_v_pre)
-    u: Optional[torch.Tensor] = None      # state units, float64 (kept when record)
-    v: Optional[torch.Tensor] = None      # after reset, as Lava's ``v`` Var holds it (record)
+    u: Optional[torch.Tensor] = None  # state units, float64 (kept when record)
+    v: Optional[torch.Tensor] = None  # after reset, as Lava's ``v`` Var holds it (record)
 
 
 def decay(x: torch.Tensor, d: int) -> torch.Tensor:
@@ -82,8 +83,12 @@ def slayer_spike_level(threshold_units: float) -> float:
     SLAYER compares ``float32(v) >= float32(theta + 0.01/4096) * 4096``. Float32 rounding is monotonic,
     so the firing voltages are exactly the integers from this level up: below 2^24 it is the ceiling
     of the float32 threshold (Loihi's ``v > theta``); above, float32 rounding can lower it."""
-    th32 = float(torch.tensor(threshold_units / DECAY_UNITY + SLAYER_THRESHOLD_EPS, dtype=torch.float32)) \
+    th32 = (
+        float(
+            torch.tensor(threshold_units / DECAY_UNITY + SLAYER_THRESHOLD_EPS, dtype=torch.float32)
+        )
         * DECAY_UNITY
+    )
     level = float(math.ceil(th32))
     while level > 0 and float(torch.tensor(level - 1, dtype=torch.float32)) >= th32:
         level -= 1
@@ -104,11 +109,22 @@ def _float32_exact(a: torch.Tensor, steps: int, i_decay: int, v_decay: int) -> b
     return float(a.abs().amax()) * steps * steps * odd < (1 << 24)
 
 
-def cuba_run(a: torch.Tensor, i_decay: int, v_decay: int, threshold: Optional[float],
-             flavor: Flavor = LOIHI, bias=0, record: bool = False, keep_v_pre: bool = False,
-             v_pre_dtype: torch.dtype = torch.float64, v_pre_divisor: float = 1.0,
-             in_scale: float = 1.0, spike_dtype: torch.dtype = torch.bool,
-             v_pre_out: Optional[torch.Tensor] = None, spikes_out: Optional[torch.Tensor] = None) -> CubaTrace:
+def cuba_run(
+    a: torch.Tensor,
+    i_decay: int,
+    v_decay: int,
+    threshold: Optional[float],
+    flavor: Flavor = LOIHI,
+    bias=0,
+    record: bool = False,
+    keep_v_pre: bool = False,
+    v_pre_dtype: torch.dtype = torch.float64,
+    v_pre_divisor: float = 1.0,
+    in_scale: float = 1.0,
+    spike_dtype: torch.dtype = torch.bool,
+    v_pre_out: Optional[torch.Tensor] = None,
+    spikes_out: Optional[torch.Tensor] = None,
+) -> CubaTrace:
     """Run the dynamics over ``a * in_scale``: (T, ...) synaptic input, integer-valued in state units after
     truncation toward zero (SLAYER passes its float32 synaptic sums with ``in_scale = 4096``).
 
@@ -120,13 +136,36 @@ def cuba_run(a: torch.Tensor, i_decay: int, v_decay: int, threshold: Optional[fl
     spikes) and the recorded u / v (float64). CPU tensors run the fused C++ build of this
     kernel when it is available (``cuba_ext``); anything else runs :func:`cuba_run_torch`."""
     from . import cuba_ext
-    if v_pre_out is not None and spikes_out is not None and v_pre_out.data_ptr() == spikes_out.data_ptr():
+
+    if (
+        v_pre_out is not None
+        and spikes_out is not None
+        and v_pre_out.data_ptr() == spikes_out.data_ptr()
+    ):
         raise ValueError("cuba_run: v_pre_out and spikes_out must be different buffers")
-    fused = cuba_ext.get() if a.device.type == "cpu" and a.dtype in (torch.float32, torch.float64) else None
-    if fused is None or v_pre_dtype not in (torch.float32, torch.float64) or \
-            spike_dtype not in (torch.bool, torch.float32):
-        trace = cuba_run_torch(a, i_decay, v_decay, threshold, flavor, bias, record, keep_v_pre, v_pre_dtype,
-                               v_pre_divisor, in_scale)
+    fused = (
+        cuba_ext.get()
+        if a.device.type == "cpu" and a.dtype in (torch.float32, torch.float64)
+        else None
+    )
+    if (
+        fused is None
+        or v_pre_dtype not in (torch.float32, torch.float64)
+        or spike_dtype not in (torch.bool, torch.float32)
+    ):
+        trace = cuba_run_torch(
+            a,
+            i_decay,
+            v_decay,
+            threshold,
+            flavor,
+            bias,
+            record,
+            keep_v_pre,
+            v_pre_dtype,
+            v_pre_divisor,
+            in_scale,
+        )
         trace.spikes = trace.spikes.to(spike_dtype)
         if spikes_out is not None and threshold is not None and spike_dtype == torch.float32:
             trace.spikes = spikes_out.copy_(trace.spikes)
@@ -140,28 +179,59 @@ def cuba_run(a: torch.Tensor, i_decay: int, v_decay: int, threshold: Optional[fl
         b = torch.as_tensor(bias, dtype=torch.float64).expand(shape[1:]).reshape(-1)
     fire_at = 0
     if threshold is not None:
-        fire_at = int(slayer_spike_level(threshold)) if flavor.slayer_float else int(math.floor(threshold)) + 1
+        fire_at = (
+            int(slayer_spike_level(threshold))
+            if flavor.slayer_float
+            else int(math.floor(threshold)) + 1
+        )
     mode = 0 if not keep_v_pre else (1 if v_pre_dtype == torch.float32 else 2)
     buf = v_pre_out if (mode == 1 and v_pre_out is not None) else torch.empty(0)
     if buf.numel() and buf.data_ptr() == a.data_ptr():
-        buf = flat          # the contiguous (T, M) view of a that the kernel reads
+        buf = flat  # the contiguous (T, M) view of a that the kernel reads
     sbuf = spikes_out if spikes_out is not None else torch.empty(0)
     if sbuf.numel() and sbuf.data_ptr() == a.data_ptr():
         sbuf = flat
-    s, v_pre, u, v = fused.cuba_forward(flat, float(in_scale), int(i_decay), int(v_decay), threshold is not None,
-                                        fire_at, b, flavor.wrap_current, flavor.clip_voltage, flavor.slayer_float,
-                                        mode, float(v_pre_divisor), record, spike_dtype == torch.float32, buf,
-                                        sbuf)
+    s, v_pre, u, v = fused.cuba_forward(
+        flat,
+        float(in_scale),
+        int(i_decay),
+        int(v_decay),
+        threshold is not None,
+        fire_at,
+        b,
+        flavor.wrap_current,
+        flavor.clip_voltage,
+        flavor.slayer_float,
+        mode,
+        float(v_pre_divisor),
+        record,
+        spike_dtype == torch.float32,
+        buf,
+        sbuf,
+    )
     if mode == 2 and v_pre_divisor != 1.0:
         v_pre = v_pre.div_(v_pre_divisor)
-    return CubaTrace(s.reshape(shape), v_pre.reshape(shape) if keep_v_pre else None,
-                     u.reshape(shape) if record else None, v.reshape(shape) if record else None)
+    return CubaTrace(
+        s.reshape(shape),
+        v_pre.reshape(shape) if keep_v_pre else None,
+        u.reshape(shape) if record else None,
+        v.reshape(shape) if record else None,
+    )
 
 
-def cuba_run_torch(a: torch.Tensor, i_decay: int, v_decay: int, threshold: Optional[float],
-                   flavor: Flavor = LOIHI, bias=0, record: bool = False, keep_v_pre: bool = False,
-                   v_pre_dtype: torch.dtype = torch.float64, v_pre_divisor: float = 1.0,
-                   in_scale: float = 1.0) -> CubaTrace:
+def cuba_run_torch(
+    a: torch.Tensor,
+    i_decay: int,
+    v_decay: int,
+    threshold: Optional[float],
+    flavor: Flavor = LOIHI,
+    bias=0,
+    record: bool = False,
+    keep_v_pre: bool = False,
+    v_pre_dtype: torch.dtype = torch.float64,
+    v_pre_divisor: float = 1.0,
+    in_scale: float = 1.0,
+) -> CubaTrace:
     """The portable kernel: torch operations, one step at a time, on any device (see :func:`cuba_run`).
 
     The state is float32 when no value can reach 2^24 (exact), float64 otherwise."""
@@ -173,8 +243,13 @@ def cuba_run_torch(a: torch.Tensor, i_decay: int, v_decay: int, threshold: Optio
         a = torch.trunc(a)
     steps = a.shape[0]
     has_bias = not (isinstance(bias, (int, float)) and bias == 0)
-    small = (not has_bias and not flavor.wrap_current and not flavor.clip_voltage
-             and a.dtype == torch.float32 and _float32_exact(a, steps, i_decay, v_decay))
+    small = (
+        not has_bias
+        and not flavor.wrap_current
+        and not flavor.clip_voltage
+        and a.dtype == torch.float32
+        and _float32_exact(a, steps, i_decay, v_decay)
+    )
     state_dtype = torch.float32 if small else torch.float64
     u = torch.zeros(a.shape[1:], dtype=state_dtype, device=a.device)
     v = torch.zeros_like(u)
@@ -207,7 +282,11 @@ def cuba_run_torch(a: torch.Tensor, i_decay: int, v_decay: int, threshold: Optio
         if keep_v_pre:
             v_pre[t].copy_(v)
         if level is not None:
-            s = torch.ge(v, level, out=spikes[t]) if flavor.slayer_float else torch.gt(v, level, out=spikes[t])
+            s = (
+                torch.ge(v, level, out=spikes[t])
+                if flavor.slayer_float
+                else torch.gt(v, level, out=spikes[t])
+            )
             v.masked_fill_(s, 0.0)
         if record:
             us[t].copy_(u)

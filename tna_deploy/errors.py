@@ -32,8 +32,10 @@ def version_problem(found, current: int, what: str, redo: str):
         if found == current:
             return None
         if found > current:
-            return (f"written by a newer tna-deploy ({what} version {found}; this one reads {current}); "
-                    f"upgrade tna-deploy")
+            return (
+                f"written by a newer tna-deploy ({what} version {found}; this one reads {current}); "
+                f"upgrade tna-deploy"
+            )
         return f"{what} version {found} is older than {current}; {redo}"
     shown = " ".join(repr(found).split())
     shown = shown if len(shown) <= 40 else f"a {type(found).__name__}"

@@ -3,6 +3,7 @@
 Results go to stdout; lava-dl prints notices there when it is imported, so they are captured here
 and passed to the log at DEBUG level instead.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,6 +26,7 @@ def quiet_import(name: str):
     through the public ``set_start_method(None, force=True)``, lets Lava set its own."""
     if name.startswith("lava.") and LAVA_MP not in sys.modules:
         import multiprocessing
+
         multiprocessing.set_start_method(None, force=True)
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):

@@ -15,6 +15,7 @@ emulator with PyTorch parity, and ``report`` gives its synaptic operations per i
 Logs go to benchmarks/accuracy/logs/, per-run results to benchmarks/accuracy/results/runs/ (committed);
 checkpoints, netx files and simulation folders to benchmarks/accuracy/work/ (not committed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,9 +37,18 @@ TNA = os.path.join(ROOT, ".venv", "bin", "tna-deploy")
 # CIFARNet even at 1/8 width trains base + twin at about 210 img/s here, so 4 epochs of 60,000 images
 # would take about 20 minutes a run and the grid (17 runs) most of a day; `small` runs about twice as fast
 # and is a network a Loihi 2 chip holds several times over.
-BUDGET = dict(dataset="fashion-mnist", arch="small", width=1.0, epochs=4, batch_size=64, lr=0.002, lr_gamma=0.7,
-              augment=False, timesteps=5)
-QUANTIZE_EPOCH = 2          # the paper's 60 % of the epochs (150 of 250), rounded: 2 of 4
+BUDGET = dict(
+    dataset="fashion-mnist",
+    arch="small",
+    width=1.0,
+    epochs=4,
+    batch_size=64,
+    lr=0.002,
+    lr_gamma=0.7,
+    augment=False,
+    timesteps=5,
+)
+QUANTIZE_EPOCH = 2  # the paper's 60 % of the epochs (150 of 250), rounded: 2 of 4
 SEEDS = (0, 1, 2)
 
 # name -> (method, weights, twins, teacher run or None, seeds); the paper's alphas (Fashion-MNIST 1e-4; kd-ce 1e-5)
@@ -59,14 +69,30 @@ GRID = {**CORE, **SECONDARY}
 # The quick alpha sweep: TNA ternary, seed 0, the same budget, trained on the first 50,000 training images and
 # scored on the last 10,000 (validation), never on the test set. Alpha 1e-4 is the paper's pick for Fashion-MNIST.
 VAL_SPLIT = 10_000
-SWEEP_ALPHAS = (1e-4, 1e-1, 1e-2, 1.0, 1e-3)       # the most informative first, in case the sweep is cut short
-SWEEP = {f"sweep-a{a:g}": ("tna", "ternary", 1, None, (0,), dict(alpha=a, val_split=VAL_SPLIT)) for a in SWEEP_ALPHAS}
+SWEEP_ALPHAS = (
+    1e-4,
+    1e-1,
+    1e-2,
+    1.0,
+    1e-3,
+)  # the most informative first, in case the sweep is cut short
+SWEEP = {
+    f"sweep-a{a:g}": ("tna", "ternary", 1, None, (0,), dict(alpha=a, val_split=VAL_SPLIT))
+    for a in SWEEP_ALPHAS
+}
 # Follow-up: TNA ternary at the sweep's best alpha on the full split, 3 seeds, paired with single ternary.
 TUNED_ALPHA = 0.1
-FOLLOWUP = {f"tna-ternary-a{TUNED_ALPHA:g}": ("tna", "ternary", 1, None, SEEDS, dict(alpha=TUNED_ALPHA))}
-TABLE = {**GRID, **FOLLOWUP}        # the groups of the accuracy table
-PAPER_FMNIST = {"single-fp": 94.90, "tna-fp": 95.31, "single-binary": 94.80, "single-ternary": 94.95,
-                "tna-ternary": 95.24}
+FOLLOWUP = {
+    f"tna-ternary-a{TUNED_ALPHA:g}": ("tna", "ternary", 1, None, SEEDS, dict(alpha=TUNED_ALPHA))
+}
+TABLE = {**GRID, **FOLLOWUP}  # the groups of the accuracy table
+PAPER_FMNIST = {
+    "single-fp": 94.90,
+    "tna-fp": 95.31,
+    "single-binary": 94.80,
+    "single-ternary": 94.95,
+    "tna-ternary": 95.24,
+}
 
 
 def runs() -> list[tuple[str, str, tuple]]:
@@ -80,11 +106,31 @@ def runs() -> list[tuple[str, str, tuple]]:
 
 def train_flags(name: str, spec: tuple, seed: int) -> list[str]:
     method, weights, twins, teacher, _, *extra = spec
-    flags = ["--dataset", BUDGET["dataset"], "--arch", BUDGET["arch"], "--width", str(BUDGET["width"]),
-             "--epochs", str(BUDGET["epochs"]), "--batch-size", str(BUDGET["batch_size"]), "--lr", str(BUDGET["lr"]),
-             "--lr-gamma", str(BUDGET["lr_gamma"]), "--timesteps", str(BUDGET["timesteps"]),
-             "--no-augment" if not BUDGET["augment"] else "--augment",
-             "--method", method, "--weights", weights, "--seed", str(seed)]
+    flags = [
+        "--dataset",
+        BUDGET["dataset"],
+        "--arch",
+        BUDGET["arch"],
+        "--width",
+        str(BUDGET["width"]),
+        "--epochs",
+        str(BUDGET["epochs"]),
+        "--batch-size",
+        str(BUDGET["batch_size"]),
+        "--lr",
+        str(BUDGET["lr"]),
+        "--lr-gamma",
+        str(BUDGET["lr_gamma"]),
+        "--timesteps",
+        str(BUDGET["timesteps"]),
+        "--no-augment" if not BUDGET["augment"] else "--augment",
+        "--method",
+        method,
+        "--weights",
+        weights,
+        "--seed",
+        str(seed),
+    ]
     if method == "tna":
         flags += ["--twins", str(twins)]
     if weights != "fp":
@@ -115,8 +161,11 @@ def _sh(cmd: list[str], log) -> None:
 def deploy(name: str, log) -> dict:
     """Export the compressed base, run the whole test set in the emulator with parity, and report."""
     run_dir = os.path.join(WORK, name)
-    net, sim, rep = (os.path.join(WORK, f"{name}.net"), os.path.join(WORK, f"{name}-sim"),
-                     os.path.join(WORK, f"{name}-report"))
+    net, sim, rep = (
+        os.path.join(WORK, f"{name}.net"),
+        os.path.join(WORK, f"{name}-sim"),
+        os.path.join(WORK, f"{name}-report"),
+    )
     _sh([TNA, "export", run_dir, "--format", "netx", "--out", net], log)
     _sh([TNA, "simulate", net, "--samples", "all", "--run", run_dir, "--out", sim], log)
     _sh([TNA, "report", sim, "--netx", net, "--out", rep, "--format", "json"], log)
@@ -126,17 +175,25 @@ def deploy(name: str, log) -> dict:
         report = json.load(f)
     chip = next(k for k in report["totals"] if k != "torch")
     par = sim_res.get("parity", {})
-    return dict(chip_backend=chip, chip_accuracy=sim_res[chip]["accuracy"], torch_accuracy=sim_res["torch"]["accuracy"],
-                samples=sim_res["samples"], logits_equal=par.get("logits_equal"), spikes_equal=par.get("spikes_equal"),
-                prediction_agreement_pct=par.get("prediction_agreement_pct"),
-                synops_per_inference=report["totals"][chip]["synops_per_inference_mean"],
-                synops_dense_per_inference=report["totals"][chip]["synops_dense_per_inference"])
+    return dict(
+        chip_backend=chip,
+        chip_accuracy=sim_res[chip]["accuracy"],
+        torch_accuracy=sim_res["torch"]["accuracy"],
+        samples=sim_res["samples"],
+        logits_equal=par.get("logits_equal"),
+        spikes_equal=par.get("spikes_equal"),
+        prediction_agreement_pct=par.get("prediction_agreement_pct"),
+        synops_per_inference=report["totals"][chip]["synops_per_inference_mean"],
+        synops_dense_per_inference=report["totals"][chip]["synops_dense_per_inference"],
+    )
 
 
 def _train(name: str, spec: tuple, seed: int, log) -> None:
     """Train (or resume) a run until it has every epoch; a finished run is left alone."""
     run_dir = os.path.join(WORK, name)
-    if _finished_epochs(run_dir) >= BUDGET["epochs"] and os.path.isfile(os.path.join(run_dir, "checkpoint.pt")):
+    if _finished_epochs(run_dir) >= BUDGET["epochs"] and os.path.isfile(
+        os.path.join(run_dir, "checkpoint.pt")
+    ):
         return
     print(f"study: training {name}", file=sys.stderr, flush=True)
     resume = ["--resume"] if os.path.isfile(os.path.join(run_dir, "config.json")) else []
@@ -158,27 +215,43 @@ def run_all(only: list[str]) -> None:
         t0 = time.time()
         with open(os.path.join(LOGS, f"{name}.log"), "a") as log:
             teacher = spec[3]
-            if teacher:     # a teacher's result may be committed while its checkpoint (in work/) is not here
-                _train(teacher, GRID[teacher.rsplit("-s", 1)[0]], int(teacher.rsplit("-s", 1)[1]), log)
+            if (
+                teacher
+            ):  # a teacher's result may be committed while its checkpoint (in work/) is not here
+                _train(
+                    teacher, GRID[teacher.rsplit("-s", 1)[0]], int(teacher.rsplit("-s", 1)[1]), log
+                )
             _train(name, spec, seed, log)
             with open(os.path.join(run_dir, "metrics.jsonl")) as f:
                 history = [json.loads(line) for line in f if line.strip()]
             with open(os.path.join(run_dir, "config.json")) as f:
                 config = json.load(f)
-            result = dict(name=name, group=group, seed=seed, config=config, history=history,
-                          test_acc_base=history[-1]["test_acc_base"], test_acc_twin=history[-1]["test_acc_twin"],
-                          train_seconds=round(sum(r["seconds"] for r in history), 1))
+            result = dict(
+                name=name,
+                group=group,
+                seed=seed,
+                config=config,
+                history=history,
+                test_acc_base=history[-1]["test_acc_base"],
+                test_acc_twin=history[-1]["test_acc_twin"],
+                train_seconds=round(sum(r["seconds"] for r in history), 1),
+            )
             if "val_split" in (spec[5] if len(spec) > 5 else {}):
-                result.update(val_acc_base=history[-1]["val_acc_base"], val_acc_twin=history[-1]["val_acc_twin"])
+                result.update(
+                    val_acc_base=history[-1]["val_acc_base"],
+                    val_acc_twin=history[-1]["val_acc_twin"],
+                )
             elif spec[1] != "fp":
                 print(f"study: deploying {name}", file=sys.stderr, flush=True)
                 result["deployed"] = deploy(name, log)
             result["wall_seconds_this_session"] = round(time.time() - t0, 1)
         tmp = out + ".tmp"
-        with open(tmp, "w") as f:      # paths relative to the repository, not to this machine
+        with open(tmp, "w") as f:  # paths relative to the repository, not to this machine
             f.write(json.dumps(result, indent=1).replace(ROOT + os.sep, ""))
         os.replace(tmp, out)
-        print(f"study: {name} done: base {result['test_acc_base']:.2f}%", file=sys.stderr, flush=True)
+        print(
+            f"study: {name} done: base {result['test_acc_base']:.2f}%", file=sys.stderr, flush=True
+        )
 
 
 def load_results() -> dict:
@@ -194,7 +267,11 @@ def load_results() -> dict:
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
     m = sum(values) / len(values)
-    s = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else float("nan")
+    s = (
+        math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+        if len(values) > 1
+        else float("nan")
+    )
     return m, s
 
 
@@ -205,11 +282,22 @@ def paired(res: dict, a: str, b: str) -> dict:
     if len(d) < 2:
         return dict(a=a, b=b, seeds=seeds, differences=d)
     from scipy import stats
+
     m, s = _mean_std(d)
     half = stats.t.ppf(0.975, len(d) - 1) * s / math.sqrt(len(d))
-    t = stats.ttest_rel([res[f"{a}-s{x}"]["test_acc_base"] for x in seeds],
-                        [res[f"{b}-s{x}"]["test_acc_base"] for x in seeds])
-    return dict(a=a, b=b, seeds=seeds, differences=d, mean=m, ci95=[m - half, m + half], p_value=float(t.pvalue))
+    t = stats.ttest_rel(
+        [res[f"{a}-s{x}"]["test_acc_base"] for x in seeds],
+        [res[f"{b}-s{x}"]["test_acc_base"] for x in seeds],
+    )
+    return dict(
+        a=a,
+        b=b,
+        seeds=seeds,
+        differences=d,
+        mean=m,
+        ci95=[m - half, m + half],
+        p_value=float(t.pvalue),
+    )
 
 
 def summarize() -> None:
@@ -221,19 +309,38 @@ def summarize() -> None:
             continue
         m, s = _mean_std([r["test_acc_base"] for r in members])
         dep = [r["deployed"] for r in members if "deployed" in r]
-        rows.append(dict(group=group, runs=len(members), expected=len(TABLE[group][4]), mean=m, std=s,
-                         paper=PAPER_FMNIST.get(group),
-                         chip_accuracy=_mean_std([d["chip_accuracy"] for d in dep])[0] if dep else None,
-                         chip_equals_torch=all(d["chip_accuracy"] == d["torch_accuracy"] and d["logits_equal"]
-                                               for d in dep) if dep else None,
-                         synops=_mean_std([d["synops_per_inference"] for d in dep])[0] if dep else None,
-                         train_minutes=_mean_std([r["train_seconds"] / 60 for r in members])[0]))
-    tests = [paired(res, "tna-fp", "single-fp"), paired(res, "tna-ternary", "single-ternary"),
-             *(paired(res, group, "single-ternary") for group in FOLLOWUP)]
-    summary = dict(budget=BUDGET, quantize_epoch=QUANTIZE_EPOCH, rows=rows, paired=tests,
-                   complete=all(f"{g}-s{s}" in res for g, spec in GRID.items() for s in spec[4]),
-                   followup_complete=all(f"{g}-s{s}" in res for g, spec in FOLLOWUP.items() for s in spec[4]),
-                   sweep=sweep_rows(res))
+        rows.append(
+            dict(
+                group=group,
+                runs=len(members),
+                expected=len(TABLE[group][4]),
+                mean=m,
+                std=s,
+                paper=PAPER_FMNIST.get(group),
+                chip_accuracy=_mean_std([d["chip_accuracy"] for d in dep])[0] if dep else None,
+                chip_equals_torch=all(
+                    d["chip_accuracy"] == d["torch_accuracy"] and d["logits_equal"] for d in dep
+                )
+                if dep
+                else None,
+                synops=_mean_std([d["synops_per_inference"] for d in dep])[0] if dep else None,
+                train_minutes=_mean_std([r["train_seconds"] / 60 for r in members])[0],
+            )
+        )
+    tests = [
+        paired(res, "tna-fp", "single-fp"),
+        paired(res, "tna-ternary", "single-ternary"),
+        *(paired(res, group, "single-ternary") for group in FOLLOWUP),
+    ]
+    summary = dict(
+        budget=BUDGET,
+        quantize_epoch=QUANTIZE_EPOCH,
+        rows=rows,
+        paired=tests,
+        complete=all(f"{g}-s{s}" in res for g, spec in GRID.items() for s in spec[4]),
+        followup_complete=all(f"{g}-s{s}" in res for g, spec in FOLLOWUP.items() for s in spec[4]),
+        sweep=sweep_rows(res),
+    )
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
@@ -250,15 +357,29 @@ def sweep_rows(res: dict) -> dict:
     for group, spec in SWEEP.items():
         r = res.get(f"{group}-s0")
         if r is not None:
-            rows.append(dict(alpha=spec[5]["alpha"], val_acc_base=r["val_acc_base"], val_acc_twin=r["val_acc_twin"],
-                             test_acc_base=r["test_acc_base"], train_minutes=r["train_seconds"] / 60))
+            rows.append(
+                dict(
+                    alpha=spec[5]["alpha"],
+                    val_acc_base=r["val_acc_base"],
+                    val_acc_twin=r["val_acc_twin"],
+                    test_acc_base=r["test_acc_base"],
+                    train_minutes=r["train_seconds"] / 60,
+                )
+            )
     rows.sort(key=lambda r: r["alpha"])
     best = max(rows, key=lambda r: r["val_acc_base"]) if rows else None
-    return dict(val_split=VAL_SPLIT, rows=rows, complete=len(rows) == len(SWEEP),
-                best_alpha=best["alpha"] if best else None)
+    return dict(
+        val_split=VAL_SPLIT,
+        rows=rows,
+        complete=len(rows) == len(SWEEP),
+        best_alpha=best["alpha"] if best else None,
+    )
 
 
-START, END = "<!-- accuracy table: written by benchmarks/accuracy/study.py summarize -->", "<!-- end accuracy table -->"
+START, END = (
+    "<!-- accuracy table: written by benchmarks/accuracy/study.py summarize -->",
+    "<!-- end accuracy table -->",
+)
 
 
 def readme_table(text: str) -> None:
@@ -267,7 +388,10 @@ def readme_table(text: str) -> None:
     with open(path) as f:
         readme = f.read()
     if START not in readme or END not in readme:
-        print(f"study: README.md has no {START} ... {END} block; the table is in results/table.md", file=sys.stderr)
+        print(
+            f"study: README.md has no {START} ... {END} block; the table is in results/table.md",
+            file=sys.stderr,
+        )
         return
     head, rest = readme.split(START, 1)
     tail = rest.split(END, 1)[1]
@@ -277,57 +401,91 @@ def readme_table(text: str) -> None:
 
 
 def table(summary: dict) -> str:
-    lines = ["| method | runs | test accuracy of the base, mean +- std (%) | paper (CIFARNet, 250 epochs) | "
-             "chip model (emulator, whole test set) | synaptic ops / inference | train minutes / run |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| method | runs | test accuracy of the base, mean +- std (%) | paper (CIFARNet, 250 epochs) | "
+        "chip model (emulator, whole test set) | synaptic ops / inference | train minutes / run |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in summary["rows"]:
         std = "" if r["std"] != r["std"] else f" +- {r['std']:.2f}"
-        chip = "" if r["chip_accuracy"] is None else (
-            f"{r['chip_accuracy']:.2f}" + (" (= PyTorch, logits equal)" if r["chip_equals_torch"] else " (DIFFERS)"))
+        chip = (
+            ""
+            if r["chip_accuracy"] is None
+            else (
+                f"{r['chip_accuracy']:.2f}"
+                + (" (= PyTorch, logits equal)" if r["chip_equals_torch"] else " (DIFFERS)")
+            )
+        )
         syn = "" if r["synops"] is None else f"{r['synops'] / 1e6:.2f} M"
         paper = "" if r["paper"] is None else f"{r['paper']:.2f}"
-        lines.append(f"| {r['group']} | {r['runs']}/{r['expected']} | {r['mean']:.2f}{std} | {paper} | {chip} | {syn} | "
-                     f"{r['train_minutes']:.1f} |")
+        lines.append(
+            f"| {r['group']} | {r['runs']}/{r['expected']} | {r['mean']:.2f}{std} | {paper} | {chip} | {syn} | "
+            f"{r['train_minutes']:.1f} |"
+        )
     lines.append("")
     for t in summary["paired"]:
         if "p_value" in t:
-            lines.append(f"- {t['a']} - {t['b']} (paired over seeds {t['seeds']}): {t['mean']:+.2f} points, 95 % CI "
-                         f"[{t['ci95'][0]:+.2f}, {t['ci95'][1]:+.2f}], paired t-test p = {t['p_value']:.3f}")
+            lines.append(
+                f"- {t['a']} - {t['b']} (paired over seeds {t['seeds']}): {t['mean']:+.2f} points, 95 % CI "
+                f"[{t['ci95'][0]:+.2f}, {t['ci95'][1]:+.2f}], paired t-test p = {t['p_value']:.3f}"
+            )
         else:
             lines.append(f"- {t['a']} - {t['b']}: not enough paired seeds yet ({t['seeds']})")
     if not summary["complete"]:
         lines.append("- the grid is not complete yet: `study.py run` continues it")
     elif not summary.get("followup_complete", True):
-        lines.append(f"- the follow-up at alpha {TUNED_ALPHA:g} is not complete yet: `study.py run` continues it")
+        lines.append(
+            f"- the follow-up at alpha {TUNED_ALPHA:g} is not complete yet: `study.py run` continues it"
+        )
     sweep = summary.get("sweep") or {}
     if sweep.get("rows"):
-        lines += ["", f"Alpha sweep (TNA ternary, seed 0, trained on the first {60_000 - sweep['val_split']:,} training "
-                  f"images, chosen on the last {sweep['val_split']:,}; the paper's alpha for Fashion-MNIST is 1e-4):", "",
-                  "| alpha | val accuracy, base (%) | val accuracy, twin (%) | test accuracy, base (%), not used to choose |",
-                  "|---|---|---|---|"]
+        lines += [
+            "",
+            f"Alpha sweep (TNA ternary, seed 0, trained on the first {60_000 - sweep['val_split']:,} training "
+            f"images, chosen on the last {sweep['val_split']:,}; the paper's alpha for Fashion-MNIST is 1e-4):",
+            "",
+            "| alpha | val accuracy, base (%) | val accuracy, twin (%) | test accuracy, base (%), not used to choose |",
+            "|---|---|---|---|",
+        ]
         for r in sweep["rows"]:
             mark = " (best)" if r["alpha"] == sweep["best_alpha"] else ""
-            lines.append(f"| {r['alpha']:g}{mark} | {r['val_acc_base']:.2f} | {r['val_acc_twin']:.2f} | "
-                         f"{r['test_acc_base']:.2f} |")
+            lines.append(
+                f"| {r['alpha']:g}{mark} | {r['val_acc_base']:.2f} | {r['val_acc_twin']:.2f} | "
+                f"{r['test_acc_base']:.2f} |"
+            )
         if not sweep["complete"]:
-            lines.append(f"\n- the sweep is not complete yet ({len(sweep['rows'])} of {len(SWEEP)} alphas)")
+            lines.append(
+                f"\n- the sweep is not complete yet ({len(sweep['rows'])} of {len(SWEEP)} alphas)"
+            )
     return "\n".join(lines) + "\n"
 
 
 def plot(res: dict, summary: dict) -> None:
     """results/accuracy.png (methods, the paper's Fig. 3 style) and results/alpha_sweep.png (Fig. 2 style)."""
     from plots import methods_figure, sweep_figure
+
     grid = {k: v for k, v in res.items() if v["group"] in TABLE}
-    methods_figure(grid, summary["rows"], f"Fashion-MNIST, {BUDGET['arch']} x{BUDGET['width']:g}, "
-                   f"{BUDGET['epochs']} epochs, T={BUDGET['timesteps']}", os.path.join(RESULTS, "accuracy.png"))
-    sweep_figure([(SWEEP[g][5]["alpha"], res[f"{g}-s0"]) for g in SWEEP if f"{g}-s0" in res],
-                 os.path.join(RESULTS, "alpha_sweep.png"))
+    methods_figure(
+        grid,
+        summary["rows"],
+        f"Fashion-MNIST, {BUDGET['arch']} x{BUDGET['width']:g}, "
+        f"{BUDGET['epochs']} epochs, T={BUDGET['timesteps']}",
+        os.path.join(RESULTS, "accuracy.png"),
+    )
+    sweep_figure(
+        [(SWEEP[g][5]["alpha"], res[f"{g}-s0"]) for g in SWEEP if f"{g}-s0" in res],
+        os.path.join(RESULTS, "alpha_sweep.png"),
+    )
 
 
 def status() -> None:
     res = load_results()
     for name, _, _ in runs():
-        state = "done" if name in res else f"{_finished_epochs(os.path.join(WORK, name))}/{BUDGET['epochs']} epochs"
+        state = (
+            "done"
+            if name in res
+            else f"{_finished_epochs(os.path.join(WORK, name))}/{BUDGET['epochs']} epochs"
+        )
         print(f"{name:<22} {state}")
 
 

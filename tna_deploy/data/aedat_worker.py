@@ -8,6 +8,7 @@ For each recording the worker prints ``start <i>``, then on a Python-level failu
 <reason>`` and exits 3; after the last one it prints ``done``. The job's memory_limit bounds the
 address space beyond what the worker has mapped when it starts. Frames go to out.npy (N, 2, size, size, T).
 """
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,9 @@ import sys
 import numpy as np
 
 
-def events_to_frames(events: np.ndarray, sensor_size: tuple, timesteps: int, size: int) -> np.ndarray:
+def events_to_frames(
+    events: np.ndarray, sensor_size: tuple, timesteps: int, size: int
+) -> np.ndarray:
     """Events (structured t, x, y, p) -> (2, size, size, T) uint8 counts.
 
     T equal time bins spanning the first to the last event (every event lands in a bin, the last one
@@ -27,8 +30,10 @@ def events_to_frames(events: np.ndarray, sensor_size: tuple, timesteps: int, siz
     if len(events):
         x, y = events["x"].astype(np.int64), events["y"].astype(np.int64)
         if x.min() < 0 or y.min() < 0 or x.max() >= w or y.max() >= h:
-            raise ValueError(f"events at x {int(x.min())}..{int(x.max())}, y {int(y.min())}..{int(y.max())} lie "
-                             f"outside the {w}x{h} sensor")
+            raise ValueError(
+                f"events at x {int(x.min())}..{int(x.max())}, y {int(y.min())}..{int(y.max())} lie "
+                f"outside the {w}x{h} sensor"
+            )
         t = events["t"].astype(np.float64)
         span = t.max() - t.min() + 1.0
         tb = np.minimum(((t - t.min()) * timesteps / span).astype(np.int64), timesteps - 1)
@@ -40,6 +45,7 @@ def events_to_frames(events: np.ndarray, sensor_size: tuple, timesteps: int, siz
 def read_events(path: str) -> np.ndarray:
     """The events of the lowest-numbered event stream, as tonic's ``read_aedat4`` and CIFAR10DVS read them."""
     import aedat
+
     decoder = aedat.Decoder(path)
     target = None
     for stream_id, stream in decoder.id_to_stream().items():
@@ -59,13 +65,18 @@ def main(job_path: str, out_path: str) -> int:
     with open(job_path) as f:
         job = json.load(f)
     import os
-    import resource          # a damaged packet header must not make the decoder allocate without bound
-    with open("/proc/self/statm") as f:      # the address space already mapped (numpy's thread pools ...)
+    import resource  # a damaged packet header must not make the decoder allocate without bound
+
+    with open(
+        "/proc/self/statm"
+    ) as f:  # the address space already mapped (numpy's thread pools ...)
         mapped = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     limit = mapped + job["memory_limit"]
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     paths, sensor, t, size = job["paths"], tuple(job["sensor_size"]), job["timesteps"], job["size"]
-    out = np.lib.format.open_memmap(out_path, mode="w+", dtype=np.uint8, shape=(len(paths), 2, size, size, t))
+    out = np.lib.format.open_memmap(
+        out_path, mode="w+", dtype=np.uint8, shape=(len(paths), 2, size, size, t)
+    )
     for i, path in enumerate(paths):
         print(f"start {i}", flush=True)
         try:

@@ -5,6 +5,7 @@ it names. ``BatchUnpickler`` admits only the few numpy constructors the format h
 batch in --data-dir is refused by name instead of running. Downloads (torchvision's helper) check
 the archive's md5.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -20,18 +21,32 @@ from ..errors import DataError
 
 # name: (folder, files per split, label key, archive url, archive md5) as in torchvision's readers
 LAYOUT = {
-    "cifar10": ("cifar-10-batches-py", {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]},
-                "labels", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-                "c58f30108f718f92721af3b95e74349a"),
-    "cifar100": ("cifar-100-python", {"train": ["train"], "test": ["test"]}, "fine_labels",
-                 "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85"),
+    "cifar10": (
+        "cifar-10-batches-py",
+        {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]},
+        "labels",
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        "c58f30108f718f92721af3b95e74349a",
+    ),
+    "cifar100": (
+        "cifar-100-python",
+        {"train": ["train"], "test": ["test"]},
+        "fine_labels",
+        "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+        "eb9058c3a382ffc7106e4002c42a8d85",
+    ),
 }
 
 # what a numpy array (any pickle protocol, numpy 1.x or 2.x module names) needs, and nothing else
 _NUMPY = {("numpy", "ndarray"), ("numpy", "dtype")} | {
-    (m, n) for core in ("numpy.core", "numpy._core")
-    for m, n in ((f"{core}.multiarray", "_reconstruct"), (f"{core}.multiarray", "scalar"),
-                 (f"{core}.numeric", "_frombuffer"))}
+    (m, n)
+    for core in ("numpy.core", "numpy._core")
+    for m, n in (
+        (f"{core}.multiarray", "_reconstruct"),
+        (f"{core}.multiarray", "scalar"),
+        (f"{core}.numeric", "_frombuffer"),
+    )
+}
 
 
 class Refused(pickle.UnpicklingError):
@@ -70,10 +85,16 @@ class BatchUnpickler(pickle._Unpickler):
     def _bounded_reconstruct(self, reconstruct):
         def checked(subtype, shape, dtype):
             dt = np.dtype(dtype)
-            if subtype is not np.ndarray or dt.hasobject or not isinstance(shape, tuple) or not all(
-                    isinstance(n, int) and n >= 0 for n in shape) or math.prod(shape) * dt.itemsize > self.limit:
+            if (
+                subtype is not np.ndarray
+                or dt.hasobject
+                or not isinstance(shape, tuple)
+                or not all(isinstance(n, int) and n >= 0 for n in shape)
+                or math.prod(shape) * dt.itemsize > self.limit
+            ):
                 raise Refused(f"refusing an array of shape {str(shape)[:40]} and type {dt}")
             return reconstruct(subtype, shape, dtype)
+
         return checked
 
     def load_bytearray8(self):
@@ -92,16 +113,25 @@ def read_batch(path: str, label_key: str) -> tuple[np.ndarray, list]:
             raw = f.read()
         entry = BatchUnpickler(raw, encoding="latin1").load()
     except Refused as e:
-        raise DataError(f"{path}: not a CIFAR batch, the pickle asks for more than plain data ({e}); "
-                        f"re-download the python version of the dataset") from None
+        raise DataError(
+            f"{path}: not a CIFAR batch, the pickle asks for more than plain data ({e}); "
+            f"re-download the python version of the dataset"
+        ) from None
     except Exception as e:  # noqa: BLE001 -- any failure of a truncated or garbage file is one line
-        raise DataError(f"{path}: cannot read ({type(e).__name__}: {str(e)[:100]}); "
-                        f"re-download the python version of the dataset") from None
+        raise DataError(
+            f"{path}: cannot read ({type(e).__name__}: {str(e)[:100]}); "
+            f"re-download the python version of the dataset"
+        ) from None
     if not isinstance(entry, dict):
         raise DataError(f"{path}: not a CIFAR batch (a {type(entry).__name__}, not a dict)")
     entry = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in entry.items()}
     data, labels = entry.get("data"), entry.get(label_key)
-    if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3072 or data.dtype.kind not in "ui":
+    if (
+        not isinstance(data, np.ndarray)
+        or data.ndim != 2
+        or data.shape[1] != 3072
+        or data.dtype.kind not in "ui"
+    ):
         raise DataError(f"{path}: field data must be an (N, 3072) integer array of pixels")
     if not isinstance(labels, (list, np.ndarray)) or len(labels) != len(data):
         raise DataError(f"{path}: field {label_key} must hold one label per image ({len(data)})")
@@ -118,10 +148,13 @@ def _download(name: str, root: str, folder: str) -> None:
     _, _, _, url, md5 = LAYOUT[name]
     try:
         from torchvision.datasets.utils import download_and_extract_archive
+
         download_and_extract_archive(url, root, filename=os.path.basename(url), md5=md5)
     except Exception as e:  # noqa: BLE001 -- offline, a wrong checksum, a full disk
-        raise DataError(f"{name} not found in {folder} and the download failed ({type(e).__name__}); "
-                        f"download the python version of the archive and extract it into --data-dir") from None
+        raise DataError(
+            f"{name} not found in {folder} and the download failed ({type(e).__name__}); "
+            f"download the python version of the archive and extract it into --data-dir"
+        ) from None
 
 
 def load_cifar(name: str, split: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:

@@ -1,4 +1,5 @@
 """One entry point for every dataset: an in-memory ``Split`` of integer inputs and labels."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,13 +47,25 @@ def load_split(cfg, split: str) -> Split:
     held = cfg.val_split if split != "test" else None
     if held:
         if held >= len(y):
-            raise DataError(f"--val-split {held} leaves no training samples: {cfg.dataset} has {len(y)}; "
-                            f"hold out fewer")
-        x, y = (x[len(y) - held:], y[len(y) - held:]) if split == "val" else (x[:len(y) - held], y[:len(y) - held])
+            raise DataError(
+                f"--val-split {held} leaves no training samples: {cfg.dataset} has {len(y)}; "
+                f"hold out fewer"
+            )
+        x, y = (
+            (x[len(y) - held :], y[len(y) - held :])
+            if split == "val"
+            else (x[: len(y) - held], y[: len(y) - held])
+        )
     n_classes = DATASETS[cfg.dataset].classes
     if len(y) == 0:
         raise DataError(f"{cfg.dataset} {split} split is empty")
     if y.max() >= n_classes:
-        raise DataError(f"{cfg.dataset} {split}: label {int(y.max())} out of range 0..{n_classes - 1}")
-    return Split(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y), n_classes,
-                 event_data=DATASETS[cfg.dataset].event_data)
+        raise DataError(
+            f"{cfg.dataset} {split}: label {int(y.max())} out of range 0..{n_classes - 1}"
+        )
+    return Split(
+        torch.from_numpy(np.ascontiguousarray(x)),
+        torch.from_numpy(y),
+        n_classes,
+        event_data=DATASETS[cfg.dataset].event_data,
+    )

@@ -1,5 +1,6 @@
 """CIFAR-10-DVS through tonic, binned into T frames of event counts and downsampled. The recordings are
 decoded in a child process (``aedat_worker``): the native decoder can crash on a damaged file."""
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,8 @@ from ..childproc import script_command
 from ..errors import DataError
 from .aedat_worker import events_to_frames  # noqa: F401  (the binning, shared with the decoding process)
 
-
-DECODE_TIMEOUT = 120          # seconds one recording may take to decode (a real one takes milliseconds)
-DECODE_MEMORY = 2 << 30       # bytes the decoder may map besides the frames it writes
+DECODE_TIMEOUT = 120  # seconds one recording may take to decode (a real one takes milliseconds)
+DECODE_MEMORY = 2 << 30  # bytes the decoder may map besides the frames it writes
 
 
 def decode_recordings(paths: list, sensor_size: tuple, timesteps: int, size: int) -> np.ndarray:
@@ -27,13 +27,26 @@ def decode_recordings(paths: list, sensor_size: tuple, timesteps: int, size: int
     with tempfile.TemporaryDirectory(prefix="tna-dvs-") as tmp:
         job, out, err = (os.path.join(tmp, n) for n in ("job.json", "frames.npy", "stderr"))
         with open(job, "w") as f:
-            json.dump(dict(paths=[str(p) for p in paths], sensor_size=list(sensor_size), timesteps=timesteps,
-                           size=size, memory_limit=DECODE_MEMORY + len(paths) * 2 * size * size * timesteps), f)
+            json.dump(
+                dict(
+                    paths=[str(p) for p in paths],
+                    sensor_size=list(sensor_size),
+                    timesteps=timesteps,
+                    size=size,
+                    memory_limit=DECODE_MEMORY + len(paths) * 2 * size * size * timesteps,
+                ),
+                f,
+            )
         env = dict(os.environ, RUST_BACKTRACE="0")
         with open(err, "wb") as errf:
             worker = os.path.join(os.path.dirname(__file__), "aedat_worker.py")
-            proc = subprocess.Popen(script_command(worker, job, out),
-                                    stdout=subprocess.PIPE, stderr=errf, env=env, text=True)
+            proc = subprocess.Popen(
+                script_command(worker, job, out),
+                stdout=subprocess.PIPE,
+                stderr=errf,
+                env=env,
+                text=True,
+            )
             current, reason = None, None
             try:
                 while True:
@@ -55,39 +68,55 @@ def decode_recordings(paths: list, sensor_size: tuple, timesteps: int, size: int
                 proc.stdout.close()
         if proc.returncode == 0 and reason is None:
             return np.array(np.load(out, mmap_mode="r"))
-        if reason is None:       # killed by a panic, an abort or the memory limit
+        if reason is None:  # killed by a panic, an abort or the memory limit
             with open(err, "rb") as f:
                 tail = f.read()[-4000:].decode("utf-8", "replace")
-            panic = [ln for ln in tail.splitlines() if ln.strip() and "panicked at" not in ln and "note:" not in ln]
-            reason = (f"the AEDAT4 decoder crashed on it (exit {proc.returncode}"
-                      + (f": {' '.join(panic[0].split())[:120]}" if panic else "") + ")")
+            panic = [
+                ln
+                for ln in tail.splitlines()
+                if ln.strip() and "panicked at" not in ln and "note:" not in ln
+            ]
+            reason = (
+                f"the AEDAT4 decoder crashed on it (exit {proc.returncode}"
+                + (f": {' '.join(panic[0].split())[:120]}" if panic else "")
+                + ")"
+            )
         where = paths[current] if current is not None else paths[0]
         raise DataError(f"{where}: not a readable AEDAT4 recording ({reason}); re-extract it")
 
 
-def load_cifar10_dvs(split: str, data_dir: str | None, timesteps: int, size: int,
-                     limit: int | None) -> tuple[np.ndarray, np.ndarray]:
+def load_cifar10_dvs(
+    split: str, data_dir: str | None, timesteps: int, size: int, limit: int | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Frames (N, 2, size, size, T) uint8 and labels. The split is a fixed 9:1 per-class partition."""
     root = data_dir or os.path.join(os.path.expanduser("~"), ".cache", "tna-deploy", "data")
     try:
         import tonic
 
-        class CIFAR10DVS(tonic.datasets.CIFAR10DVS):   # same name: tonic keeps the data in save_to/<class name>
+        class CIFAR10DVS(
+            tonic.datasets.CIFAR10DVS
+        ):  # same name: tonic keeps the data in save_to/<class name>
             """tonic's reader; any extracted copy with .aedat4 files counts as present (a subset too)."""
 
             def _check_exists(self) -> bool:
                 return self._folder_contains_at_least_n_files_of_type(1, ".aedat4")
 
         ds = CIFAR10DVS(save_to=root)
-        order = sorted(range(len(ds.data)), key=lambda i: ds.data[i])   # os.walk's file order is arbitrary
+        order = sorted(
+            range(len(ds.data)), key=lambda i: ds.data[i]
+        )  # os.walk's file order is arbitrary
         ds.data, ds.targets = [ds.data[i] for i in order], [ds.targets[i] for i in order]
     except Exception as e:  # tonic's download errors offline, or its reader's on a broken folder
         folder = os.path.join(root, "CIFAR10DVS")
         if os.path.isdir(folder):
-            raise DataError(f"CIFAR-10-DVS in {folder} could not be read ({type(e).__name__}: {e}); "
-                            f"re-extract the recordings") from None
-        raise DataError(f"CIFAR-10-DVS not found in {folder} and the download failed ({type(e).__name__}); "
-                        f"download CIFAR10DVS.zip from figshare and extract it into --data-dir") from None
+            raise DataError(
+                f"CIFAR-10-DVS in {folder} could not be read ({type(e).__name__}: {e}); "
+                f"re-extract the recordings"
+            ) from None
+        raise DataError(
+            f"CIFAR-10-DVS not found in {folder} and the download failed ({type(e).__name__}); "
+            f"download CIFAR10DVS.zip from figshare and extract it into --data-dir"
+        ) from None
     targets = np.asarray(ds.targets, dtype=np.int64)
     index = []
     for c in np.unique(targets):

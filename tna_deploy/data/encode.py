@@ -6,6 +6,7 @@ Event data: the event count per pixel and time bin, clipped to the same range.
 The first layer's threshold is scaled by ``input_scale(cfg)`` so that the network sees pixel values in
 [0, 1] in effect, while every number it computes with stays an integer on the chip.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,7 +47,7 @@ def _augment_static(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torc
     out = torch.empty_like(x)
     for i in range(n):
         dy, dx = int(offs[i, 0]), int(offs[i, 1])
-        crop = padded[i, :, dy:dy + h, dx:dx + w]
+        crop = padded[i, :, dy : dy + h, dx : dx + w]
         out[i] = crop.flip(-1) if flips[i] else crop
     return out
 
@@ -54,14 +55,21 @@ def _augment_static(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torc
 def _augment_dvs(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Random rotation in ±30° and random shear in (-30°, 30°), the same for all T frames of a sample."""
     from torchvision.transforms.functional import InterpolationMode, affine
+
     n, c, h, w, t = x.shape
     angles = (torch.rand(n, generator=gen) * 60 - 30).tolist()
     shears = (torch.rand(n, generator=gen) * 60 - 30).tolist()
     out = torch.empty_like(x)
     for i in range(n):
         frames = x[i].permute(3, 0, 1, 2)  # (T, C, H, W)
-        frames = affine(frames, angle=angles[i], translate=[0, 0], scale=1.0, shear=[shears[i], 0.0],
-                        interpolation=InterpolationMode.NEAREST)
+        frames = affine(
+            frames,
+            angle=angles[i],
+            translate=[0, 0],
+            scale=1.0,
+            shear=[shears[i], 0.0],
+            interpolation=InterpolationMode.NEAREST,
+        )
         out[i] = frames.permute(1, 2, 3, 0)
     return out
 

@@ -1,5 +1,6 @@
 """The export formats, in one registry: ``export --format`` and its help read it. A new format is one
 writer module (a function ``(DeployedNet, path) -> dict`` reading the IR) and one line here."""
+
 from __future__ import annotations
 
 import importlib
@@ -14,16 +15,28 @@ from ..errors import ConfigError
 class Format:
     help: str
     suffix: str
-    writer: str = ""          # "module:function" under tna_deploy.export; empty for netx (written from the run)
-    needs: str = ""           # the pip extra it needs, if any
+    writer: str = (
+        ""  # "module:function" under tna_deploy.export; empty for netx (written from the run)
+    )
+    needs: str = ""  # the pip extra it needs, if any
 
 
 FORMATS = {
     "netx": Format("lava-dl netx HDF5 for Lava and Loihi 2, loaded back in netx to check", ".net"),
-    "onnx": Format("ONNX, integer-exact in onnxruntime (logits and every layer's spikes), checked against the "
-                   "emulator", ".onnx", "onnx_writer:write_onnx", "onnx"),
-    "nir": Format("NIR graph (Conv2d / Linear / CubaLIF) for snnTorch, Norse, Sinabs, SpiNNaker2 and other NIR "
-                  "tools, float dynamics with the exact integers in metadata", ".nir", "nir_writer:write_nir", "nir"),
+    "onnx": Format(
+        "ONNX, integer-exact in onnxruntime (logits and every layer's spikes), checked against the "
+        "emulator",
+        ".onnx",
+        "onnx_writer:write_onnx",
+        "onnx",
+    ),
+    "nir": Format(
+        "NIR graph (Conv2d / Linear / CubaLIF) for snnTorch, Norse, Sinabs, SpiNNaker2 and other NIR "
+        "tools, float dynamics with the exact integers in metadata",
+        ".nir",
+        "nir_writer:write_nir",
+        "nir",
+    ),
 }
 
 
@@ -32,8 +45,9 @@ def writer(fmt: str):
     try:
         return getattr(importlib.import_module(f".{module}", __package__), func)
     except ImportError as e:
-        raise ConfigError(f"--format {fmt} needs the {e.name} package: pip install 'tna-deploy[{FORMATS[fmt].needs}]'") \
-            from None
+        raise ConfigError(
+            f"--format {fmt} needs the {e.name} package: pip install 'tna-deploy[{FORMATS[fmt].needs}]'"
+        ) from None
 
 
 def default_out(source: str, fmt: str) -> str:
@@ -45,9 +59,11 @@ def default_out(source: str, fmt: str) -> str:
 def load_ir(source: str, allow_overflow: bool = False):
     """The IR of ``source``: a netx file, or a run folder (exported to netx in a temp folder first)."""
     from ..ir import read_netx
+
     if os.path.isfile(source):
         return read_netx(source)
     from .netx import to_netx
+
     with tempfile.TemporaryDirectory(prefix="tna-export-") as tmp:
         path = os.path.join(tmp, "net.net")
         to_netx(source, path, verify=False, allow_overflow=allow_overflow)

@@ -21,6 +21,7 @@ current does not wrap at 24 bits nor the voltage clip at 2^23; and time is not p
 runs every layer in the same step (Lava's one step of latency per layer removed, as in the emulator).
 The order within a step is Loihi's: the voltage integrates the current of the same step.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,7 +33,7 @@ from ..cuba import DECAY_UNITY
 from ..errors import TnaError
 from ..ir import DeployedNet, Layer, dense_weight_bits
 
-DT = 1e-4                 # the step NIR's time constants assume (snnTorch's import uses 1e-4)
+DT = 1e-4  # the step NIR's time constants assume (snnTorch's import uses 1e-4)
 
 
 class NirExportError(TnaError):
@@ -47,20 +48,33 @@ def tau(d: int) -> float:
 def _cuba(nir, layer: Layer):
     n = layer.neuron
     shape = layer.out_shape
-    full = lambda v: np.full(shape, v, dtype=np.float64)     # noqa: E731
+    full = lambda v: np.full(shape, v, dtype=np.float64)  # noqa: E731
     t_syn, t_mem = tau(n.current_decay), tau(n.voltage_decay)
     bias = layer.bias_per_neuron()
     if bias is not None and math.isinf(t_mem):
-        raise NirExportError(f"layer {layer.name}: a bias on a neuron without voltage decay has no NIR v_leak")
+        raise NirExportError(
+            f"layer {layer.name}: a bias on a neuron without voltage decay has no NIR v_leak"
+        )
     v_leak = np.zeros(shape) if bias is None else bias.astype(np.float64) * (t_mem / DT)
-    meta = dict(tna_deploy_layer=layer.name, tna_deploy_current_decay=n.current_decay,
-                tna_deploy_voltage_decay=n.voltage_decay, tna_deploy_threshold_mant=n.threshold,
-                tna_deploy_state_shift=6)
+    meta = dict(
+        tna_deploy_layer=layer.name,
+        tna_deploy_current_decay=n.current_decay,
+        tna_deploy_voltage_decay=n.voltage_decay,
+        tna_deploy_threshold_mant=n.threshold,
+        tna_deploy_state_shift=6,
+    )
     if bias is not None:
         meta["tna_deploy_bias"] = bias.astype(np.int64)
-    return nir.CubaLIF(tau_syn=full(t_syn), tau_mem=full(t_mem), r=full(t_mem / DT), v_leak=v_leak,
-                       v_threshold=full(float(n.threshold)), v_reset=np.zeros(shape), w_in=full(t_syn / DT),
-                       metadata=meta)
+    return nir.CubaLIF(
+        tau_syn=full(t_syn),
+        tau_mem=full(t_mem),
+        r=full(t_mem / DT),
+        v_leak=v_leak,
+        v_threshold=full(float(n.threshold)),
+        v_reset=np.zeros(shape),
+        w_in=full(t_syn / DT),
+        metadata=meta,
+    )
 
 
 def ungroup(w: np.ndarray, groups: int) -> np.ndarray:
@@ -75,49 +89,76 @@ def ungroup(w: np.ndarray, groups: int) -> np.ndarray:
     full = np.zeros((c_out, c_in_g * groups, *w.shape[2:]), dtype=w.dtype)
     for o in range(c_out):
         g = o // per_group
-        full[o, g * c_in_g:(g + 1) * c_in_g] = w[o]
+        full[o, g * c_in_g : (g + 1) * c_in_g] = w[o]
     return full
 
 
 def _synapse(nir, layer: Layer):
     if layer.kind == "conv":
         w = ungroup(layer.weight, layer.groups)
-        return nir.Conv2d(input_shape=tuple(layer.in_shape[1:]), weight=w.astype(np.float32), stride=layer.stride,
-                          padding=layer.padding, dilation=layer.dilation, groups=1,
-                          bias=np.zeros(w.shape[0], dtype=np.float32),
-                          metadata=dict(tna_deploy_layer=layer.name, tna_deploy_weight=layer.weight.astype(np.int64),
-                                        tna_deploy_groups=layer.groups))
+        return nir.Conv2d(
+            input_shape=tuple(layer.in_shape[1:]),
+            weight=w.astype(np.float32),
+            stride=layer.stride,
+            padding=layer.padding,
+            dilation=layer.dilation,
+            groups=1,
+            bias=np.zeros(w.shape[0], dtype=np.float32),
+            metadata=dict(
+                tna_deploy_layer=layer.name,
+                tna_deploy_weight=layer.weight.astype(np.int64),
+                tna_deploy_groups=layer.groups,
+            ),
+        )
     if layer.delay is not None and layer.delay.any():
-        raise NirExportError(f"layer {layer.name}: dense delays need NIR Delay nodes, which tna-deploy does not "
-                             f"write yet")
+        raise NirExportError(
+            f"layer {layer.name}: dense delays need NIR Delay nodes, which tna-deploy does not "
+            f"write yet"
+        )
     dw = dense_weight_bits(layer.weight)
-    return nir.Linear(weight=(dw.weight * 2.0 ** dw.weight_exp).astype(np.float32),
-                      metadata=dict(tna_deploy_layer=layer.name, tna_deploy_weight=layer.weight.astype(np.int64),
-                                    tna_deploy_lava_weight=dw.weight.astype(np.int64),
-                                    tna_deploy_weight_exp=dw.weight_exp))
+    return nir.Linear(
+        weight=(dw.weight * 2.0**dw.weight_exp).astype(np.float32),
+        metadata=dict(
+            tna_deploy_layer=layer.name,
+            tna_deploy_weight=layer.weight.astype(np.int64),
+            tna_deploy_lava_weight=dw.weight.astype(np.int64),
+            tna_deploy_weight_exp=dw.weight_exp,
+        ),
+    )
 
 
 def build_graph(net: DeployedNet):
     """The ``nir.NIRGraph`` of ``net`` (see the module doc)."""
     import nir
+
     nodes, order = {"input": nir.Input(input_type={"input": np.array(net.input_shape)})}, ["input"]
 
     def add(name, node):
         nodes[name] = node
         order.append(name)
+
     for layer in net.layers:
         i = layer.index
         if layer.kind == "flatten":
-            add(f"flatten{i}", nir.Flatten(input_type={"input": np.array(layer.in_shape)}, start_dim=0, end_dim=-1))
+            add(
+                f"flatten{i}",
+                nir.Flatten(
+                    input_type={"input": np.array(layer.in_shape)}, start_dim=0, end_dim=-1
+                ),
+            )
         elif layer.kind in ("conv", "dense"):
             add(f"{layer.kind}{i}", _synapse(nir, layer))
             add(f"lif{i}", _cuba(nir, layer))
-        elif layer.neuron is not None:                       # an input layer with its own neuron
+        elif layer.neuron is not None:  # an input layer with its own neuron
             add(f"lif{i}", _cuba(nir, layer))
     add("output", nir.Output(output_type={"output": np.array(net.compute_layers[-1].out_shape)}))
     edges = list(zip(order, order[1:]))
     meta = {k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in net.meta.items()}
-    meta.update(tna_deploy_dt=DT, tna_deploy_input_bits=net.input_bits, tna_deploy_timesteps=net.timesteps or 0)
+    meta.update(
+        tna_deploy_dt=DT,
+        tna_deploy_input_bits=net.input_bits,
+        tna_deploy_timesteps=net.timesteps or 0,
+    )
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
 
 
@@ -125,14 +166,23 @@ def write_nir(net: DeployedNet, path: str) -> dict:
     """Write ``net`` to ``path`` with ``nir.write`` (atomically), once ``nir.read`` of the written bytes gives
     the same graph back; returns a summary."""
     import nir
+
     graph = build_graph(net)
     with atomic_path(path) as tmp:
         nir.write(tmp, graph)
         problem = graph_difference(graph, nir.read(tmp))
         if problem:
-            raise NirExportError(f"nir.read does not give back the graph written: {problem}; please report this")
-    return dict(nodes=len(graph.nodes), edges=len(graph.edges), dt=DT,
-                checked=f"nir {getattr(nir, '__version__', '')} read back the same graph".replace("  ", " "))
+            raise NirExportError(
+                f"nir.read does not give back the graph written: {problem}; please report this"
+            )
+    return dict(
+        nodes=len(graph.nodes),
+        edges=len(graph.edges),
+        dt=DT,
+        checked=f"nir {getattr(nir, '__version__', '')} read back the same graph".replace(
+            "  ", " "
+        ),
+    )
 
 
 def graph_difference(a, b) -> str:
@@ -148,7 +198,7 @@ def graph_difference(a, b) -> str:
         for key, value in node.to_dict().items():
             theirs = other.to_dict().get(key)
             if isinstance(value, dict):
-                continue                    # input_type / output_type / metadata: checked through the values
+                continue  # input_type / output_type / metadata: checked through the values
             if not np.array_equal(np.asarray(value), np.asarray(theirs)):
                 return f"node {name}: {key} differs"
     return ""

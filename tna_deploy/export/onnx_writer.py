@@ -22,6 +22,7 @@ fold T into the batch (one Conv / MatMul per layer for all steps); only the neur
 Windows are aligned as in the emulator (Lava's one step of latency per layer removed), so each sample
 is independent: dense delays, which carry spikes across samples, are refused.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,7 +40,7 @@ from ..ir.serial import describe
 FORMAT = "tna-deploy-onnx"
 FORMAT_VERSION = 1
 OPSET = 17
-IR_VERSION = 8                   # what onnxruntime >= 1.14 reads with opset 17
+IR_VERSION = 8  # what onnxruntime >= 1.14 reads with opset 17
 F32_EXACT = 1 << 24
 
 
@@ -52,6 +53,7 @@ class _Graph:
 
     def __init__(self):
         from onnx import helper, numpy_helper
+
         self.h, self.np = helper, numpy_helper
         self.nodes, self.inits, self._n = [], [], 0
 
@@ -89,7 +91,13 @@ def _float_weight(g: _Graph, w: np.ndarray, name: str, arrays: dict) -> str:
     init, k, dtype = _int_tensor(g, w, name)
     arrays[name] = dict(initializer=init, shift=k)
     if dtype == "int8":
-        return g.op("DequantizeLinear", init, g.const(float(1 << k), np.float32), g.const(0, np.int8), hint="w")
+        return g.op(
+            "DequantizeLinear",
+            init,
+            g.const(float(1 << k), np.float32),
+            g.const(0, np.int8),
+            hint="w",
+        )
     return g.op("Mul", g.op("Cast", init, to=1), g.const(float(1 << k), np.float32), hint="w")
 
 
@@ -101,7 +109,7 @@ def _bias(g: _Graph, layer: Layer, arrays: dict):
     init, k, _ = _int_tensor(g, layer.bias, name)
     arrays[name] = dict(initializer=init, shift=k)
     b = g.op("Mul", g.op("Cast", init, to=11), g.const(float(1 << (k + STATE_SHIFT))), hint="bias")
-    if layer.bias.ndim == 1 and len(layer.out_shape) > 1:        # per channel
+    if layer.bias.ndim == 1 and len(layer.out_shape) > 1:  # per channel
         b = g.op("Reshape", b, g.const([-1] + [1] * (len(layer.out_shape) - 1), np.int64))
     return b
 
@@ -122,8 +130,12 @@ def _decay(g: _Graph, x: str, d: int):
 def _wrap(g: _Graph, x: str, half: float) -> str:
     """Two's-complement wrap into [-half, half) (x integer-valued float64)."""
     shifted = g.op("Add", x, g.const(half))
-    return g.op("Sub", x, g.op("Mul", g.op("Floor", g.op("Div", shifted, g.const(2 * half))), g.const(2 * half)),
-                hint="wrap")
+    return g.op(
+        "Sub",
+        x,
+        g.op("Mul", g.op("Floor", g.op("Div", shifted, g.const(2 * half))), g.const(2 * half)),
+        hint="wrap",
+    )
 
 
 def _neuron(g: _Graph, layer: Layer, a: str, steps: int, bias) -> tuple[str, str]:
@@ -147,14 +159,21 @@ def _neuron(g: _Graph, layer: Layer, a: str, steps: int, bias) -> tuple[str, str
         v = u if dv is None else g.op("Add", dv, u)
         if bias is not None:
             v = g.op("Add", v, bias)
-        v = g.op("Clip", v, g.op("Gather", lim, g.const(0, np.int64)), g.op("Gather", lim, g.const(1, np.int64)))
+        v = g.op(
+            "Clip",
+            v,
+            g.op("Gather", lim, g.const(0, np.int64)),
+            g.op("Gather", lim, g.const(1, np.int64)),
+        )
         s = g.op("Greater", v, level, hint=f"s_t{t}")
         v = g.op("Where", s, zero, v, hint=f"v_t{t}")
         spikes.append(g.op("Unsqueeze", g.op("Cast", s, to=1), g.const([0], np.int64)))
     return g.op("Concat", *spikes, axis=0, hint="spikes"), v
 
 
-def _synapse(g: _Graph, layer: Layer, h: str, h_max: float, arrays: dict, steps: int) -> tuple[str, float]:
+def _synapse(
+    g: _Graph, layer: Layer, h: str, h_max: float, arrays: dict, steps: int
+) -> tuple[str, float]:
     """The layer's synaptic input a (T, N, *out_shape) float64 in state units, and a bound on |a| / 64."""
     name = layer.name
     if layer.kind == "input":
@@ -163,61 +182,80 @@ def _synapse(g: _Graph, layer: Layer, h: str, h_max: float, arrays: dict, steps:
         w = layer.weight
         bound = h_max * float(np.abs(w).reshape(w.shape[0], -1).sum(1).max())
         if bound >= F32_EXACT:
-            raise OnnxExportError(f"layer {name}: conv sums can reach {bound:.0f}, beyond float32's exact "
-                                  f"integers (2^24), and onnxruntime has no float64 Conv")
+            raise OnnxExportError(
+                f"layer {name}: conv sums can reach {bound:.0f}, beyond float32's exact "
+                f"integers (2^24), and onnxruntime has no float64 Conv"
+            )
         x = g.op("Reshape", h, g.const([-1, *layer.in_shape], np.int64))
         p_h, p_w = layer.padding
-        z = g.op("Conv", x, _float_weight(g, w, f"{layer.index}/weight", arrays), hint="conv",
-                 strides=list(layer.stride), pads=[p_h, p_w, p_h, p_w], dilations=list(layer.dilation),
-                 group=layer.groups, kernel_shape=list(w.shape[2:]))
+        z = g.op(
+            "Conv",
+            x,
+            _float_weight(g, w, f"{layer.index}/weight", arrays),
+            hint="conv",
+            strides=list(layer.stride),
+            pads=[p_h, p_w, p_h, p_w],
+            dilations=list(layer.dilation),
+            group=layer.groups,
+            kernel_shape=list(w.shape[2:]),
+        )
         z = g.op("Cast", z, to=11)
-        if bound >= 1 << 23:               # only then can Lava's 24-bit signed_clamp change the sum
+        if bound >= 1 << 23:  # only then can Lava's 24-bit signed_clamp change the sum
             z, bound = _wrap(g, z, float(1 << 23)), float(1 << 23)
         a = g.op("Reshape", z, g.const([steps, -1, *layer.out_shape], np.int64))
     else:
         if layer.delay is not None and layer.delay.any():
-            raise OnnxExportError(f"layer {name}: dense delays carry spikes from one sample into the next; "
-                                  f"the ONNX export runs samples independently")
+            raise OnnxExportError(
+                f"layer {name}: dense delays carry spikes from one sample into the next; "
+                f"the ONNX export runs samples independently"
+            )
         dw = dense_weight_bits(layer.weight)
         bound = h_max * float(np.abs(dw.weight).sum(1).max())
         fdt, onnx_t = (np.float32, 1) if bound < F32_EXACT else (np.float64, 11)
         w = g.op("Cast", _float_weight(g, layer.weight, f"{layer.index}/weight", arrays), to=onnx_t)
-        c = lambda v: g.const(v, fdt)      # noqa: E731
+        c = lambda v: g.const(v, fdt)  # noqa: E731
         if dw.pre_clip:
             w = g.op("Clip", w, c(-256.0), c(254.0))
-        w = g.op("Mul", w, c(float(2 ** -dw.weight_exp)))
+        w = g.op("Mul", w, c(float(2**-dw.weight_exp)))
         if dw.negative:
             w = g.op("Neg", w)
         w = g.op("Clip", w, c(float(dw.clip[0])), c(float(dw.clip[1])))
         if dw.drop >= 0:
-            w = g.op("Mul", g.op("Floor", g.op("Div", w, c(float(1 << dw.drop)))), c(float(1 << dw.drop)))
-        else:                              # more than 8 bits asked (a 0 max in mixed mode): numpy's shift zeroes all
+            w = g.op(
+                "Mul", g.op("Floor", g.op("Div", w, c(float(1 << dw.drop)))), c(float(1 << dw.drop))
+            )
+        else:  # more than 8 bits asked (a 0 max in mixed mode): numpy's shift zeroes all
             assert not dw.weight.any()
             w = g.op("Mul", w, c(0.0))
         if dw.negative:
             w = g.op("Neg", w)
-        x = g.op("Cast", g.op("Reshape", h, g.const([steps, -1, layer.inputs], np.int64)), to=onnx_t)
+        x = g.op(
+            "Cast", g.op("Reshape", h, g.const([steps, -1, layer.inputs], np.int64)), to=onnx_t
+        )
         z = g.op("Cast", g.op("MatMul", x, g.op("Transpose", w, perm=[1, 0], hint="w_lava")), to=11)
         if dw.weight_exp:
-            z = g.op("Floor", g.op("Mul", z, g.const(2.0 ** dw.weight_exp)))
+            z = g.op("Floor", g.op("Mul", z, g.const(2.0**dw.weight_exp)))
         a = z
-        bound *= 2.0 ** dw.weight_exp
+        bound *= 2.0**dw.weight_exp
     return a, bound
 
 
 def build_model(net: DeployedNet):
     """The ``onnx.ModelProto`` of ``net`` (see the module doc)."""
     from onnx import TensorProto, helper
+
     if net.timesteps is None:
-        raise OnnxExportError("the network does not say how many timesteps a sample runs; ONNX fixes T")
+        raise OnnxExportError(
+            "the network does not say how many timesteps a sample runs; ONNX fixes T"
+        )
     steps = int(net.timesteps)
     g = _Graph()
     nd = len(net.input_shape) + 2
     x = g.op("Transpose", "spikes", perm=[nd - 1] + list(range(nd - 1)), hint="time_major")
-    if net.input_neuron:                 # any int32 straight into the input neuron's a_in
-        h, h_max = g.op("Cast", x, to=11), 2.0 ** 31
+    if net.input_neuron:  # any int32 straight into the input neuron's a_in
+        h, h_max = g.op("Cast", x, to=11), 2.0**31
     elif net.input_bits == 0:
-        h, h_max = g.op("Cast", g.op("Cast", x, to=9), to=1), 1.0       # binary input: x != 0
+        h, h_max = g.op("Cast", g.op("Cast", x, to=9), to=1), 1.0  # binary input: x != 0
     else:
         h, h_max = g.op("Cast", x, to=1), float((1 << net.input_bits) - 1)
     arrays, outputs, v = {}, [], None
@@ -226,33 +264,56 @@ def build_model(net: DeployedNet):
         if layer.neuron is None:
             continue
         a, bound = _synapse(g, layer, h, h_max, arrays, steps)
-        if bound * 64 >= 2.0 ** 31:        # a_in << 6 wraps in int32 (numpy), as in the emulator
+        if bound * 64 >= 2.0**31:  # a_in << 6 wraps in int32 (numpy), as in the emulator
             a = g.op("Mul", a, g.const(float(1 << STATE_SHIFT)))
-            a = _wrap(g, a, 2.0 ** 31)
+            a = _wrap(g, a, 2.0**31)
         else:
             a = g.op("Mul", a, g.const(float(1 << STATE_SHIFT)))
         s, v = _neuron(g, layer, a, steps, _bias(g, layer, arrays))
         i = compute.index(layer)
         perm = list(range(1, len(layer.out_shape) + 2)) + [0]
         g.op("Cast", g.op("Transpose", s, perm=perm), to=2, out=f"spikes_L{i}")
-        outputs.append(helper.make_tensor_value_info(f"spikes_L{i}", TensorProto.UINT8,
-                                                     ["N", *layer.out_shape, steps]))
+        outputs.append(
+            helper.make_tensor_value_info(
+                f"spikes_L{i}", TensorProto.UINT8, ["N", *layer.out_shape, steps]
+            )
+        )
         h, h_max = s, 1.0
     last = compute[-1]
-    logits = g.op("Reshape", g.op("Div", v, g.const(float(1 << (2 * STATE_SHIFT)))), g.const([-1, last.neurons], np.int64))
+    logits = g.op(
+        "Reshape",
+        g.op("Div", v, g.const(float(1 << (2 * STATE_SHIFT)))),
+        g.const([-1, last.neurons], np.int64),
+    )
     g.op("Cast", logits, to=1, out="logits")
-    outputs.insert(0, helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", last.neurons]))
-    inputs = [helper.make_tensor_value_info("spikes", TensorProto.INT32, ["N", *net.input_shape, steps])]
+    outputs.insert(
+        0, helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", last.neurons])
+    )
+    inputs = [
+        helper.make_tensor_value_info("spikes", TensorProto.INT32, ["N", *net.input_shape, steps])
+    ]
     graph = helper.make_graph(g.nodes, "tna_deploy_loihi2", inputs, outputs, g.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION,
-                              producer_name="tna-deploy", producer_version=__version__,
-                              doc_string="Loihi 2 fixed-point CUBA network, integer-exact; see tna_deploy/export/"
-                                         "onnx_writer.py")
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        ir_version=IR_VERSION,
+        producer_name="tna-deploy",
+        producer_version=__version__,
+        doc_string="Loihi 2 fixed-point CUBA network, integer-exact; see tna_deploy/export/"
+        "onnx_writer.py",
+    )
     doc, _ = describe(net)
     names = {f"spikes_L{i}": layer.name for i, layer in enumerate(compute)}
-    helper.set_model_props(model, {"tna_deploy.format": FORMAT, "tna_deploy.format_version": str(FORMAT_VERSION),
-                                   "tna_deploy.ir": json.dumps(doc), "tna_deploy.arrays": json.dumps(arrays),
-                                   "tna_deploy.outputs": json.dumps(names)})
+    helper.set_model_props(
+        model,
+        {
+            "tna_deploy.format": FORMAT,
+            "tna_deploy.format_version": str(FORMAT_VERSION),
+            "tna_deploy.ir": json.dumps(doc),
+            "tna_deploy.arrays": json.dumps(arrays),
+            "tna_deploy.outputs": json.dumps(names),
+        },
+    )
     return model
 
 
@@ -260,6 +321,7 @@ def write_onnx(net: DeployedNet, path: str, check_samples: int = 4) -> dict:
     """Write ``net`` to ``path`` atomically once ``onnx.checker`` passes and onnxruntime computes the
     emulator's integers on ``check_samples`` random inputs (skipped without onnxruntime); returns a summary."""
     import onnx
+
     model = build_model(net)
     onnx.checker.check_model(model, full_check=True)
     data = model.SerializeToString()
@@ -267,9 +329,14 @@ def write_onnx(net: DeployedNet, path: str, check_samples: int = 4) -> dict:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             f.write(data)
-    weights = sum(math.prod(t.dims) * (1 if t.data_type == 3 else 2) for t in model.graph.initializer
-                  if t.data_type in (3, 5))
-    return dict(nodes=len(model.graph.node), opset=OPSET, weight_bytes=int(weights), checked=checked)
+    weights = sum(
+        math.prod(t.dims) * (1 if t.data_type == 3 else 2)
+        for t in model.graph.initializer
+        if t.data_type in (3, 5)
+    )
+    return dict(
+        nodes=len(model.graph.node), opset=OPSET, weight_bytes=int(weights), checked=checked
+    )
 
 
 def random_inputs(net: DeployedNet, samples: int, seed: int = 0) -> np.ndarray:
@@ -288,16 +355,25 @@ def check_against_emulator(net: DeployedNet, data: bytes, samples: int) -> str:
     except ImportError:
         return "not run in onnxruntime (not installed)"
     from ..simulate.emulator import Emulator
+
     x = random_inputs(net, samples)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    got = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"]).run(None, {"spikes": x})
+    got = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"]).run(
+        None, {"spikes": x}
+    )
     want = Emulator(net).run(x)
     if not np.array_equal(got[0].astype(np.float64), want.logits):
-        raise OnnxExportError(f"onnxruntime's logits differ from the emulator's (max diff "
-                              f"{np.abs(got[0] - want.logits).max():g}); please report this with the file")
+        raise OnnxExportError(
+            f"onnxruntime's logits differ from the emulator's (max diff "
+            f"{np.abs(got[0] - want.logits).max():g}); please report this with the file"
+        )
     for i, (a, b) in enumerate(zip(got[1:], want.spikes)):
         if not np.array_equal(a, b):
-            raise OnnxExportError(f"onnxruntime's spikes of layer {net.compute_layers[i].name} differ from the "
-                                  f"emulator's; please report this with the file")
-    return f"onnxruntime {ort.__version__} == emulator on {samples} random inputs (logits and spikes)"
+            raise OnnxExportError(
+                f"onnxruntime's spikes of layer {net.compute_layers[i].name} differ from the "
+                f"emulator's; please report this with the file"
+            )
+    return (
+        f"onnxruntime {ort.__version__} == emulator on {samples} random inputs (logits and spikes)"
+    )

@@ -8,6 +8,7 @@ applies it chunk by chunk and saves per sample, layer and timestep; the report r
 count: the same with every input and weight set to 1. A layer whose inputs are all in {0, 1} counts
 ACs, otherwise MACs (the first layer takes graded pixels).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,17 +27,33 @@ def fanout(layer: Layer, nonzero_only: bool = True) -> np.ndarray:
     _, h_in, w_in = layer.in_shape
     k_h, k_w = mask.shape[2:]
     (s_h, s_w), (p_h, p_w), (d_h, d_w) = layer.stride, layer.padding, layer.dilation
-    out_pad = (h_in - ((h_out - 1) * s_h - 2 * p_h + d_h * (k_h - 1) + 1),
-               w_in - ((w_out - 1) * s_w - 2 * p_w + d_w * (k_w - 1) + 1))
+    out_pad = (
+        h_in - ((h_out - 1) * s_h - 2 * p_h + d_h * (k_h - 1) + 1),
+        w_in - ((w_out - 1) * s_w - 2 * p_w + d_w * (k_w - 1) + 1),
+    )
     ones = torch.ones((1, c_out, h_out, w_out), dtype=torch.float64)
-    if max(out_pad) >= max(s_h, s_w, d_h, d_w):     # torch refuses such output padding: pad by hand
-        f = F.conv_transpose2d(ones, torch.from_numpy(mask.astype(np.float64)), stride=(s_h, s_w),
-                               dilation=(d_h, d_w), groups=layer.groups)
-        f = F.pad(f, (0, max(0, w_in + 2 * p_w - f.shape[-1]), 0, max(0, h_in + 2 * p_h - f.shape[-2])))
-        f = f[..., p_h:p_h + h_in, p_w:p_w + w_in]
+    if max(out_pad) >= max(s_h, s_w, d_h, d_w):  # torch refuses such output padding: pad by hand
+        f = F.conv_transpose2d(
+            ones,
+            torch.from_numpy(mask.astype(np.float64)),
+            stride=(s_h, s_w),
+            dilation=(d_h, d_w),
+            groups=layer.groups,
+        )
+        f = F.pad(
+            f, (0, max(0, w_in + 2 * p_w - f.shape[-1]), 0, max(0, h_in + 2 * p_h - f.shape[-2]))
+        )
+        f = f[..., p_h : p_h + h_in, p_w : p_w + w_in]
     else:
-        f = F.conv_transpose2d(ones, torch.from_numpy(mask.astype(np.float64)), stride=(s_h, s_w),
-                               padding=(p_h, p_w), output_padding=out_pad, dilation=(d_h, d_w), groups=layer.groups)
+        f = F.conv_transpose2d(
+            ones,
+            torch.from_numpy(mask.astype(np.float64)),
+            stride=(s_h, s_w),
+            padding=(p_h, p_w),
+            output_padding=out_pad,
+            dilation=(d_h, d_w),
+            groups=layer.groups,
+        )
     return f[0].round().numpy().astype(np.int64)
 
 
@@ -51,20 +68,36 @@ def ann_macs(layer: Layer) -> int:
     """MACs of the same layer in a dense ANN (one pass, zero padding counted, as usual)."""
     if layer.is_conv:
         c_out, h_out, w_out = layer.out_shape
-        return int(c_out * h_out * w_out * layer.weight.shape[1] * layer.weight.shape[2] * layer.weight.shape[3])
+        return int(
+            c_out
+            * h_out
+            * w_out
+            * layer.weight.shape[1]
+            * layer.weight.shape[2]
+            * layer.weight.shape[3]
+        )
     return int(layer.weight.size)
 
 
 def stats(per_sample_time: np.ndarray) -> dict:
     """Per timestep and per inference (sum over time), each as the mean and the max over samples."""
     per_inf = per_sample_time.sum(axis=1)
-    return dict(per_timestep_mean=[float(v) for v in per_sample_time.mean(axis=0)],
-                per_timestep_max=[float(v) for v in per_sample_time.max(axis=0)],
-                per_inference_mean=float(per_inf.mean()), per_inference_max=float(per_inf.max()))
+    return dict(
+        per_timestep_mean=[float(v) for v in per_sample_time.mean(axis=0)],
+        per_timestep_max=[float(v) for v in per_sample_time.max(axis=0)],
+        per_inference_mean=float(per_inf.mean()),
+        per_inference_max=float(per_inf.max()),
+    )
 
 
-def layer_activity(layer: Layer, synops_kt: np.ndarray, spikes_in_kt: np.ndarray, spikes_out_kt,
-                   graded_input: bool, timesteps: int) -> dict:
+def layer_activity(
+    layer: Layer,
+    synops_kt: np.ndarray,
+    spikes_in_kt: np.ndarray,
+    spikes_out_kt,
+    graded_input: bool,
+    timesteps: int,
+) -> dict:
     """Everything measured for one layer from per-sample, per-timestep counts (K, T) of its synaptic ops
     and of its input and output spikes (None for the read-out, which never spikes)."""
     k = synops_kt.shape[0]
@@ -72,31 +105,76 @@ def layer_activity(layer: Layer, synops_kt: np.ndarray, spikes_in_kt: np.ndarray
     out = spikes_out_kt if spikes_out_kt is not None else np.zeros((k, timesteps), dtype=np.int64)
     return dict(
         op_type="-" if layer.kind == "input" else "MAC" if graded_input else "AC",
-        synops=stats(synops_kt), synops_dense_per_timestep=dense, synops_dense_per_inference=dense * timesteps,
-        spikes_in=stats(spikes_in_kt), spikes_out=stats(out),
-        firing_rate=float(out.sum() / (k * layer.neurons * timesteps)) if spikes_out_kt is not None else None,
-        neuron_updates_per_inference=layer.neurons * timesteps)
+        synops=stats(synops_kt),
+        synops_dense_per_timestep=dense,
+        synops_dense_per_inference=dense * timesteps,
+        spikes_in=stats(spikes_in_kt),
+        spikes_out=stats(out),
+        firing_rate=float(out.sum() / (k * layer.neurons * timesteps))
+        if spikes_out_kt is not None
+        else None,
+        neuron_updates_per_inference=layer.neurons * timesteps,
+    )
 
 
 def static_counts(layer: Layer) -> dict:
     """Structure only: neurons, synapses (exact, with borders), parameters, memory. An input layer with its
     own neuron (the input enters its ``a_in`` directly) has neurons and nothing else."""
     if layer.kind == "input":
-        zero = dict.fromkeys(("synapses", "nonzero_synapses", "parameters", "nonzero_parameters", "fan_in_max",
-                              "weight_row_sum_max", "ann_macs", "distinct_weights", "weight_bits"), 0)
-        return dict(name=layer.name, kind=layer.label, role=layer.role, mode="none", in_shape=list(layer.in_shape),
-                    out_shape=list(layer.out_shape), neurons=layer.neurons, weight_bytes_chip=0.0,
-                    weight_bytes_int8=0.0, weight_bytes_fp32=0.0, synapse_bytes_expanded=0.0, **zero)
+        zero = dict.fromkeys(
+            (
+                "synapses",
+                "nonzero_synapses",
+                "parameters",
+                "nonzero_parameters",
+                "fan_in_max",
+                "weight_row_sum_max",
+                "ann_macs",
+                "distinct_weights",
+                "weight_bits",
+            ),
+            0,
+        )
+        return dict(
+            name=layer.name,
+            kind=layer.label,
+            role=layer.role,
+            mode="none",
+            in_shape=list(layer.in_shape),
+            out_shape=list(layer.out_shape),
+            neurons=layer.neurons,
+            weight_bytes_chip=0.0,
+            weight_bytes_int8=0.0,
+            weight_bytes_fp32=0.0,
+            synapse_bytes_expanded=0.0,
+            **zero,
+        )
     synapses = int(fanout(layer, False).sum())
     nonzero = int(fanout(layer, True).sum())
     params = int(layer.weight.size)
     nz_params = int((layer.weight != 0).sum())
     fan_in = (layer.weight != 0).reshape(layer.weight.shape[0], -1).sum(axis=1)
-    return dict(name=layer.name, kind=layer.label, role=layer.role, mode=layer.mode, weight_bits=layer.weight_bits,
-                in_shape=list(layer.in_shape), out_shape=list(layer.out_shape), neurons=layer.neurons,
-                synapses=synapses, nonzero_synapses=nonzero, parameters=params, nonzero_parameters=nz_params,
-                fan_in_max=int(fan_in.max()),
-                weight_row_sum_max=int(np.abs(layer.weight).reshape(layer.weight.shape[0], -1).sum(axis=1).max()),
-                weight_bytes_chip=params * layer.weight_bits / 8.0, weight_bytes_int8=float(params),
-                weight_bytes_fp32=params * 4.0, synapse_bytes_expanded=nonzero * layer.weight_bits / 8.0,
-                ann_macs=ann_macs(layer), distinct_weights=int(len(np.unique(layer.weight))))
+    return dict(
+        name=layer.name,
+        kind=layer.label,
+        role=layer.role,
+        mode=layer.mode,
+        weight_bits=layer.weight_bits,
+        in_shape=list(layer.in_shape),
+        out_shape=list(layer.out_shape),
+        neurons=layer.neurons,
+        synapses=synapses,
+        nonzero_synapses=nonzero,
+        parameters=params,
+        nonzero_parameters=nz_params,
+        fan_in_max=int(fan_in.max()),
+        weight_row_sum_max=int(
+            np.abs(layer.weight).reshape(layer.weight.shape[0], -1).sum(axis=1).max()
+        ),
+        weight_bytes_chip=params * layer.weight_bits / 8.0,
+        weight_bytes_int8=float(params),
+        weight_bytes_fp32=params * 4.0,
+        synapse_bytes_expanded=nonzero * layer.weight_bits / 8.0,
+        ann_macs=ann_macs(layer),
+        distinct_weights=int(len(np.unique(layer.weight))),
+    )

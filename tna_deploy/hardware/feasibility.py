@@ -4,6 +4,7 @@ Assumptions, stated in every report: layers do not share cores; a core holds its
 expanded (one entry per nonzero synapse at the layer's weight bits, no convolutional weight sharing),
 which is conservative for conv layers; fan-in is checked per neuron against the per-core axon limit.
 """
+
 from __future__ import annotations
 
 import math
@@ -49,31 +50,49 @@ def limits(statics: list, profile: Profile, input_bits: int) -> dict:
         current = 64 * s.get("weight_row_sum_max", 0) * peak
         if state_max is not None and current > state_max:
             worst.append(dict(layer=s["name"], worst_case_current=current, state_max=state_max))
-    return dict(weight_bits_exceeded=over_bits,
-                input_bits_within_limit=None if not gb.known else input_bits <= gb.value,
-                state_overflow_possible=worst)
+    return dict(
+        weight_bits_exceeded=over_bits,
+        input_bits_within_limit=None if not gb.known else input_bits <= gb.value,
+        state_overflow_possible=worst,
+    )
 
 
 def feasibility(statics: list, profile: Profile, input_bits: int = 0) -> dict:
     per_layer = [dict(layer=s["name"], **cores_for_layer(s, profile)) for s in statics]
-    unknown = [k for k in ("neurons_per_core", "synaptic_memory_per_core_bytes", "fan_in_per_core")
-               if not profile[k].known]
-    total = sum(r["cores"] for r in per_layer) if all(r["cores"] is not None for r in per_layer) else None
+    unknown = [
+        k
+        for k in ("neurons_per_core", "synaptic_memory_per_core_bytes", "fan_in_per_core")
+        if not profile[k].known
+    ]
+    total = (
+        sum(r["cores"] for r in per_layer)
+        if all(r["cores"] is not None for r in per_layer)
+        else None
+    )
     cpc = profile["cores_per_chip"]
     fits = None if total is None or not cpc.known else total <= cpc.value
     chips = None if total is None or not cpc.known else math.ceil(total / cpc.value)
     bad_fan_in = [r["layer"] for r in per_layer if r["fan_in_within_limit"] is False]
-    return dict(per_layer=per_layer, total_cores=total, fits_one_chip=fits, chips=chips,
-                fan_in_exceeded=bad_fan_in, depends_on_unknown=unknown, **limits(statics, profile, input_bits))
+    return dict(
+        per_layer=per_layer,
+        total_cores=total,
+        fits_one_chip=fits,
+        chips=chips,
+        fan_in_exceeded=bad_fan_in,
+        depends_on_unknown=unknown,
+        **limits(statics, profile, input_bits),
+    )
 
 
 def energy(synops: float, neuron_updates: float, spikes: float, profile: Profile) -> dict:
     """Energy per inference in nJ as a range, with each term's figure, status and what is unknown."""
     terms, unknown = [], []
     low = high = 0.0
-    for label, count, key in (("synaptic ops", synops, "energy_synop_pj"),
-                              ("neuron updates", neuron_updates, "energy_neuron_update_pj"),
-                              ("output spikes", spikes, "energy_spike_pj")):
+    for label, count, key in (
+        ("synaptic ops", synops, "energy_synop_pj"),
+        ("neuron updates", neuron_updates, "energy_neuron_update_pj"),
+        ("output spikes", spikes, "energy_spike_pj"),
+    ):
         fig = profile[key]
         if not fig.known:
             unknown.append(key)
@@ -82,8 +101,18 @@ def energy(synops: float, neuron_updates: float, spikes: float, profile: Profile
         lo = count * fig.value / 1e3
         hi = count * (fig.value_max if fig.value_max is not None else fig.value) / 1e3
         low, high = low + lo, high + hi
-        terms.append(dict(term=label, count=count, figure=key, pj_per_op=fig.value, pj_per_op_max=fig.value_max,
-                          status=fig.status, nJ=lo, nJ_max=hi))
+        terms.append(
+            dict(
+                term=label,
+                count=count,
+                figure=key,
+                pj_per_op=fig.value,
+                pj_per_op_max=fig.value_max,
+                status=fig.status,
+                nJ=lo,
+                nJ_max=hi,
+            )
+        )
     statuses = {t["status"] for t in terms if t["status"] != "unknown"}
     if unknown:
         kind = "partial: the known terms only; the total is unknown"
@@ -95,4 +124,11 @@ def energy(synops: float, neuron_updates: float, spikes: float, profile: Profile
         kind = "lower bound"
     else:
         kind = "estimate"
-    return dict(low_nJ=low, high_nJ=high, kind=kind, complete=not unknown, depends_on_unknown=unknown, terms=terms)
+    return dict(
+        low_nJ=low,
+        high_nJ=high,
+        kind=kind,
+        complete=not unknown,
+        depends_on_unknown=unknown,
+        terms=terms,
+    )

@@ -3,6 +3,7 @@
 A figure is a table ``{value, status, source}`` (``value_max`` optional, for a range). ``value`` is a
 number or the string "unknown"; an unknown figure stays unknown all the way into the report.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,14 +15,24 @@ from typing import Optional
 from ..errors import ConfigError
 
 STATUSES = ("published", "code", "secondary", "derived", "lower-bound", "upper-bound", "unknown")
-FIELDS = ("cores_per_chip", "neurons_per_core", "synaptic_memory_per_core_bytes", "fan_in_per_core",
-          "weight_bits_max", "graded_spike_bits_max", "state_bits", "energy_synop_pj",
-          "energy_neuron_update_pj", "energy_spike_pj", "timestep_seconds")
+FIELDS = (
+    "cores_per_chip",
+    "neurons_per_core",
+    "synaptic_memory_per_core_bytes",
+    "fan_in_per_core",
+    "weight_bits_max",
+    "graded_spike_bits_max",
+    "state_bits",
+    "energy_synop_pj",
+    "energy_neuron_update_pj",
+    "energy_spike_pj",
+    "timestep_seconds",
+)
 
 
 @dataclass(frozen=True)
 class Figure:
-    value: Optional[float]          # None when unknown
+    value: Optional[float]  # None when unknown
     status: str
     source: str
     value_max: Optional[float] = None
@@ -47,7 +58,11 @@ class Profile:
         return self.figures[key]
 
     def to_dict(self) -> dict:
-        return dict(name=self.name, path=self.path, figures={k: f.to_dict() for k, f in self.figures.items()})
+        return dict(
+            name=self.name,
+            path=self.path,
+            figures={k: f.to_dict() for k, f in self.figures.items()},
+        )
 
 
 PACKAGED = Path(__file__).resolve().parents[2] / "hardware"
@@ -65,8 +80,10 @@ def resolve(name_or_path: str) -> Path:
     if cand.is_file():
         return cand
     known = sorted(f.stem for f in PACKAGED.glob("*.toml")) if PACKAGED.is_dir() else []
-    raise ConfigError(f"--hardware {name_or_path}: unknown profile; choose one of {', '.join(known) or 'none'} "
-                      f"or give a path to a .toml file")
+    raise ConfigError(
+        f"--hardware {name_or_path}: unknown profile; choose one of {', '.join(known) or 'none'} "
+        f"or give a path to a .toml file"
+    )
 
 
 def _number(v) -> bool:
@@ -96,23 +113,31 @@ def _figure(path: Path, key: str, raw) -> Figure:
             raise ConfigError(f"{where}: value is unknown but status is {status!r}")
         return Figure(None, status, source)
     if not _number(value) or value < 0:
-        raise ConfigError(f"{where}: value must be a finite non-negative number or \"unknown\", got {_shown(value)}")
+        raise ConfigError(
+            f'{where}: value must be a finite non-negative number or "unknown", got {_shown(value)}'
+        )
     if status == "unknown":
         raise ConfigError(f"{where}: status unknown but a value {value} is given")
     vmax = raw.get("value_max")
     if vmax is not None and (not _number(vmax) or vmax < value):
-        raise ConfigError(f"{where}: value_max must be a finite number >= value, got {_shown(vmax)}")
+        raise ConfigError(
+            f"{where}: value_max must be a finite number >= value, got {_shown(vmax)}"
+        )
     return Figure(float(value), status, source, None if vmax is None else float(vmax))
 
 
 def load_profile(name_or_path: str) -> Profile:
     """Load and validate a profile; a malformed one gets a one-line error naming the field."""
     import tomli
+
     path = resolve(name_or_path)
     try:
         with open(path, "rb") as f:
             data = tomli.load(f)
-    except (tomli.TOMLDecodeError, UnicodeDecodeError) as e:   # TOML is UTF-8: other bytes are not TOML either
+    except (
+        tomli.TOMLDecodeError,
+        UnicodeDecodeError,
+    ) as e:  # TOML is UTF-8: other bytes are not TOML either
         raise ConfigError(f"{path}: not valid TOML ({str(e)[:120]})") from None
     except (OSError, RecursionError) as e:
         raise ConfigError(f"{path}: cannot read the profile ({type(e).__name__})") from None
@@ -121,7 +146,9 @@ def load_profile(name_or_path: str) -> Profile:
         raise ConfigError(f"{path}: field name is missing (a string naming the chip)")
     missing = [k for k in FIELDS if k not in data]
     if missing:
-        raise ConfigError(f"{path}: field {missing[0]} is missing (every profile needs {', '.join(FIELDS)})")
+        raise ConfigError(
+            f"{path}: field {missing[0]} is missing (every profile needs {', '.join(FIELDS)})"
+        )
     figures = {k: _figure(path, k, data[k]) for k in FIELDS}
     for k in ("cores_per_chip", "neurons_per_core", "synaptic_memory_per_core_bytes"):
         if figures[k].known and figures[k].value <= 0:

@@ -8,6 +8,7 @@ gets netx's non-leaky integrator, dense delays are broadcast per output or per i
 (blocks/process.py ``_neuron``). Anything netx cannot run, or tna-deploy cannot emulate, is refused
 with one line naming the layer.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,10 @@ from .net import MAX_DELAY, DeployedNet, Layer, Neuron
 
 TNA_FORMAT = "tna-deploy-netx"
 TNA_FORMAT_VERSION = 1
-NETX_DEFAULT_NEURON = dict(type="CUBA", iDecay=0, vDecay=4096, vThMant=1 << 18 - 1, refDelay=1)  # netx's own value
-MIN_READ_LIMIT = 16 << 20        # bytes any one dataset may hold, or 64x the file's size if that is more
+NETX_DEFAULT_NEURON = dict(
+    type="CUBA", iDecay=0, vDecay=4096, vThMant=1 << 18 - 1, refDelay=1
+)  # netx's own value
+MIN_READ_LIMIT = 16 << 20  # bytes any one dataset may hold, or 64x the file's size if that is more
 
 
 class NetxFormatError(TnaError):
@@ -41,6 +44,7 @@ class _Reader:
 
     def __call__(self, g, name: str, needs: str = ""):
         import h5py
+
         if name not in g:
             raise ValueError(f"its {name!r} field is missing" + (f" ({needs})" if needs else ""))
         ds = g[name]
@@ -48,7 +52,9 @@ class _Reader:
             raise ValueError(f"its {name!r} field is a group, expected a dataset")
         n = int(np.prod(ds.shape, dtype=np.float64)) if ds.shape is not None else 0
         if n * max(ds.dtype.itemsize, 1) > self.limit:
-            raise ValueError(f"its {name!r} dataset claims shape {ds.shape}, more than the file can hold")
+            raise ValueError(
+                f"its {name!r} dataset claims shape {ds.shape}, more than the file can hold"
+            )
         return ds[()]
 
 
@@ -70,7 +76,12 @@ def _int(v, what: str) -> int:
 
 def _ints(v, what: str) -> tuple:
     v = np.atleast_1d(np.asarray(v))
-    if v.ndim != 1 or v.dtype.kind not in "uif" or not np.isfinite(v).all() or (v != np.round(v)).any():
+    if (
+        v.ndim != 1
+        or v.dtype.kind not in "uif"
+        or not np.isfinite(v).all()
+        or (v != np.round(v)).any()
+    ):
         raise ValueError(f"{what} is {v.dtype} of shape {v.shape}, expected a list of integers")
     if np.abs(v).max(initial=0) > 1 << 31:
         raise ValueError(f"{what} holds {int(np.abs(v).max())}, beyond any real network")
@@ -87,7 +98,9 @@ def _integers(v, what: str) -> np.ndarray:
 def _scalar(v, what: str) -> int:
     v = _integers(v, what)
     if v.size != 1 and np.unique(v).size != 1:
-        raise ValueError(f"{what} differs between neurons ({v.size} values); Lava's LIF takes one per layer")
+        raise ValueError(
+            f"{what} differs between neurons ({v.size} values); Lava's LIF takes one per layer"
+        )
     if v.size == 0:
         raise ValueError(f"{what} is empty")
     return int(v.reshape(-1)[0])
@@ -110,8 +123,13 @@ def _neuron(g, read) -> Neuron:
     if kind not in ("CUBA", "LOIHI"):
         raise ValueError(f"neuron type {kind!r}: only CUBA / LOIHI neurons run")
     ref = _scalar(read(n, "refDelay"), "refDelay") if "refDelay" in n else 1
-    return Neuron(_scalar(read(n, "vThMant", needs), "vThMant"), _scalar(read(n, "iDecay", needs), "iDecay"),
-                  _scalar(read(n, "vDecay", needs), "vDecay"), kind, ref)
+    return Neuron(
+        _scalar(read(n, "vThMant", needs), "vThMant"),
+        _scalar(read(n, "iDecay", needs), "iDecay"),
+        _scalar(read(n, "vDecay", needs), "vDecay"),
+        kind,
+        ref,
+    )
 
 
 def _bias(g, out_shape: tuple, read):
@@ -120,7 +138,7 @@ def _bias(g, out_shape: tuple, read):
     b = _integers(read(g, "bias"), "bias")
     whc = tuple(out_shape[::-1])
     if len(out_shape) > 1 and b.shape == whc:
-        return b.transpose(*range(b.ndim)[::-1])          # Lava's neuron-wise (W, H, C) -> (C, H, W)
+        return b.transpose(*range(b.ndim)[::-1])  # Lava's neuron-wise (W, H, C) -> (C, H, W)
     return b
 
 
@@ -128,8 +146,12 @@ def _delay(g, weight: np.ndarray, read):
     if "delay" not in g:
         return None
     d = np.asarray(read(g, "delay"))
-    d = _integers(np.clip(d, 0, MAX_DELAY) if d.size and d.dtype.kind in "uif" and np.nanmax(d) > MAX_DELAY else d,
-                  "delay")                                 # netx clips (with a warning)
+    d = _integers(
+        np.clip(d, 0, MAX_DELAY)
+        if d.size and d.dtype.kind in "uif" and np.nanmax(d) > MAX_DELAY
+        else d,
+        "delay",
+    )  # netx clips (with a warning)
     if d.ndim == 0:
         return np.full(weight.shape, int(d))
     if d.ndim == 1:
@@ -137,7 +159,9 @@ def _delay(g, weight: np.ndarray, read):
             return np.repeat(d.reshape(-1, 1), weight.shape[1], axis=1)
         if d.size == weight.shape[1]:
             return np.repeat(d.reshape(1, -1), weight.shape[0], axis=0)
-        raise ValueError(f"delays of shape {d.shape} fit neither the outputs nor the inputs of weights {weight.shape}")
+        raise ValueError(
+            f"delays of shape {d.shape} fit neither the outputs nor the inputs of weights {weight.shape}"
+        )
     return d
 
 
@@ -149,8 +173,10 @@ def _layer(kind: str, i: int, g, shape, flat_next: bool, read, tna: bool) -> Lay
     """One layer group; ``shape`` is the previous layer's output shape (None before the first). In a
     tna-deploy file (``tna``) every conv and dense layer has its neuron: none is never netx's default."""
     if kind in ("conv", "dense") and tna and "neuron" not in g:
-        raise ValueError(f"its 'neuron' group is missing; the file's tna-deploy metadata gives every {kind} layer "
-                         f"its own neuron (netx would silently use its default one): re-export the file")
+        raise ValueError(
+            f"its 'neuron' group is missing; the file's tna-deploy metadata gives every {kind} layer "
+            f"its own neuron (netx would silently use its default one): re-export the file"
+        )
     if kind == "input":
         out = _ints(read(g, "shape", "an input layer needs its shape"), "shape")
         return Layer("input", i, out, out, neuron=_neuron(g, read) if "neuron" in g else None)
@@ -168,22 +194,41 @@ def _layer(kind: str, i: int, g, shape, flat_next: bool, read, tna: bool) -> Lay
         if w.ndim < 4:
             raise ValueError(f"weight of shape {w.shape}, expected (out, in / groups, kH, kW)")
         w = w.reshape(w.shape[:4])
-        return Layer("conv", i, shape, out, _neuron(g, read), w, _bias(g, out, read),
-                     _pair(read(g, "stride", CONV_NEEDS), "stride"), _pair(read(g, "padding", CONV_NEEDS), "padding"),
-                     _pair(read(g, "dilation", CONV_NEEDS), "dilation"),
-                     _scalar(read(g, "groups", CONV_NEEDS), "groups"))
+        return Layer(
+            "conv",
+            i,
+            shape,
+            out,
+            _neuron(g, read),
+            w,
+            _bias(g, out, read),
+            _pair(read(g, "stride", CONV_NEEDS), "stride"),
+            _pair(read(g, "padding", CONV_NEEDS), "padding"),
+            _pair(read(g, "dilation", CONV_NEEDS), "dilation"),
+            _scalar(read(g, "groups", CONV_NEEDS), "groups"),
+        )
     if kind == "dense":
         n_out = int(np.prod(_ints(read(g, "shape", DENSE_NEEDS), "shape")))
         w = _integers(read(g, "weight", DENSE_NEEDS), "weight")
         if w.ndim == 1 and n_out and w.size % n_out == 0:
             w = w.reshape(n_out, -1)
         if shape is not None and len(shape) > 1 and not flat_next:
-            raise ValueError(f"dense layer after a {len(shape)}-D layer needs a flatten layer between them")
+            raise ValueError(
+                f"dense layer after a {len(shape)}-D layer needs a flatten layer between them"
+            )
         if w.ndim != 2:
             raise ValueError(f"weight of shape {w.shape}, expected (outputs {n_out}, inputs)")
         in_shape = shape if shape is not None else (w.shape[1],)
-        return Layer("dense", i, in_shape, (n_out,), _neuron(g, read), w, _bias(g, (n_out,), read),
-                     delay=_delay(g, w, read))
+        return Layer(
+            "dense",
+            i,
+            in_shape,
+            (n_out,),
+            _neuron(g, read),
+            w,
+            _bias(g, (n_out,), read),
+            delay=_delay(g, w, read),
+        )
     raise ValueError(f"type {kind!r}: tna-deploy runs input, conv, dense and flatten layers")
 
 
@@ -205,7 +250,9 @@ def _meta(attrs) -> dict:
             try:
                 v = json.loads(v)
             except (TypeError, ValueError):
-                raise ValueError(f"tna-deploy metadata: attribute {k} is not JSON (expected a JSON list)") from None
+                raise ValueError(
+                    f"tna-deploy metadata: attribute {k} is not JSON (expected a JSON list)"
+                ) from None
         meta[k] = v
     check_meta(meta)
     return meta
@@ -219,37 +266,55 @@ def _is_num(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-_META = {   # field: (check, what is expected); every field a tna-deploy export writes
+_META = {  # field: (check, what is expected); every field a tna-deploy export writes
     "source_run": (lambda v: isinstance(v, str), "a string"),
     "timesteps": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "n_classes": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "in_shape": (lambda v: isinstance(v, list) and len(v) == 3 and all(_is_int(n) and n >= 1 for n in v),
-                 "three positive integers (C, H, W)"),
+    "in_shape": (
+        lambda v: isinstance(v, list) and len(v) == 3 and all(_is_int(n) and n >= 1 for n in v),
+        "three positive integers (C, H, W)",
+    ),
     "input_bits": (lambda v: _is_int(v) and 1 <= v <= 16, "an integer in 1..16"),
     "input_scale": (lambda v: _is_num(v) and v > 0, "a positive number"),
     "event_data": (lambda v: isinstance(v, bool), "true or false"),
     "dataset": (lambda v: v in DATASETS, f"one of {', '.join(DATASETS)}"),
     "arch": (lambda v: isinstance(v, str), "a string"),
     "width": (lambda v: _is_num(v) and v > 0, "a positive number"),
-    "layers": (lambda v: isinstance(v, list) and all(
-        isinstance(e, dict) and all(isinstance(e.get(k), str) for k in ("name", "kind", "role"))
-        and e.get("mode") in MODES and _is_int(e.get("weight_bits")) and 1 <= e["weight_bits"] <= 8 for e in v),
-        "a list of {name, kind, role, mode, weight_bits} per compute layer"),
+    "layers": (
+        lambda v: (
+            isinstance(v, list)
+            and all(
+                isinstance(e, dict)
+                and all(isinstance(e.get(k), str) for k in ("name", "kind", "role"))
+                and e.get("mode") in MODES
+                and _is_int(e.get("weight_bits"))
+                and 1 <= e["weight_bits"] <= 8
+                for e in v
+            )
+        ),
+        "a list of {name, kind, role, mode, weight_bits} per compute layer",
+    ),
 }
 
 
 def check_meta(meta: dict) -> None:
     """tna-deploy metadata (a netx file's root attributes, or an ONNX export's copy of them): every field
     present with its type, the format version this tna-deploy reads; ValueError naming the field otherwise."""
-    problem = version_problem(meta.get("format_version"), TNA_FORMAT_VERSION, "netx format",
-                              "re-export it with this tna-deploy")
+    problem = version_problem(
+        meta.get("format_version"),
+        TNA_FORMAT_VERSION,
+        "netx format",
+        "re-export it with this tna-deploy",
+    )
     if problem:
         raise ValueError(f"tna-deploy metadata: {problem}")
     for key, (ok, what) in _META.items():
         if key not in meta:
             raise ValueError(f"tna-deploy metadata: attribute {key} is missing (expected {what})")
         if not ok(meta[key]):
-            shown = repr(meta[key]) if len(repr(meta[key])) <= 40 else f"a {type(meta[key]).__name__}"
+            shown = (
+                repr(meta[key]) if len(repr(meta[key])) <= 40 else f"a {type(meta[key]).__name__}"
+            )
             raise ValueError(f"tna-deploy metadata: attribute {key} is {shown}, expected {what}")
 
 
@@ -258,6 +323,7 @@ def read_netx(path: str) -> DeployedNet:
     if not os.path.isfile(path):
         raise NetxFormatError(f"{path}: no such file")
     import h5py
+
     try:
         f = h5py.File(path, "r")
     except Exception as e:  # noqa: BLE001 -- h5py raises OSError, and others on a damaged superblock
@@ -268,11 +334,17 @@ def read_netx(path: str) -> DeployedNet:
     try:
         with f:
             if "layer" not in f or not isinstance(f["layer"], h5py.Group) or not len(f["layer"]):
-                raise NetxFormatError(f"{path}: not a netx network (no layer/ group); export one with lava-dl "
-                                      f"or tna-deploy export")
+                raise NetxFormatError(
+                    f"{path}: not a netx network (no layer/ group); export one with lava-dl "
+                    f"or tna-deploy export"
+                )
             groups = f["layer"]
-            if sorted(groups.keys(), key=lambda k: int(k) if k.isdigit() else -1) != [str(i) for i in range(len(groups))]:
-                raise NetxFormatError(f"{path}: layer/ holds {sorted(groups.keys())[:8]}, not 0..{len(groups) - 1}")
+            if sorted(groups.keys(), key=lambda k: int(k) if k.isdigit() else -1) != [
+                str(i) for i in range(len(groups))
+            ]:
+                raise NetxFormatError(
+                    f"{path}: layer/ holds {sorted(groups.keys())[:8]}, not 0..{len(groups) - 1}"
+                )
             meta = _meta(dict(f.attrs))
             layers, shape, flat = [], None, False
             for i in range(len(groups)):
@@ -289,7 +361,16 @@ def read_netx(path: str) -> DeployedNet:
             return _net(layers, meta)
     except NetxFormatError:
         raise
-    except (ValueError, KeyError, OSError, TypeError, IndexError, OverflowError, RuntimeError, MemoryError) as e:
+    except (
+        ValueError,
+        KeyError,
+        OSError,
+        TypeError,
+        IndexError,
+        OverflowError,
+        RuntimeError,
+        MemoryError,
+    ) as e:
         msg = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
         raise NetxFormatError(f"{path}: {where + ': ' if where else ''}{msg}") from None
 
@@ -299,14 +380,20 @@ def check_meta_fits(meta: dict, layers: list, in_shape: tuple) -> None:
     read-out's width; ValueError naming the attribute otherwise."""
     compute = [layer for layer in layers if layer.neuron is not None and layer.kind != "input"]
     if len(meta["layers"]) != len(compute):
-        raise ValueError(f"tna-deploy metadata: attribute layers describes {len(meta['layers'])} compute layers, the "
-                         f"file holds {len(compute)}")
+        raise ValueError(
+            f"tna-deploy metadata: attribute layers describes {len(meta['layers'])} compute layers, the "
+            f"file holds {len(compute)}"
+        )
     if list(in_shape) != list(meta["in_shape"]):
-        raise ValueError(f"tna-deploy metadata: attribute in_shape is {meta['in_shape']}, the layers take "
-                         f"{list(in_shape)}")
+        raise ValueError(
+            f"tna-deploy metadata: attribute in_shape is {meta['in_shape']}, the layers take "
+            f"{list(in_shape)}"
+        )
     if compute and compute[-1].neurons != meta["n_classes"]:
-        raise ValueError(f"tna-deploy metadata: attribute n_classes is {meta['n_classes']}, the read-out layer has "
-                         f"{compute[-1].neurons} neurons")
+        raise ValueError(
+            f"tna-deploy metadata: attribute n_classes is {meta['n_classes']}, the read-out layer has "
+            f"{compute[-1].neurons} neurons"
+        )
 
 
 def check_info(info: dict) -> None:
@@ -323,19 +410,31 @@ def _net(layers: list, meta: dict) -> DeployedNet:
         if layer.neuron is not None and layer.kind != "input":
             info = next(it, None)
             if info:
-                layer = Layer(**{**{k: getattr(layer, k) for k in layer.__dataclass_fields__}, "info": dict(info)})
+                layer = Layer(
+                    **{
+                        **{k: getattr(layer, k) for k in layer.__dataclass_fields__},
+                        "info": dict(info),
+                    }
+                )
         named.append(layer)
     first = named[0]
     in_shape = first.out_shape if first.kind == "input" else first.in_shape
     if meta:
         check_meta_fits(meta, named, in_shape)
-    return DeployedNet(tuple(named), in_shape, int(meta.get("input_bits", 0)), meta.get("timesteps"),
-                       meta.get("n_classes"), meta)
+    return DeployedNet(
+        tuple(named),
+        in_shape,
+        int(meta.get("input_bits", 0)),
+        meta.get("timesteps"),
+        meta.get("n_classes"),
+        meta,
+    )
 
 
 def write_netx(net: DeployedNet, path: str) -> None:
     """Write ``net`` as a netx file (atomically) that ``read_netx`` and netx read back identically."""
     import h5py
+
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as h:
             for k, v in net.meta.items():
@@ -351,8 +450,12 @@ def _write_layer(g, layer: Layer) -> None:
     if layer.neuron is not None and not (layer.kind == "dense" and _is_default(layer.neuron)):
         n = layer.neuron
         g.create_dataset("neuron/type", (1,), "S10", [n.kind.encode()])
-        for key, value in (("iDecay", n.current_decay), ("vDecay", n.voltage_decay), ("vThMant", n.threshold),
-                           ("refDelay", n.ref_delay)):
+        for key, value in (
+            ("iDecay", n.current_decay),
+            ("vDecay", n.voltage_decay),
+            ("vThMant", n.threshold),
+            ("refDelay", n.ref_delay),
+        ):
             g.create_dataset(f"neuron/{key}", data=value)
     if layer.kind == "conv":
         g.create_dataset("weight", data=layer.weight)
@@ -375,5 +478,10 @@ def _write_layer(g, layer: Layer) -> None:
 
 def _is_default(n: Neuron) -> bool:
     d = NETX_DEFAULT_NEURON
-    return (n.threshold, n.current_decay, n.voltage_decay, n.kind, n.ref_delay) == \
-        (d["vThMant"], d["iDecay"], d["vDecay"], d["type"], d["refDelay"])
+    return (n.threshold, n.current_decay, n.voltage_decay, n.kind, n.ref_delay) == (
+        d["vThMant"],
+        d["iDecay"],
+        d["vDecay"],
+        d["type"],
+        d["refDelay"],
+    )

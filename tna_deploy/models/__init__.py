@@ -1,4 +1,5 @@
 """SLAYER-block spiking networks built from architecture strings."""
+
 from .arch import LayerSpec, parse_arch, scale_arch
 from .network import SpikingNet, build_network
 

@@ -7,6 +7,7 @@ Tokens, separated by '-':
   ``<N>FC``    a fully connected spiking layer with N neurons
 The classifier (a non-spiking read-out with one neuron per class) is appended by the builder.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,12 +22,16 @@ _TOKEN = re.compile(r"^(?:(?P<cc>\d+)C(?P<k>\d+)|AP(?P<p>\d+)|(?P<fc>\d+)FC)$", 
 
 @dataclass(frozen=True)
 class LayerSpec:
-    kind: str          # "conv" | "pool" | "dense"
-    size: int          # output channels (conv), pool kernel (pool), neurons (dense)
-    kernel: int = 1    # conv kernel
+    kind: str  # "conv" | "pool" | "dense"
+    size: int  # output channels (conv), pool kernel (pool), neurons (dense)
+    kernel: int = 1  # conv kernel
 
     def token(self) -> str:
-        return {"conv": f"{self.size}C{self.kernel}", "pool": f"AP{self.size}", "dense": f"{self.size}FC"}[self.kind]
+        return {
+            "conv": f"{self.size}C{self.kernel}",
+            "pool": f"AP{self.size}",
+            "dense": f"{self.size}FC",
+        }[self.kind]
 
 
 def recipe_dirs() -> list[Path]:
@@ -35,13 +40,21 @@ def recipe_dirs() -> list[Path]:
 
 def resolve_arch(arch: str) -> str:
     """An architecture string, a recipe name from models/NAME.arch, or a path to an .arch file."""
-    candidates = [Path(arch)] if arch.endswith(".arch") else [d / f"{arch}.arch" for d in recipe_dirs()]
+    candidates = (
+        [Path(arch)] if arch.endswith(".arch") else [d / f"{arch}.arch" for d in recipe_dirs()]
+    )
     if re.fullmatch(r"[A-Za-z_][\w.-]*", arch or "") or arch.endswith(".arch"):
         for p in candidates:
             if p.is_file():
-                lines = [ln.strip() for ln in p.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+                lines = [
+                    ln.strip()
+                    for ln in p.read_text().splitlines()
+                    if ln.strip() and not ln.startswith("#")
+                ]
                 if len(lines) != 1:
-                    raise ConfigError(f"{p}: an .arch file holds exactly one architecture line, found {len(lines)}")
+                    raise ConfigError(
+                        f"{p}: an .arch file holds exactly one architecture line, found {len(lines)}"
+                    )
                 return lines[0]
         if arch.endswith(".arch"):
             raise ConfigError(f"--arch {arch}: no such file")
@@ -59,7 +72,8 @@ def parse_arch(arch: str) -> list[LayerSpec]:
         m = _TOKEN.match(tok.strip())
         if not m:
             raise ConfigError(
-                f"--arch token {i + 1} {tok!r} does not parse: use <C>C<k> (conv), AP<k> (pool) or <N>FC (dense)")
+                f"--arch token {i + 1} {tok!r} does not parse: use <C>C<k> (conv), AP<k> (pool) or <N>FC (dense)"
+            )
         if m["cc"]:
             spec = LayerSpec("conv", int(m["cc"]), int(m["k"]))
         elif m["p"]:
@@ -69,13 +83,19 @@ def parse_arch(arch: str) -> list[LayerSpec]:
         if spec.size < 1 or spec.kernel < 1:
             raise ConfigError(f"--arch token {tok!r} has a zero size")
         if spec.kind != "dense" and seen_dense:
-            raise ConfigError(f"--arch token {tok!r}: conv and pool layers must come before the FC layers")
+            raise ConfigError(
+                f"--arch token {tok!r}: conv and pool layers must come before the FC layers"
+            )
         if spec.kind == "pool" and not specs:
-            raise ConfigError(f"--arch token 1 {tok!r}: an architecture cannot start with a pool (its input is "
-                              f"graded pixels, which a spiking pool cannot pass on); put a conv or FC layer first")
+            raise ConfigError(
+                f"--arch token 1 {tok!r}: an architecture cannot start with a pool (its input is "
+                f"graded pixels, which a spiking pool cannot pass on); put a conv or FC layer first"
+            )
         if spec.kind == "conv" and spec.kernel % 2 == 0:
-            raise ConfigError(f"--arch token {i + 1} {tok!r}: kernel {spec.kernel} is even, so 'same' padding "
-                              f"cannot keep the map size; use an odd kernel (1, 3, 5, ...)")
+            raise ConfigError(
+                f"--arch token {i + 1} {tok!r}: kernel {spec.kernel} is even, so 'same' padding "
+                f"cannot keep the map size; use an odd kernel (1, 3, 5, ...)"
+            )
         seen_dense |= spec.kind == "dense"
         specs.append(spec)
     return specs

@@ -15,6 +15,7 @@ how a block's forward and backward are computed:
   leaky-integrator backward filters ``g[t] = (1 - d/4096) g[t+1] + g_out[t]`` (skipped when the
   decay is 4096, where the filter is the identity), exactly as ``_li_dynamics_bwd`` computes them.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,7 +26,7 @@ import torch.nn.functional as F
 
 from ..cuba import DECAY_UNITY, SLAYER, cuba_run
 
-TAU_RHO_MULT = 100     # lava-dl neuron/cuba.py: the spike call scales tau_rho and scale_rho by these
+TAU_RHO_MULT = 100  # lava-dl neuron/cuba.py: the spike call scales tau_rho and scale_rho by these
 SCALE_RHO_MULT = 0.1
 
 
@@ -52,14 +53,19 @@ def _quantized(decay: torch.Tensor) -> float:
 def supports(net) -> bool:
     """The fast engine computes one decay per layer (``shared_param=True``, what tna-deploy builds);
     a network with per-neuron decays runs on SLAYER's own forward instead."""
-    return all(blk.neuron.current_decay.numel() == 1 and blk.neuron.voltage_decay.numel() == 1
-               for info, blk in zip(net.info, net.blocks) if info.kind != "flatten")
+    return all(
+        blk.neuron.current_decay.numel() == 1 and blk.neuron.voltage_decay.numel() == 1
+        for info, blk in zip(net.info, net.blocks)
+        if info.kind != "flatten"
+    )
 
 
 def _li_backward(grad: torch.Tensor, decay_int: int) -> torch.Tensor:
     """SLAYER's ``_li_dynamics_bwd`` on time-major ``grad`` (T, ...), in place:
     ``g[t] = (1 - decay/4096) g[t+1] + g_out[t]``, the identity when the decay is 4096."""
-    d = float(torch.tensor(1.0) - torch.tensor(float(decay_int)) / (1 << 12))    # SLAYER's float32 factor
+    d = float(
+        torch.tensor(1.0) - torch.tensor(float(decay_int)) / (1 << 12)
+    )  # SLAYER's float32 factor
     if d == 0.0:
         return grad
     for t in range(grad.shape[0] - 2, -1, -1):
@@ -75,9 +81,19 @@ class _CubaSpike(torch.autograd.Function):
         # SLAYER: u gets (4096 * z).to(int64); its float32 voltage is float32(v) / 4096. z has no other
         # reader (the synapse keeps its input, not its output), so the voltage is written over it.
         out = z if z.is_contiguous() else None
-        trace = cuba_run(z, c.i_decay, c.v_decay, c.threshold_units, SLAYER, keep_v_pre=True,
-                         v_pre_dtype=torch.float32, v_pre_divisor=DECAY_UNITY, in_scale=DECAY_UNITY,
-                         spike_dtype=z.dtype, v_pre_out=out)
+        trace = cuba_run(
+            z,
+            c.i_decay,
+            c.v_decay,
+            c.threshold_units,
+            SLAYER,
+            keep_v_pre=True,
+            v_pre_dtype=torch.float32,
+            v_pre_divisor=DECAY_UNITY,
+            in_scale=DECAY_UNITY,
+            spike_dtype=z.dtype,
+            v_pre_out=out,
+        )
         ctx.save_for_backward(trace.v_pre)
         ctx.c = c
         ctx.used = False
@@ -86,7 +102,7 @@ class _CubaSpike(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_spikes: torch.Tensor):
         (voltage,) = ctx.saved_tensors
-        if ctx.used:       # the surrogate is computed over the saved voltage, in place
+        if ctx.used:  # the surrogate is computed over the saved voltage, in place
             raise RuntimeError("the fast engine's backward runs once per forward (no retain_graph)")
         ctx.used = True
         c = ctx.c
@@ -95,7 +111,13 @@ class _CubaSpike(torch.autograd.Function):
         tau = torch.tensor(c.tau, dtype=dt, device=dev)
         scale = torch.tensor(c.scale, dtype=dt, device=dev)
         # scale/2/tau * exp(-|v - theta| / tau), with the factor folded into the exponent (one pass fewer)
-        grad_v = voltage.sub_(theta).abs_().mul_(-1.0 / float(tau)).add_(math.log(float(scale / 2 / tau))).exp_()
+        grad_v = (
+            voltage.sub_(theta)
+            .abs_()
+            .mul_(-1.0 / float(tau))
+            .add_(math.log(float(scale / 2 / tau)))
+            .exp_()
+        )
         grad_v.mul_(grad_spikes)
         return _li_backward(_li_backward(grad_v, c.v_decay), c.i_decay), None
 
@@ -105,8 +127,17 @@ class _CubaVoltage(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, z: torch.Tensor, c: NeuronConsts) -> torch.Tensor:
-        trace = cuba_run(z, c.i_decay, c.v_decay, None, SLAYER, keep_v_pre=True, v_pre_dtype=torch.float32,
-                         v_pre_divisor=DECAY_UNITY, in_scale=DECAY_UNITY)
+        trace = cuba_run(
+            z,
+            c.i_decay,
+            c.v_decay,
+            None,
+            SLAYER,
+            keep_v_pre=True,
+            v_pre_dtype=torch.float32,
+            v_pre_divisor=DECAY_UNITY,
+            in_scale=DECAY_UNITY,
+        )
         ctx.c = c
         return trace.v_pre
 
@@ -134,7 +165,7 @@ def _spiking(blk, z: torch.Tensor, steps: int) -> torch.Tensor:
     """Neuron of a spiking block on folded z (T*N, ...) -> folded spikes, with the block's dropout."""
     n = z.shape[0] // steps
     shape = z.shape[1:]
-    if blk.neuron.shape is None:                   # SLAYER learns it on the first forward; export reads it
+    if blk.neuron.shape is None:  # SLAYER learns it on the first forward; export reads it
         blk.neuron.shape = shape
     if z.ndim == 4 and z.is_contiguous(memory_format=torch.channels_last) and not z.is_contiguous():
         # the neuron is element-wise: run it on the NHWC storage as it is, and hand back the same layout
@@ -142,9 +173,11 @@ def _spiking(blk, z: torch.Tensor, steps: int) -> torch.Tensor:
         s = _CubaSpike.apply(zl.reshape(steps, n, *zl.shape[1:]), NeuronConsts(blk.neuron, True))
         s = s.reshape(zl.shape).permute(0, 3, 1, 2)
     else:
-        s = _CubaSpike.apply(z.reshape(steps, n, *shape), NeuronConsts(blk.neuron, True)).reshape(z.shape)
+        s = _CubaSpike.apply(z.reshape(steps, n, *shape), NeuronConsts(blk.neuron, True)).reshape(
+            z.shape
+        )
     mask = _dropout_mask(blk.neuron.drop, n, int(shape.numel()), s)
-    if mask is not None:          # drawn over SLAYER's (C, H, W) order, applied whatever the memory layout
+    if mask is not None:  # drawn over SLAYER's (C, H, W) order, applied whatever the memory layout
         s = (s.reshape(steps, n, *shape) * mask.reshape(1, n, *shape)).reshape(s.shape)
     return s
 
@@ -161,12 +194,12 @@ def fast_forward(net, x: torch.Tensor, return_trace: bool = False):
     The trace holds every block's output in SLAYER's layout (N, ..., T), as stock SLAYER returns it."""
     steps = x.shape[-1]
     h = x.permute(x.ndim - 1, *range(x.ndim - 1)).reshape(steps * x.shape[0], *x.shape[1:-1])
-    if h.ndim == 4 and h.device.type == "cpu":     # oneDNN convolves channels-last images fastest
+    if h.ndim == 4 and h.device.type == "cpu":  # oneDNN convolves channels-last images fastest
         h = h.contiguous(memory_format=torch.channels_last)
     trace = []
     for info, blk in zip(net.info, net.blocks):
         if info.kind == "flatten":
-            if blk.shape is None:                  # as SLAYER's Flatten learns it (export reads it)
+            if blk.shape is None:  # as SLAYER's Flatten learns it (export reads it)
                 blk.shape = [int(h[0].numel()), 1, 1]
             h = h.reshape(h.shape[0], -1)
         elif info.kind in ("conv", "pool"):
@@ -175,13 +208,13 @@ def fast_forward(net, x: torch.Tensor, return_trace: bool = False):
             if h.is_contiguous(memory_format=torch.channels_last):
                 w = w.contiguous(memory_format=torch.channels_last)
             z = F.conv2d(h, w, None, syn.stride[:2], syn.padding[:2], syn.dilation[:2], syn.groups)
-            if z.device.type == "cpu":      # one-channel inputs leave oneDNN free to answer in NCHW
+            if z.device.type == "cpu":  # one-channel inputs leave oneDNN free to answer in NCHW
                 z = z.contiguous(memory_format=torch.channels_last)
             h = _spiking(blk, z, steps)
         elif info.kind == "dense":
             w = _weight(blk.synapse).reshape(blk.synapse.out_channels, -1)
             h = _spiking(blk, F.linear(h, w), steps)
-        else:   # output: SLAYER Affine, the voltage is the block's output
+        else:  # output: SLAYER Affine, the voltage is the block's output
             w = _weight(blk.synapse).reshape(blk.synapse.out_channels, -1)
             z = F.linear(h, w)
             n = z.shape[0] // steps

@@ -14,6 +14,7 @@ one-step-per-layer latency is a pure time shift, accounted for by the simulator)
 Weights: the first and last layers are 8-bit (``int8``); the middle layers are full precision until
 compression starts, then ternary or binary. Pool weights are fixed and never trained.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ def slayer():
     global _slayer
     if _slayer is None:
         from ..lava_import import quiet_import
+
         _slayer = quiet_import("lava.lib.dl.slayer")
         _widen_slayer_state()
     return _slayer
@@ -46,6 +48,7 @@ def _widen_slayer_state() -> None:
     dynamics, while Loihi's own limit is 2048. int64 makes SLAYER exact over Loihi's whole range.
     """
     from lava.lib.dl.slayer.neuron.dynamics import leaky_integrator as li
+
     if li._li_dynamics_fwd.__defaults__ == (torch.int32,):
         li._li_dynamics_fwd.__defaults__ = (torch.int64,)
 
@@ -62,12 +65,21 @@ class NeuronSettings:
 
     @classmethod
     def from_config(cls, cfg) -> "NeuronSettings":
-        return cls(cfg.threshold, cfg.current_decay, cfg.voltage_decay, cfg.tau_grad, cfg.scale_grad)
+        return cls(
+            cfg.threshold, cfg.current_decay, cfg.voltage_decay, cfg.tau_grad, cfg.scale_grad
+        )
 
     def params(self, threshold_scale: float = 1.0, dropout: float = 0.0) -> dict:
-        p = dict(threshold=self.threshold * threshold_scale, current_decay=self.current_decay,
-                 voltage_decay=self.voltage_decay, tau_grad=self.tau_grad, scale_grad=self.scale_grad,
-                 requires_grad=False, shared_param=True, persistent_state=False)
+        p = dict(
+            threshold=self.threshold * threshold_scale,
+            current_decay=self.current_decay,
+            voltage_decay=self.voltage_decay,
+            tau_grad=self.tau_grad,
+            scale_grad=self.scale_grad,
+            requires_grad=False,
+            shared_param=True,
+            persistent_state=False,
+        )
         if dropout > 0:
             p["dropout"] = slayer().neuron.Dropout(p=dropout)
         return p
@@ -76,22 +88,32 @@ class NeuronSettings:
 @dataclass(frozen=True)
 class LayerInfo:
     name: str
-    kind: str        # conv | pool | flatten | dense | output
-    role: str        # first | middle | last | fixed (pool) | none (flatten)
+    kind: str  # conv | pool | flatten | dense | output
+    role: str  # first | middle | last | fixed (pool) | none (flatten)
 
 
 class SpikingNet(nn.Module):
     """Blocks in order; ``forward`` returns logits (N, classes) and, if asked, every block's output."""
 
-    def __init__(self, specs: list[LayerSpec], in_shape: tuple[int, int, int], n_classes: int,
-                 neuron: NeuronSettings, input_scale: float, dropout: float, weight_scale: float,
-                 middle_mode: str, delta: float, edge_mode: str = "int8"):
+    def __init__(
+        self,
+        specs: list[LayerSpec],
+        in_shape: tuple[int, int, int],
+        n_classes: int,
+        neuron: NeuronSettings,
+        input_scale: float,
+        dropout: float,
+        weight_scale: float,
+        middle_mode: str,
+        delta: float,
+        edge_mode: str = "int8",
+    ):
         super().__init__()
         s = slayer()
         self.in_shape = tuple(in_shape)
         self.n_classes = n_classes
-        self.engine = "fast"                   # how forward computes; not part of the state_dict
-        self.middle_target = middle_mode       # the mode middle layers take once compression starts
+        self.engine = "fast"  # how forward computes; not part of the state_dict
+        self.middle_target = middle_mode  # the mode middle layers take once compression starts
         self.blocks = nn.ModuleList()
         self.info: list[LayerInfo] = []
         self.quantizers: list[Optional[WeightQuantizer]] = []
@@ -110,22 +132,45 @@ class SpikingNet(nn.Module):
             if sp.kind == "conv":
                 q = quantizer_for(k_weighted)
                 params = neuron.params(threshold_scale=input_scale if first else 1.0)
-                blk = s.block.cuba.Conv(params, c, sp.size, sp.kernel, padding=sp.kernel // 2,
-                                        weight_scale=weight_scale, weight_norm=False,
-                                        pre_hook_fx=q, delay_shift=False)
+                blk = s.block.cuba.Conv(
+                    params,
+                    c,
+                    sp.size,
+                    sp.kernel,
+                    padding=sp.kernel // 2,
+                    weight_scale=weight_scale,
+                    weight_norm=False,
+                    pre_hook_fx=q,
+                    delay_shift=False,
+                )
                 role = "first" if k_weighted == 0 else "middle"
                 c = sp.size
                 k_weighted += 1
                 self._add(blk, "conv", role, q)
             elif sp.kind == "pool":
                 if first:
-                    raise ValueError("an architecture cannot start with a pool layer (its input is graded)")
+                    raise ValueError(
+                        "an architecture cannot start with a pool layer (its input is graded)"
+                    )
                 if h % sp.size or w % sp.size:
                     from ..errors import ConfigError
-                    raise ConfigError(f"AP{sp.size} needs a feature map divisible by {sp.size}, got {h}x{w}")
+
+                    raise ConfigError(
+                        f"AP{sp.size} needs a feature map divisible by {sp.size}, got {h}x{w}"
+                    )
                 q = WeightQuantizer("fp", delta)
-                blk = s.block.cuba.Conv(neuron.params(), c, c, sp.size, stride=sp.size, groups=c,
-                                        weight_scale=1, weight_norm=False, pre_hook_fx=q, delay_shift=False)
+                blk = s.block.cuba.Conv(
+                    neuron.params(),
+                    c,
+                    c,
+                    sp.size,
+                    stride=sp.size,
+                    groups=c,
+                    weight_scale=1,
+                    weight_norm=False,
+                    pre_hook_fx=q,
+                    delay_shift=False,
+                )
                 with torch.no_grad():
                     blk.synapse.weight.fill_(pool_weight(neuron.threshold))
                 blk.synapse.weight.requires_grad_(False)
@@ -137,9 +182,18 @@ class SpikingNet(nn.Module):
                     n_in = c * h * w
                     flat = True
                 q = quantizer_for(k_weighted)
-                params = neuron.params(threshold_scale=input_scale if first else 1.0, dropout=dropout)
-                blk = s.block.cuba.Dense(params, n_in, sp.size, weight_scale=weight_scale, weight_norm=False,
-                                         pre_hook_fx=q, delay_shift=False)
+                params = neuron.params(
+                    threshold_scale=input_scale if first else 1.0, dropout=dropout
+                )
+                blk = s.block.cuba.Dense(
+                    params,
+                    n_in,
+                    sp.size,
+                    weight_scale=weight_scale,
+                    weight_norm=False,
+                    pre_hook_fx=q,
+                    delay_shift=False,
+                )
                 n_in = sp.size
                 role = "first" if k_weighted == 0 else "middle"
                 k_weighted += 1
@@ -150,8 +204,9 @@ class SpikingNet(nn.Module):
             n_in = c * h * w
         q = WeightQuantizer(edge_mode, delta)
         out_params = dict(neuron.params(), current_decay=1.0, voltage_decay=0.0)
-        blk = s.block.cuba.Affine(out_params, n_in, n_classes, weight_scale=weight_scale,
-                                  weight_norm=False, pre_hook_fx=q)
+        blk = s.block.cuba.Affine(
+            out_params, n_in, n_classes, weight_scale=weight_scale, weight_norm=False, pre_hook_fx=q
+        )
         self._add(blk, "output", "last", q)
 
     def _add(self, blk: nn.Module, kind: str, role: str, q: Optional[WeightQuantizer]) -> None:
@@ -168,7 +223,11 @@ class SpikingNet(nn.Module):
 
     @property
     def compressed(self) -> bool:
-        return any(q.mode in ("ternary", "binary") for i, q in zip(self.info, self.quantizers) if i.role == "middle")
+        return any(
+            q.mode in ("ternary", "binary")
+            for i, q in zip(self.info, self.quantizers)
+            if i.role == "middle"
+        )
 
     def quantized_weight(self, index: int) -> torch.Tensor:
         """The integer weights (x64) block ``index`` computes with, as a float tensor."""
@@ -183,6 +242,7 @@ class SpikingNet(nn.Module):
         (each block's own forward, stock lava-dl); both give the same spikes and logits."""
         if self.engine == "fast":
             from .fast import fast_forward, supports
+
             if supports(self):
                 return fast_forward(self, x, return_trace)
         trace = []
@@ -199,14 +259,25 @@ def pool_weight(threshold: float) -> float:
     return (int(threshold * W_SCALE) + 1) / W_SCALE
 
 
-def build_network(cfg, in_shape: tuple[int, int, int], n_classes: int, input_scale: float,
-                  role: str = "base") -> SpikingNet:
+def build_network(
+    cfg, in_shape: tuple[int, int, int], n_classes: int, input_scale: float, role: str = "base"
+) -> SpikingNet:
     """The base (compressible, 8-bit edges) or a twin/teacher (full precision everywhere) for a config."""
     from .arch import parse_arch, scale_arch
+
     specs = scale_arch(parse_arch(cfg.arch), cfg.width)
     neuron = NeuronSettings.from_config(cfg)
     is_base = role == "base"
     middle = cfg.weights if is_base and cfg.weights != "fp" else "fp"
-    return SpikingNet(specs, in_shape, n_classes, neuron, input_scale, cfg.resolved_dropout,
-                      cfg.weight_scale, middle_mode=middle, delta=cfg.delta,
-                      edge_mode="int8" if is_base else "fp")
+    return SpikingNet(
+        specs,
+        in_shape,
+        n_classes,
+        neuron,
+        input_scale,
+        cfg.resolved_dropout,
+        cfg.weight_scale,
+        middle_mode=middle,
+        delta=cfg.delta,
+        edge_mode="int8" if is_base else "fp",
+    )

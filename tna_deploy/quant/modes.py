@@ -1,6 +1,7 @@
 """The weight modes, in one registry (import-light, no torch): the quantizers, the netx reader and
 ``train --weights`` read it. ``middle`` marks the modes a base's middle layers may take (--weights);
 int8 is the Loihi 8-bit mode of a compressed base's first and last layers."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

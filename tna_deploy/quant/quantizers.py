@@ -14,6 +14,7 @@ Modes
 Every mode is a straight-through estimator: the backward pass sends the gradient to the latent
 full-precision weight unchanged (the ternarization is done on ``.detach()``-ed values).
 """
+
 from __future__ import annotations
 
 import torch
@@ -46,7 +47,11 @@ def ternary(w: torch.Tensor, delta: float) -> torch.Tensor:
     keep = (mag > delta * mag.max()).to(wd.dtype)
     kept = keep.sum()
     # the mean |w| of the kept weights (a masked sum: no boolean indexing, which costs a sync and a copy)
-    scale = _grid_scale(mag.mul(keep).sum() / kept) if kept > 0 else torch.zeros((), dtype=wd.dtype, device=wd.device)
+    scale = (
+        _grid_scale(mag.mul(keep).sum() / kept)
+        if kept > 0
+        else torch.zeros((), dtype=wd.dtype, device=wd.device)
+    )
     q = torch.sign(wd) * keep * scale
     return _ste(w, q)
 

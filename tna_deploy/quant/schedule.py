@@ -1,4 +1,5 @@
 """Delayed compression (paper §4.2): full precision first, ternary/binary from a set epoch on."""
+
 from __future__ import annotations
 
 from typing import Optional

@@ -1,5 +1,6 @@
 """Parity between two runs of the same samples (a chip model and PyTorch, or Lava and the emulator),
 spike for spike, accumulated chunk by chunk so that any number of samples fits in memory."""
+
 from __future__ import annotations
 
 from typing import Optional
@@ -38,7 +39,14 @@ class Parity:
         self.counts_equal = True
         self.first: Optional[dict] = None
 
-    def update(self, offset: int, a_spikes: list, b_spikes: list, a_logits: np.ndarray, b_logits: np.ndarray) -> None:
+    def update(
+        self,
+        offset: int,
+        a_spikes: list,
+        b_spikes: list,
+        a_logits: np.ndarray,
+        b_logits: np.ndarray,
+    ) -> None:
         """One chunk whose first sample is sample ``offset`` of the run."""
         self.samples += len(a_logits)
         self.agree += int((a_logits.argmax(1) == b_logits.argmax(1)).sum())
@@ -49,7 +57,9 @@ class Parity:
             self.sums[i][0] += int(x.sum())
             self.sums[i][1] += int(y.sum())
         if a_spikes:
-            self.counts_equal &= bool(np.array_equal(spike_counts(a_spikes), spike_counts(b_spikes)))
+            self.counts_equal &= bool(
+                np.array_equal(spike_counts(a_spikes), spike_counts(b_spikes))
+            )
         first = first_divergence(a_spikes, b_spikes)
         if first is not None:
             first["sample"] += offset
@@ -58,18 +68,41 @@ class Parity:
                 self.first = first
 
     def result(self) -> dict:
-        per_layer = [{"layer": name, "equal": m == 0, "mismatched": m, f"{self.a}_spikes": s[0], f"{self.b}_spikes": s[1]}
-                     for name, m, s in zip(self.names, self.mismatched, self.sums)]
-        first = dict(self.first, layer=self.names[self.first["layer_index"]]) if self.first else None
-        return dict(compared=f"{self.a} vs {self.b}", samples=self.samples,
-                    prediction_agreement_pct=self.agree / max(self.samples, 1) * 100.0,
-                    logits_equal=self.max_diff == 0.0, logits_max_abs_diff=self.max_diff,
-                    spikes_equal=all(r["equal"] for r in per_layer), spike_counts_equal=self.counts_equal,
-                    per_layer=per_layer, first_divergence=first)
+        per_layer = [
+            {
+                "layer": name,
+                "equal": m == 0,
+                "mismatched": m,
+                f"{self.a}_spikes": s[0],
+                f"{self.b}_spikes": s[1],
+            }
+            for name, m, s in zip(self.names, self.mismatched, self.sums)
+        ]
+        first = (
+            dict(self.first, layer=self.names[self.first["layer_index"]]) if self.first else None
+        )
+        return dict(
+            compared=f"{self.a} vs {self.b}",
+            samples=self.samples,
+            prediction_agreement_pct=self.agree / max(self.samples, 1) * 100.0,
+            logits_equal=self.max_diff == 0.0,
+            logits_max_abs_diff=self.max_diff,
+            spikes_equal=all(r["equal"] for r in per_layer),
+            spike_counts_equal=self.counts_equal,
+            per_layer=per_layer,
+            first_divergence=first,
+        )
 
 
-def parity(names: list, a_spikes: list, b_spikes: list, a_logits: np.ndarray, b_logits: np.ndarray,
-           a: str = "lava", b: str = "torch") -> dict:
+def parity(
+    names: list,
+    a_spikes: list,
+    b_spikes: list,
+    a_logits: np.ndarray,
+    b_logits: np.ndarray,
+    a: str = "lava",
+    b: str = "torch",
+) -> dict:
     """Prediction agreement, logit equality and per-layer spike equality, with the first divergence."""
     p = Parity(names, a, b)
     p.update(0, a_spikes, b_spikes, a_logits, b_logits)

@@ -27,6 +27,7 @@ largest row sum of |w|) stays below 2^24, so every partial sum is an exact integ
 twice as fast on CPU), and so does the neuron after them, which is elementwise. The neuron state is
 float64 (exact integers).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ from ..cuba import LOIHI, STATE_SHIFT, cuba_run
 from ..ir import DeployedNet, Layer, dense_weight_bits
 
 F32_EXACT = 1 << 24
-A_IN_WIDE = 1 << 25          # |a_in| from here on, a_in << 6 overflows int32
+A_IN_WIDE = 1 << 25  # |a_in| from here on, a_in << 6 overflows int32
 RECORD_FIELDS = ("spikes", "current", "voltage")
 
 
@@ -52,8 +53,8 @@ def signed_clamp24(x: torch.Tensor) -> torch.Tensor:
 def shift_left6_int32(a: torch.Tensor) -> torch.Tensor:
     """``np.left_shift(a_in, 6)`` on int32: exact below 2^25, two's-complement wrap beyond."""
     a = a * 64.0
-    if a.numel() and float(a.abs().max()) >= 2.0 ** 31:
-        a = torch.remainder(a + 2.0 ** 31, 2.0 ** 32) - 2.0 ** 31
+    if a.numel() and float(a.abs().max()) >= 2.0**31:
+        a = torch.remainder(a + 2.0**31, 2.0**32) - 2.0**31
     return a
 
 
@@ -68,7 +69,7 @@ class EmulatorResult:
     current u and voltage v (after reset, as Lava's Vars hold them) in state units (int32)."""
 
     spikes: list
-    logits: np.ndarray                 # (K, n): the last layer's v at its window's last step / 4096
+    logits: np.ndarray  # (K, n): the last layer's v at its window's last step / 4096
     current: Optional[list] = None
     voltage: Optional[list] = None
 
@@ -76,11 +77,11 @@ class EmulatorResult:
 @dataclass
 class _Prepared:
     layer: Layer
-    weight: Optional[torch.Tensor] = None          # conv: file weights; dense: after Lava's truncation
-    row_sum: float = 0.0                           # max over outputs of sum |w|: bounds the sum
+    weight: Optional[torch.Tensor] = None  # conv: file weights; dense: after Lava's truncation
+    row_sum: float = 0.0  # max over outputs of sum |w|: bounds the sum
     weight_exp: int = 0
-    delays: list = field(default_factory=list)     # dense: [(d, weight of the synapses with delay d)]
-    bias: object = 0                               # state units, broadcast against one step (K, *shape)
+    delays: list = field(default_factory=list)  # dense: [(d, weight of the synapses with delay d)]
+    bias: object = 0  # state units, broadcast against one step (K, *shape)
 
 
 class Emulator:
@@ -89,8 +90,10 @@ class Emulator:
     def __init__(self, net: DeployedNet):
         self.net = net
         self.layers = [self._prepare(layer) for layer in net.compute_layers]
-        self.max_delay = max((max(d for d, _ in p.delays) for p in self.layers if p.delays), default=0)
-        self._tails: dict = {}                     # dense layer -> its input stream's last max_delay steps
+        self.max_delay = max(
+            (max(d for d, _ in p.delays) for p in self.layers if p.delays), default=0
+        )
+        self._tails: dict = {}  # dense layer -> its input stream's last max_delay steps
 
     @staticmethod
     def _prepare(layer: Layer) -> _Prepared:
@@ -105,12 +108,16 @@ class Emulator:
             p.weight_exp = dw.weight_exp
             p.row_sum = float(np.abs(w).sum(1).max())
             delay = layer.delay if layer.delay is not None else np.zeros(w.shape, dtype=np.int64)
-            p.delays = [(int(d), torch.from_numpy(np.where(delay == d, w, 0.0))) for d in np.unique(delay)]
+            p.delays = [
+                (int(d), torch.from_numpy(np.where(delay == d, w, 0.0))) for d in np.unique(delay)
+            ]
         b = layer.bias_per_neuron()
         if b is not None:
-            if layer.kind == "conv":                  # conv layers run channels-last: (H, W, C)
+            if layer.kind == "conv":  # conv layers run channels-last: (H, W, C)
                 b = b.transpose(1, 2, 0)
-            p.bias = torch.from_numpy(np.ascontiguousarray(b).astype(np.float64) * (1 << STATE_SHIFT))
+            p.bias = torch.from_numpy(
+                np.ascontiguousarray(b).astype(np.float64) * (1 << STATE_SHIFT)
+            )
         return p
 
     def reset(self) -> None:
@@ -121,8 +128,8 @@ class Emulator:
         """``x``: (K, *input_shape, T) integers, the inputs of K consecutive samples."""
         x = np.asarray(x)
         k = x.shape[0]
-        prev_max = float(np.abs(x).max()) if x.size else 0.0        # bounds every sum of the next layer
-        prev = torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 0)))      # (T, K, ...)
+        prev_max = float(np.abs(x).max()) if x.size else 0.0  # bounds every sum of the next layer
+        prev = torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 0)))  # (T, K, ...)
         if not self.net.input_neuron and self.net.input_bits == 0:
             prev, prev_max = (prev != 0), min(prev_max, 1.0)
         prev = prev.to(torch.float32 if prev_max < F32_EXACT else torch.float64)
@@ -131,16 +138,25 @@ class Emulator:
         last = len(self.layers) - 1
         for i, p in enumerate(self.layers):
             a, a_max = self._synapse(i, p, prev, prev_max)
-            if a_max * 64 >= 2.0 ** 31:                  # a_in << 6 overflows int32 somewhere: wrap it as numpy does
+            if a_max * 64 >= 2.0**31:  # a_in << 6 overflows int32 somewhere: wrap it as numpy does
                 a, scale = shift_left6_int32(a.to(torch.float64)), 1.0
             else:
                 scale = float(1 << STATE_SHIFT)
             n = p.layer.neuron
             # a is this layer's own fresh buffer (never the caller's input): the spikes are written over it
             own = p.layer.kind != "input" and a.dtype == torch.float32 and a.is_contiguous()
-            trace = cuba_run(a, n.current_decay, n.voltage_decay, float(n.threshold << STATE_SHIFT), LOIHI,
-                             bias=p.bias, record=keep_state or i == last, in_scale=scale,
-                             spike_dtype=torch.float32, spikes_out=a if own else None)
+            trace = cuba_run(
+                a,
+                n.current_decay,
+                n.voltage_decay,
+                float(n.threshold << STATE_SHIFT),
+                LOIHI,
+                bias=p.bias,
+                record=keep_state or i == last,
+                in_scale=scale,
+                spike_dtype=torch.float32,
+                spikes_out=a if own else None,
+            )
             view = _from_channels_last if p.layer.kind == "conv" else (lambda v: v)
             s = view(trace.spikes)
             spikes.append(_to_batch_major(s).to(torch.uint8).contiguous().numpy())
@@ -150,8 +166,12 @@ class Emulator:
             if i == last:
                 logits = (view(trace.v)[-1].reshape(k, -1) / float(1 << (2 * STATE_SHIFT))).numpy()
             prev, prev_max = s, 1.0
-        return EmulatorResult(spikes, logits.astype(np.float64), currents if keep_state else None,
-                              voltages if keep_state else None)
+        return EmulatorResult(
+            spikes,
+            logits.astype(np.float64),
+            currents if keep_state else None,
+            voltages if keep_state else None,
+        )
 
     def _synapse(self, i: int, p: _Prepared, prev: torch.Tensor, prev_max: float) -> tuple:
         """The layer's synaptic input a_in (T, K, *out_shape) in its own window's time frame, and a bound
@@ -163,11 +183,23 @@ class Emulator:
         bound = prev_max * p.row_sum
         dtype = torch.float32 if bound < F32_EXACT else torch.float64
         if layer.kind == "conv":
-            x = prev.reshape(t * k, *prev.shape[2:]).to(dtype).contiguous(memory_format=torch.channels_last)
-            z = F.conv2d(x, p.weight.to(dtype), stride=layer.stride, padding=layer.padding,
-                         dilation=layer.dilation, groups=layer.groups)
-            z = z.permute(0, 2, 3, 1).contiguous()      # channels-last: the neuron runs on (H, W, C) order
-            if bound >= 1 << 23:                        # only then can Lava's 24-bit signed_clamp change it
+            x = (
+                prev.reshape(t * k, *prev.shape[2:])
+                .to(dtype)
+                .contiguous(memory_format=torch.channels_last)
+            )
+            z = F.conv2d(
+                x,
+                p.weight.to(dtype),
+                stride=layer.stride,
+                padding=layer.padding,
+                dilation=layer.dilation,
+                groups=layer.groups,
+            )
+            z = z.permute(
+                0, 2, 3, 1
+            ).contiguous()  # channels-last: the neuron runs on (H, W, C) order
+            if bound >= 1 << 23:  # only then can Lava's 24-bit signed_clamp change it
                 z = signed_clamp24(z.to(torch.float64))
                 bound = float(1 << 23)
             c, h, w = layer.out_shape
@@ -177,13 +209,13 @@ class Emulator:
         for d, w in p.delays:
             term = torch.matmul(flat, w.to(dtype).t()).to(torch.float64)
             if p.weight_exp:
-                term = torch.floor(term * 2.0 ** p.weight_exp)
+                term = torch.floor(term * 2.0**p.weight_exp)
             if d:
                 term = self._delayed(i, d, term)
             a = term if a is None else a + term
         if self.max_delay:
-            self._tails[i] = _stream(flat.to(torch.float64))[-self.max_delay:]
-        return a, bound * 2.0 ** p.weight_exp * max(1, len(p.delays))
+            self._tails[i] = _stream(flat.to(torch.float64))[-self.max_delay :]
+        return a, bound * 2.0**p.weight_exp * max(1, len(p.delays))
 
     def _delayed(self, i: int, d: int, term: torch.Tensor) -> torch.Tensor:
         """``term`` (T, K, n) moved d steps later along the back-to-back stream of samples."""
@@ -193,11 +225,15 @@ class Emulator:
         if tail is not None:
             p = self.layers[i]
             w = dict(p.delays)[d]
-            head = torch.floor(torch.matmul(tail.to(torch.float64), w.t()) * 2.0 ** p.weight_exp)[-d:]
+            head = torch.floor(torch.matmul(tail.to(torch.float64), w.t()) * 2.0**p.weight_exp)[-d:]
         else:
             head = torch.zeros((d, n), dtype=term.dtype)
         head = torch.cat([torch.zeros((max(0, d - len(head)), n), dtype=term.dtype), head])
-        moved = torch.cat([head, stream[:-d]]) if d < len(stream) else torch.cat([head, stream])[:len(stream)]
+        moved = (
+            torch.cat([head, stream[:-d]])
+            if d < len(stream)
+            else torch.cat([head, stream])[: len(stream)]
+        )
         return moved.reshape(k, t, n).transpose(0, 1)
 
 

@@ -8,6 +8,7 @@ so netx layer i (0-based) holds sample k's activity in steps [kT + i + c, kT + i
 Inside the window the chip and the delay-free PyTorch model compute the same integers.
 Lava is imported only in the worker process (``lava_worker``), started only when ``--backend lava`` asks.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,7 @@ from . import procgroup
 from .emulator import EmulatorResult, stream_step
 
 log = logging.getLogger(__name__)
-W_SCALE_V = 4096.0   # Lava v (and SLAYER v_int) per unit of SLAYER float voltage: 64 (weights) x 64 (a_in << 6)
+W_SCALE_V = 4096.0  # Lava v (and SLAYER v_int) per unit of SLAYER float voltage: 64 (weights) x 64 (a_in << 6)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -39,8 +40,13 @@ def _chw(a: np.ndarray) -> np.ndarray:
     return a.transpose(2, 1, 0, *range(3, a.ndim)) if a.ndim >= 4 else a
 
 
-def run_lava(path: str, net: DeployedNet, inputs: np.ndarray, record: tuple = (),
-             on_sample: Optional[Callable[[int, int], None]] = None) -> tuple[EmulatorResult, dict]:
+def run_lava(
+    path: str,
+    net: DeployedNet,
+    inputs: np.ndarray,
+    record: tuple = (),
+    on_sample: Optional[Callable[[int, int], None]] = None,
+) -> tuple[EmulatorResult, dict]:
     """``inputs``: (K, *input_shape, T) integers, run back to back. Returns the window-aligned spikes
     of every layer but the last, the logits (the last layer's voltage at its window's end, / 4096),
     and when ``record`` asks the current / voltage of every layer; plus timing.
@@ -51,12 +57,18 @@ def run_lava(path: str, net: DeployedNet, inputs: np.ndarray, record: tuple = ()
     process dies; a run left by a killed process is cleaned up by the next one, and said so."""
     t = inputs.shape[-1]
     run_dir = procgroup.new_run_dir(path)
-    job = dict(path=os.path.abspath(path), input_bits=net.input_bits, input_neuron=net.input_neuron,
-               record=list(record), first_dense=net.compute_layers[0].kind == "dense" and len(net.input_shape) > 1)
+    job = dict(
+        path=os.path.abspath(path),
+        input_bits=net.input_bits,
+        input_neuron=net.input_neuron,
+        record=list(record),
+        first_dense=net.compute_layers[0].kind == "dense" and len(net.input_shape) > 1,
+    )
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum, frame):
         raise Interrupted()
+
     proc = None
     try:
         signal.signal(signal.SIGTERM, on_term)
@@ -64,10 +76,14 @@ def run_lava(path: str, net: DeployedNet, inputs: np.ndarray, record: tuple = ()
             json.dump(job, f)
         np.save(os.path.join(run_dir, "inputs.npy"), np.ascontiguousarray(inputs))
         with open(os.path.join(run_dir, "worker.log"), "w") as log_file:
-            proc = subprocess.Popen(python_command("tna_deploy.simulate.lava_worker", run_dir, str(os.getpid())),
-                                    stdout=subprocess.PIPE, stderr=log_file,
-                                    start_new_session=True, text=True,
-                                    env=dict(os.environ, TMPDIR=procgroup.worker_tmpdir(run_dir)))
+            proc = subprocess.Popen(
+                python_command("tna_deploy.simulate.lava_worker", run_dir, str(os.getpid())),
+                stdout=subprocess.PIPE,
+                stderr=log_file,
+                start_new_session=True,
+                text=True,
+                env=dict(os.environ, TMPDIR=procgroup.worker_tmpdir(run_dir)),
+            )
         owner = procgroup.read_owner(run_dir)
         procgroup.write_owner(run_dir, dict(owner, pgid=proc.pid))
         for line in proc.stdout:
@@ -104,19 +120,33 @@ def _worker_error(run_dir: str, rc: int) -> str:
     return f"the Lava worker exited with status {rc}"
 
 
-def _assemble(raw: dict, net: DeployedNet, k_samples: int, t: int, record: tuple) -> tuple[EmulatorResult, dict]:
+def _assemble(
+    raw: dict, net: DeployedNet, k_samples: int, t: int, record: tuple
+) -> tuple[EmulatorResult, dict]:
     steps, seconds = int(raw["meta"][0]), float(raw["meta"][1])
     n_layers = len(net.compute_layers)
 
-    def windows(a: np.ndarray, i: int) -> np.ndarray:      # a: (*WHC, steps) -> (K, *CHW, T)
-        per = [a[..., stream_step(i, k, t, net.input_neuron):][..., :t] for k in range(k_samples)]
+    def windows(a: np.ndarray, i: int) -> np.ndarray:  # a: (*WHC, steps) -> (K, *CHW, T)
+        per = [a[..., stream_step(i, k, t, net.input_neuron) :][..., :t] for k in range(k_samples)]
         return np.stack([_chw(p) for p in per])
 
     spikes = [windows(raw[f"s{i}"], i).astype(np.uint8) for i in range(n_layers - 1)]
-    state_of = {f: [windows(raw[f"{v}{i}"], i).astype(np.int32) for i in range(n_layers)]
-                for v, f in (("u", "current"), ("v", "voltage")) if f in record}
-    volts = raw[f"v{n_layers - 1}"].reshape(-1, steps)                      # (n, steps)
-    logits = np.stack([volts[:, stream_step(n_layers - 1, k, t, net.input_neuron) + t - 1] for k in range(k_samples)])
-    result = EmulatorResult(spikes, logits.astype(np.float64) / W_SCALE_V, state_of.get("current"),
-                            state_of.get("voltage"))
+    state_of = {
+        f: [windows(raw[f"{v}{i}"], i).astype(np.int32) for i in range(n_layers)]
+        for v, f in (("u", "current"), ("v", "voltage"))
+        if f in record
+    }
+    volts = raw[f"v{n_layers - 1}"].reshape(-1, steps)  # (n, steps)
+    logits = np.stack(
+        [
+            volts[:, stream_step(n_layers - 1, k, t, net.input_neuron) + t - 1]
+            for k in range(k_samples)
+        ]
+    )
+    result = EmulatorResult(
+        spikes,
+        logits.astype(np.float64) / W_SCALE_V,
+        state_of.get("current"),
+        state_of.get("voltage"),
+    )
     return result, dict(steps=steps, seconds=seconds, layer_table=str(raw["table"]))

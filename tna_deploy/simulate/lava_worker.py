@@ -7,6 +7,7 @@ netx file in Lava's CPU simulator, prints ``progress k K`` per sample on stdout 
 watchdog thread kills the whole group, and frees its shared memory, the moment the tna-deploy process
 that started it is gone (even after a SIGKILL of that process).
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,6 @@ import numpy as np
 
 from .procgroup import RUN_MARK
 
-
 _ORPHANED = threading.Lock()
 
 
@@ -37,12 +37,15 @@ def _clean_up_orphaned(run_dir: str) -> None:
     the group, this process included. Runs once, from the watchdog or from ``main`` (whichever gets here
     first: killing Lava's processes makes ``run`` fail, and ``main`` must not exit before the cleanup)."""
     if not _ORPHANED.acquire(blocking=False):
-        while True:                 # the other thread is cleaning up and will kill this process
+        while True:  # the other thread is cleaning up and will kill this process
             time.sleep(1)
     from .procgroup import group_pids, mapped_shm, remove_mp_tmp, unlink_shm
+
     group, me = os.getpgid(0), os.getpid()
     shm = mapped_shm(group_pids(group))
-    for pid in [p for p in group_pids(group) if p != me]:   # first what could still write into the folders
+    for pid in [
+        p for p in group_pids(group) if p != me
+    ]:  # first what could still write into the folders
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
@@ -66,6 +69,7 @@ def run(run_dir: str) -> None:
         job = json.load(f)
     inputs = np.load(os.path.join(run_dir, "inputs.npy"), allow_pickle=False)
     from ..lava_import import quiet_import
+
     netx = quiet_import("lava.lib.dl.netx")
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
@@ -77,14 +81,20 @@ def run(run_dir: str) -> None:
 
     k_samples, t = inputs.shape[0], inputs.shape[-1]
     input_neuron, record = job["input_neuron"], job["record"]
-    lava_net = netx.hdf5.Network(net_config=job["path"], input_message_bits=job["input_bits"], reset_interval=t,
-                                 reset_offset=0 if input_neuron else 1)
+    lava_net = netx.hdf5.Network(
+        net_config=job["path"],
+        input_message_bits=job["input_bits"],
+        reset_interval=t,
+        reset_offset=0 if input_neuron else 1,
+    )
     n_layers = len(lava_net.layers)
     steps = k_samples * t + n_layers + 1
-    stream = np.concatenate(list(inputs), axis=-1)                      # (*input_shape, K*T)
-    stream = np.concatenate([stream, np.zeros(stream.shape[:-1] + (steps - stream.shape[-1],), stream.dtype)], -1)
+    stream = np.concatenate(list(inputs), axis=-1)  # (*input_shape, K*T)
+    stream = np.concatenate(
+        [stream, np.zeros(stream.shape[:-1] + (steps - stream.shape[-1],), stream.dtype)], -1
+    )
     if job["first_dense"]:
-        stream = stream.reshape(-1, steps)                               # torch flatten order (C, H, W)
+        stream = stream.reshape(-1, steps)  # torch flatten order (C, H, W)
     src = io.source.RingBuffer(data=_whc(stream).astype(np.int32))
     src.s_out.connect(lava_net.layers[0].neuron.a_in if input_neuron else lava_net.inp)
     paths = [os.path.join(run_dir, f"layer{i}.npy") for i in range(n_layers - 1)]
@@ -103,14 +113,18 @@ def run(run_dir: str) -> None:
         done = 0
         for k in range(k_samples):
             lava_net.run(condition=RunSteps(num_steps=t), run_cfg=cfg)
-            if k == 0:          # Lava's channels exist now: note them for whoever has to clean up
+            if k == 0:  # Lava's channels exist now: note them for whoever has to clean up
                 with open(os.path.join(run_dir, "shm.txt"), "w") as f:
                     f.write("\n".join(sorted(mapped_shm([os.getpid()]))))
             done += t
             print(f"progress {k + 1} {k_samples}", flush=True)
         lava_net.run(condition=RunSteps(num_steps=steps - done), run_cfg=cfg)
-        arrays = {f"{var}{i}": np.moveaxis(mon.get_data()[neuron.name][var], 0, -1)
-                  .reshape(lava_net.layers[i].out.shape + (steps,)) for (i, var), (mon, neuron) in monitors.items()}
+        arrays = {
+            f"{var}{i}": np.moveaxis(mon.get_data()[neuron.name][var], 0, -1).reshape(
+                lava_net.layers[i].out.shape + (steps,)
+            )
+            for (i, var), (mon, neuron) in monitors.items()
+        }
     finally:
         lava_net.stop()
     seconds = time.perf_counter() - t0
@@ -127,8 +141,8 @@ def run(run_dir: str) -> None:
 def main() -> None:
     run_dir = sys.argv[1]
     parent = int(sys.argv[2])
-    mp_tmp = multiprocessing.util.get_temp_dir()                  # created now, so that cleanup knows it
-    with open(os.path.join(mp_tmp, RUN_MARK), "w") as f:            # and can prove it is this run's
+    mp_tmp = multiprocessing.util.get_temp_dir()  # created now, so that cleanup knows it
+    with open(os.path.join(mp_tmp, RUN_MARK), "w") as f:  # and can prove it is this run's
         f.write(os.path.abspath(run_dir))
     with open(os.path.join(run_dir, "mp_tmp.txt"), "w") as f:
         f.write(mp_tmp)
@@ -143,7 +157,7 @@ def main() -> None:
         sys.stdout.flush()
         os._exit(3)
     sys.stdout.flush()
-    os._exit(0)             # skip interpreter teardown: Lava's runtime is stopped, its forks are gone
+    os._exit(0)  # skip interpreter teardown: Lava's runtime is stopped, its forks are gone
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 The model is the .onnx file ``simulate`` was given, or, for a netx file, the same network built in
 memory by the ONNX writer. Only onnx, onnxruntime and numpy run here: no Lava, no training stack."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,7 +18,9 @@ def session(data: bytes):
     try:
         import onnxruntime as ort
     except ImportError:
-        raise ConfigError("--backend onnx needs onnxruntime: pip install 'tna-deploy[onnx]'") from None
+        raise ConfigError(
+            "--backend onnx needs onnxruntime: pip install 'tna-deploy[onnx]'"
+        ) from None
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     return ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
@@ -25,14 +28,15 @@ def session(data: bytes):
 
 @dataclass
 class OnnxResult:
-    spikes: list              # per compute layer (K, *shape, T) uint8
-    logits: np.ndarray        # (K, classes) float64
+    spikes: list  # per compute layer (K, *shape, T) uint8
+    logits: np.ndarray  # (K, classes) float64
 
 
 class OnnxRunner:
     def __init__(self, net: DeployedNet, data: Optional[bytes] = None):
         if data is None:
             from ..export.onnx_writer import build_model
+
             data = build_model(net).SerializeToString()
         self.net = net
         self.session = session(data)
@@ -41,11 +45,15 @@ class OnnxRunner:
 
     def run(self, x: np.ndarray) -> OnnxResult:
         if x.shape[-1] != self.net.timesteps:
-            raise ConfigError(f"the ONNX model runs {self.net.timesteps} timesteps a sample, the input has "
-                              f"{x.shape[-1]}")
+            raise ConfigError(
+                f"the ONNX model runs {self.net.timesteps} timesteps a sample, the input has "
+                f"{x.shape[-1]}"
+            )
         graded = self.net.input_bits and not self.net.input_neuron
         if graded and x.size and (int(x.min()) < 0 or int(x.max()) > self.top):
-            raise ConfigError(f"input values {int(x.min())}..{int(x.max())} exceed the ONNX model's "
-                              f"{self.net.input_bits}-bit unsigned input (0..{self.top})")
+            raise ConfigError(
+                f"input values {int(x.min())}..{int(x.max())} exceed the ONNX model's "
+                f"{self.net.input_bits}-bit unsigned input (0..{self.top})"
+            )
         out = self.session.run(self.outputs, {"spikes": np.ascontiguousarray(x, dtype=np.int32)})
         return OnnxResult(list(out[1:]), out[0].astype(np.float64))

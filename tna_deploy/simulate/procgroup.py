@@ -16,6 +16,7 @@ or process group named in a note is signalled: the processes stopped are the one
 line); shared-memory names must look like Python's (``psm_`` + hex) and be this user's files; the
 multiprocessing folder must be this user's ``pymp-*`` directory in the temp directory.
 """
+
 from __future__ import annotations
 
 import glob
@@ -33,8 +34,8 @@ log = logging.getLogger(__name__)
 PREFIX = "tna-lava-"
 OWNER = "owner.json"
 SHM = "/dev/shm"
-RUN_MARK = "tna-lava-run"                  # in the worker's pymp-* folder: the run folder it belongs to
-NOTE_LIMIT = 1 << 20                      # bytes: a run's notes are a few hundred
+RUN_MARK = "tna-lava-run"  # in the worker's pymp-* folder: the run folder it belongs to
+NOTE_LIMIT = 1 << 20  # bytes: a run's notes are a few hundred
 _SHM_NAME = re.compile(r"psm_[0-9a-f]{4,64}")
 
 
@@ -74,7 +75,9 @@ def private_dir(path: str) -> bool:
 def read_note(run_dir: str, name: str) -> str | None:
     """The text of ``run_dir/name`` if it is a regular file of this uid (a link is not followed), else None."""
     try:
-        fd = os.open(os.path.join(run_dir, name), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK)
+        fd = os.open(
+            os.path.join(run_dir, name), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK
+        )
     except OSError:
         return None
     try:
@@ -131,7 +134,11 @@ def unlink_shm(names) -> int:
     for name in names:
         path = os.path.join(SHM, os.path.basename(str(name)))
         st = _mine(path)
-        if not _SHM_NAME.fullmatch(os.path.basename(path)) or st is None or not stat.S_ISREG(st.st_mode):
+        if (
+            not _SHM_NAME.fullmatch(os.path.basename(path))
+            or st is None
+            or not stat.S_ISREG(st.st_mode)
+        ):
             continue
         try:
             os.unlink(path)
@@ -161,7 +168,9 @@ def stop_group(pgid: int, shm: set = frozenset(), timeout: float = 5.0) -> tuple
     return len(pids), unlink_shm(shm)
 
 
-def stop_run_processes(run_dir: str, shm: set = frozenset(), timeout: float = 5.0) -> tuple[int, int]:
+def stop_run_processes(
+    run_dir: str, shm: set = frozenset(), timeout: float = 5.0
+) -> tuple[int, int]:
     """SIGKILL the processes that prove to run ``run_dir``'s worker (:func:`run_processes`), and their process
     groups when the group's leader is one of them or gone (a group id in use cannot be reused); free their
     shared memory and the ``shm`` names. Returns (processes killed, segments freed)."""
@@ -200,8 +209,12 @@ def remove_mp_tmp(run_dir: str) -> None:
         return
     parent = os.path.realpath(os.path.dirname(path))
     homes = {os.path.realpath(run_dir), os.path.realpath(tempfile.gettempdir())}
-    if os.path.basename(path).startswith("pymp-") and parent in homes and private_dir(path) \
-            and (read_note(path, RUN_MARK) or "").strip() == os.path.abspath(run_dir):
+    if (
+        os.path.basename(path).startswith("pymp-")
+        and parent in homes
+        and private_dir(path)
+        and (read_note(path, RUN_MARK) or "").strip() == os.path.abspath(run_dir)
+    ):
         shutil.rmtree(path, ignore_errors=True)
 
 
@@ -237,8 +250,14 @@ def read_owner(run_dir: str) -> dict:
 
 
 def _shm_notes(run_dir: str, owner: dict) -> set:
-    names = {str(n) for n in owner.get("shm", []) if isinstance(n, str)} if isinstance(owner.get("shm"), list) else set()
-    names |= {line.strip() for line in (read_note(run_dir, "shm.txt") or "").splitlines() if line.strip()}
+    names = (
+        {str(n) for n in owner.get("shm", []) if isinstance(n, str)}
+        if isinstance(owner.get("shm"), list)
+        else set()
+    )
+    names |= {
+        line.strip() for line in (read_note(run_dir, "shm.txt") or "").splitlines() if line.strip()
+    }
     return names
 
 
@@ -266,8 +285,10 @@ def clean_stale(root: str = "") -> list:
         if not owner or not isinstance(parent, int) or parent <= 0 or _exists(parent):
             continue
         killed, freed = release(d)
-        note = (f"cleaned up a Lava run left by a stopped tna-deploy (pid {parent}): {d}, "
-                f"{killed} processes, {freed} shared-memory segments")
+        note = (
+            f"cleaned up a Lava run left by a stopped tna-deploy (pid {parent}): {d}, "
+            f"{killed} processes, {freed} shared-memory segments"
+        )
         log.warning(note)
         notes.append(note)
     return notes

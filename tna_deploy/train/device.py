@@ -1,4 +1,5 @@
 """Where training runs (``--device auto|cpu|cuda[:N]``) and whether a configuration fits in memory there."""
+
 from __future__ import annotations
 
 import logging
@@ -25,12 +26,16 @@ def resolve_device(spec: str, local_rank: int = 0) -> torch.device:
     if spec != "cuda" and not (spec.startswith("cuda:") and spec[5:].isdigit()):
         raise ConfigError(f"--device {spec!r}: choose auto, cpu, cuda or cuda:N")
     if not torch.cuda.is_available():
-        raise ConfigError(f"--device {spec}: no CUDA device is available here (torch.cuda.is_available() "
-                          f"is False); use --device cpu or --device auto")
+        raise ConfigError(
+            f"--device {spec}: no CUDA device is available here (torch.cuda.is_available() "
+            f"is False); use --device cpu or --device auto"
+        )
     index = local_rank if spec == "cuda" else int(spec[5:])
     if index >= torch.cuda.device_count():
-        raise ConfigError(f"--device {spec}: this machine has {torch.cuda.device_count()} CUDA device(s), "
-                          f"numbered from 0")
+        raise ConfigError(
+            f"--device {spec}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+            f"numbered from 0"
+        )
     device = torch.device("cuda", index)
     torch.cuda.set_device(device)
     # TF32 convolutions round their inputs to 10 mantissa bits: the fast engine's sums must stay float32
@@ -47,8 +52,10 @@ def _slayer_arch_list(device: torch.device) -> None:
     arch = f"{major}.{minor}"
     os.environ["TORCH_CUDA_ARCH_LIST"] = arch
     from ..models.network import slayer
+
     slayer()
     from lava.lib.dl.slayer import jitconfig
+
     jitconfig.TORCH_CUDA_ARCH_LIST = arch
 
 
@@ -63,14 +70,14 @@ def free_bytes(device: torch.device) -> int:
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
-    return 1 << 62      # unknown: do not refuse
+    return 1 << 62  # unknown: do not refuse
 
 
 # Peak training memory per stored activation value (a float32 neuron output per timestep), measured by
 # benchmarks/train_speed.py (peak RSS over batch sizes): autograd keeps the conv inputs, the voltages
 # for the surrogate and the spike masks, and a step holds a few transients besides.
-BYTES_PER_ACTIVATION = {"fast": 16.0, "slayer": 32.0}   # measured: 11-14 and 21-31 (step RSS)
-FIXED_BYTES = 600 << 20       # torch, lava-dl and the dataset in memory
+BYTES_PER_ACTIVATION = {"fast": 16.0, "slayer": 32.0}  # measured: 11-14 and 21-31 (step RSS)
+FIXED_BYTES = 600 << 20  # torch, lava-dl and the dataset in memory
 
 
 def neuron_count(net) -> int:
@@ -86,25 +93,48 @@ def neuron_count(net) -> int:
 def estimate_train_bytes(nets: list, batch: int, timesteps: int, engine: str) -> int:
     """Estimated peak memory of one training step of ``nets`` (base and twins) at ``batch`` per process."""
     acts = sum(neuron_count(n) for n in nets) * timesteps * batch
-    weights = sum(p.numel() for n in nets for p in n.parameters()) * 4 * 4     # weight, grad, Adam m and v
+    weights = (
+        sum(p.numel() for n in nets for p in n.parameters()) * 4 * 4
+    )  # weight, grad, Adam m and v
     return int(FIXED_BYTES + weights + acts * BYTES_PER_ACTIVATION[engine])
 
 
-def check_fits(nets: list, batch: int, timesteps: int, engine: str, device: torch.device, width: float,
-               processes: int = 1) -> int:
+def check_fits(
+    nets: list,
+    batch: int,
+    timesteps: int,
+    engine: str,
+    device: torch.device,
+    width: float,
+    processes: int = 1,
+) -> int:
     """Refuse a step that would not fit in this device's free memory; name a batch size that fits.
 
     ``processes``: ranks sharing this memory (torchrun on one machine's CPU)."""
     need = estimate_train_bytes(nets, batch, timesteps, engine)
     free = free_bytes(device) // max(1, processes)
-    log.info("estimated peak memory %.2f GB for batch %d; %.2f GB free on %s", need / 1e9, batch, free / 1e9, device)
+    log.info(
+        "estimated peak memory %.2f GB for batch %d; %.2f GB free on %s",
+        need / 1e9,
+        batch,
+        free / 1e9,
+        device,
+    )
     if need <= free * 0.9:
         return need
-    per_image = (estimate_train_bytes(nets, batch, timesteps, engine) - estimate_train_bytes(nets, 0, timesteps, engine)) / batch
+    per_image = (
+        estimate_train_bytes(nets, batch, timesteps, engine)
+        - estimate_train_bytes(nets, 0, timesteps, engine)
+    ) / batch
     room = free * 0.9 - estimate_train_bytes(nets, 0, timesteps, engine)
     fit = int(room // per_image) if room > 0 else 0
     where = "this machine" if device.type == "cpu" else str(device)
-    hint = (f"--batch-size {max(1, 1 << (fit.bit_length() - 1))} fits" if fit >= 1 else
-            f"even one image does not fit at --width {width:g}; lower --width")
-    raise ConfigError(f"this run needs about {need / 1e9:.1f} GB per process at {batch} images per process "
-                      f"(--width {width:g}, estimated), but {where} has {free / 1e9:.1f} GB free: {hint}")
+    hint = (
+        f"--batch-size {max(1, 1 << (fit.bit_length() - 1))} fits"
+        if fit >= 1
+        else f"even one image does not fit at --width {width:g}; lower --width"
+    )
+    raise ConfigError(
+        f"this run needs about {need / 1e9:.1f} GB per process at {batch} images per process "
+        f"(--width {width:g}, estimated), but {where} has {free / 1e9:.1f} GB free: {hint}"
+    )

@@ -6,6 +6,7 @@
 not depend on the number of ranks); DDP averages the gradients of base and twins, which, with shares
 of equal size, is the gradient of the whole batch. Only rank 0 writes files and prints.
 """
+
 from __future__ import annotations
 
 import gc
@@ -47,7 +48,9 @@ def ranks_from_env() -> Ranks:
         rank = int(os.environ.get("RANK", "0"))
         local = int(os.environ.get("LOCAL_RANK", str(rank)))
     except ValueError:
-        raise ConfigError("RANK / WORLD_SIZE / LOCAL_RANK must be integers (set by torchrun)") from None
+        raise ConfigError(
+            "RANK / WORLD_SIZE / LOCAL_RANK must be integers (set by torchrun)"
+        ) from None
     return Ranks(rank, world, local)
 
 
@@ -65,10 +68,10 @@ def shutdown(ranks: Ranks, finished: bool = True) -> None:
     a finished run hung there, rarely (pytorch#56297, fixed by #154976). After a finished run every rank
     meets at a barrier, then lets the workers drain without holding the GIL, then destroys the group."""
     if ranks.distributed and torch.distributed.is_initialized():
-        if finished:                 # after an error other ranks may never arrive: no barrier then
+        if finished:  # after an error other ranks may never arrive: no barrier then
             torch.distributed.barrier()
             gc.collect()
-            time.sleep(0.2)          # releases the GIL
+            time.sleep(0.2)  # releases the GIL
         torch.distributed.destroy_process_group()
 
 

@@ -5,6 +5,7 @@ generator seeded by (seed, epoch), step base and twins with one Adam on the meth
 the learning rate, test, then write checkpoint, metrics and plot atomically. ``--resume`` restores
 everything a later epoch depends on, so a resumed run ends where an uninterrupted one does.
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,23 +17,30 @@ from typing import Callable, Optional
 
 import torch
 
+from ..atomic import clean_stale_temps, write_json, write_jsonl
 from ..config import ENGINES, TrainConfig
 from ..data.datasets import load_split
-from ..data.encode import augment, encode
-from ..data.encode import input_scale
+from ..data.encode import augment, encode, input_scale
 from ..errors import CheckpointError, ConfigError, TnaError, TrainingDiverged
 from ..quant.schedule import compression_active
-from ..atomic import clean_stale_temps, write_json, write_jsonl
-from .checkpoint import (CHECKPOINT, CONFIG, METRICS, check_resume_meta, load_checkpoint, load_run_config,
-                         restore_training, save_checkpoint)
-from .losses import kd_ce_loss, kd_loss, single_loss, tna_loss
 from . import distributed
+from .checkpoint import (
+    CHECKPOINT,
+    CONFIG,
+    METRICS,
+    check_resume_meta,
+    load_checkpoint,
+    load_run_config,
+    restore_training,
+    save_checkpoint,
+)
 from .device import check_fits, resolve_device
 from .distributed import ranks_from_env
+from .losses import kd_ce_loss, kd_loss, single_loss, tna_loss
 from .runs import ModelMeta, correct_count, load_teacher, make_networks
 
 log = logging.getLogger(__name__)
-BatchCallback = Callable[[int, int, int, float], None]      # epoch, images done, images in epoch, loss
+BatchCallback = Callable[[int, int, int, float], None]  # epoch, images done, images in epoch, loss
 EpochCallback = Callable[[dict], None]
 
 
@@ -47,14 +55,18 @@ class TrainResult:
         return self.history[-1] if self.history else {}
 
 
-def check_run_dir(cfg: TrainConfig, run_dir: str, resume: bool, clean: bool = True) -> Optional[dict]:
+def check_run_dir(
+    cfg: TrainConfig, run_dir: str, resume: bool, clean: bool = True
+) -> Optional[dict]:
     """Refuse to overwrite a run; on resume, the saved config (the checkpoint's, or config.json's when no
     epoch finished) must equal ``cfg``. Returns the checkpoint. Cleans up only once nothing is refused."""
     ckpt_path = os.path.join(run_dir, CHECKPOINT)
     ckpt = None
     if not resume:
         if os.path.exists(ckpt_path):
-            raise ConfigError(f"{run_dir} already holds a run: pass --resume to continue it, or choose another --out")
+            raise ConfigError(
+                f"{run_dir} already holds a run: pass --resume to continue it, or choose another --out"
+            )
     elif os.path.exists(ckpt_path):
         ckpt = load_checkpoint(ckpt_path, resume=True)
         _refuse_changes(run_dir, ckpt["config"], cfg)
@@ -63,7 +75,9 @@ def check_run_dir(cfg: TrainConfig, run_dir: str, resume: bool, clean: bool = Tr
         log.info("no epoch of %s finished yet: starting over from its saved config", run_dir)
     else:
         log.info("no checkpoint in %s yet: starting from epoch 1", run_dir)
-    if clean and os.path.isdir(run_dir):   # a process killed while writing leaves its temp file behind
+    if clean and os.path.isdir(
+        run_dir
+    ):  # a process killed while writing leaves its temp file behind
         clean_stale_temps(run_dir)
     return ckpt
 
@@ -73,13 +87,17 @@ def _refuse_changes(run_dir: str, saved: dict, cfg: TrainConfig) -> None:
     try:
         before = TrainConfig.from_dict(saved).resolved()
     except (TnaError, TypeError) as e:
-        raise CheckpointError(f"{run_dir}: the saved config is not valid ({e}); use another --out") from None
+        raise CheckpointError(
+            f"{run_dir}: the saved config is not valid ({e}); use another --out"
+        ) from None
     now = cfg.resolved()
     diff = sorted(k for k, v in now.items() if before.get(k) != v)
     if diff:
         parts = ", ".join(f"{k} ({before.get(k)!r} saved, {now[k]!r} now)" for k in diff[:4])
-        raise ConfigError(f"--resume of {run_dir} with a different config: {parts}; "
-                          f"drop those flags or use another --out")
+        raise ConfigError(
+            f"--resume of {run_dir} with a different config: {parts}; "
+            f"drop those flags or use another --out"
+        )
 
 
 def interrupt_message(run_dir: str, resume: bool, started: float) -> str:
@@ -87,15 +105,26 @@ def interrupt_message(run_dir: str, resume: bool, started: float) -> str:
     if os.path.exists(os.path.join(run_dir, CHECKPOINT)):
         return f"interrupted: the last finished epoch is saved in {run_dir}; re-run with --resume to continue"
     config = os.path.join(run_dir, CONFIG)
-    if os.path.exists(config) and (resume or os.path.getmtime(config) >= started - 1):   # coarse fs clocks
-        return (f"interrupted: no epoch finished yet, only the config is saved in {run_dir}; re-run the same "
-                f"command with --resume to start over from the saved config")
+    if os.path.exists(config) and (
+        resume or os.path.getmtime(config) >= started - 1
+    ):  # coarse fs clocks
+        return (
+            f"interrupted: no epoch finished yet, only the config is saved in {run_dir}; re-run the same "
+            f"command with --resume to start over from the saved config"
+        )
     return "interrupted before anything was saved; re-run the same command to start over"
 
 
-def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
-          on_batch: Optional[BatchCallback] = None, on_epoch: Optional[EpochCallback] = None,
-          stop_after_batches: Optional[int] = None, engine: str = "fast", device: str = "cpu") -> TrainResult:
+def train(
+    cfg: TrainConfig,
+    run_dir: str,
+    resume: bool = False,
+    on_batch: Optional[BatchCallback] = None,
+    on_epoch: Optional[EpochCallback] = None,
+    stop_after_batches: Optional[int] = None,
+    engine: str = "fast",
+    device: str = "cpu",
+) -> TrainResult:
     """Train ``cfg`` into ``run_dir``. ``stop_after_batches`` simulates a kill (tests).
 
     ``engine``: ``fast`` or ``slayer`` (same blocks, same checkpoints). ``device``: auto, cpu, cuda[:N].
@@ -104,8 +133,17 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
     dev = resolve_device(device, ranks.local_rank)
     distributed.init(ranks, dev)
     try:
-        result = _train(cfg, run_dir, resume, on_batch if ranks.is_main else None,
-                        on_epoch if ranks.is_main else None, stop_after_batches, engine, dev, ranks)
+        result = _train(
+            cfg,
+            run_dir,
+            resume,
+            on_batch if ranks.is_main else None,
+            on_epoch if ranks.is_main else None,
+            stop_after_batches,
+            engine,
+            dev,
+            ranks,
+        )
     except BaseException:
         distributed.shutdown(ranks, finished=False)
         raise
@@ -113,14 +151,20 @@ def train(cfg: TrainConfig, run_dir: str, resume: bool = False,
     return result
 
 
-def _train(cfg, run_dir, resume, on_batch, on_epoch, stop_after_batches, engine, dev, ranks) -> TrainResult:
+def _train(
+    cfg, run_dir, resume, on_batch, on_epoch, stop_after_batches, engine, dev, ranks
+) -> TrainResult:
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
     ckpt = check_run_dir(cfg, run_dir, resume, clean=ranks.is_main)
     train_set, test_set = load_split(cfg, "train"), load_split(cfg, "test")
     val_set = load_split(cfg, "val") if cfg.val_split else None
-    meta = ModelMeta(train_set.in_shape, train_set.n_classes, input_scale(cfg, train_set.event_data),
-                     train_set.event_data)
+    meta = ModelMeta(
+        train_set.in_shape,
+        train_set.n_classes,
+        input_scale(cfg, train_set.event_data),
+        train_set.event_data,
+    )
     if ckpt is not None:
         check_resume_meta(ckpt, os.path.join(run_dir, CHECKPOINT), meta.to_dict())
     teacher = load_teacher(cfg.teacher, meta)
@@ -133,26 +177,38 @@ def _train(cfg, run_dir, resume, on_batch, on_epoch, stop_after_batches, engine,
         net.to(dev)
     enc = lambda xb: encode(xb.to(dev), cfg.timesteps, cfg.input_bits, meta.event_data)  # noqa: E731
     probe = enc(train_set.x[:1])
-    with torch.no_grad():                 # shapes every neuron (SLAYER learns them on first use)
+    with torch.no_grad():  # shapes every neuron (SLAYER learns them on first use)
         for net in nets:
             net(probe)
     share = ranks.share(min(cfg.batch_size, len(train_set)))
-    sharing = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if dev.type == "cpu" else 1   # ranks on this machine
-    check_fits(nets, share.stop - share.start, cfg.timesteps, engine, dev, cfg.width, processes=sharing)
+    sharing = (
+        int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if dev.type == "cpu" else 1
+    )  # ranks on this machine
+    check_fits(
+        nets, share.stop - share.start, cfg.timesteps, engine, dev, cfg.width, processes=sharing
+    )
     params = [p for net in nets for p in net.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_gamma)
     history: list[dict] = []
     start = 0
-    if ckpt is not None:        # every tensor checked against the networks of the config, then loaded
-        restore_training(ckpt, os.path.join(run_dir, CHECKPOINT), base, twins, opt, sched, meta.to_dict())
+    if ckpt is not None:  # every tensor checked against the networks of the config, then loaded
+        restore_training(
+            ckpt, os.path.join(run_dir, CHECKPOINT), base, twins, opt, sched, meta.to_dict()
+        )
         if dev.type == "cuda" and ckpt.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(ckpt["cuda_rng"], dev)
         history, start = list(ckpt["history"]), int(ckpt["epoch"])
     if ranks.is_main:
         os.makedirs(run_dir, exist_ok=True)
-        write_json(os.path.join(run_dir, CONFIG), dict(cfg.resolved(), meta=meta.to_dict(),
-                                                      runtime=dict(engine=engine, device=str(dev), processes=ranks.world)))
+        write_json(
+            os.path.join(run_dir, CONFIG),
+            dict(
+                cfg.resolved(),
+                meta=meta.to_dict(),
+                runtime=dict(engine=engine, device=str(dev), processes=ranks.world),
+            ),
+        )
     model = distributed.wrap(nets, ranks, dev, probe)
 
     qe = cfg.resolved_quantize_epoch
@@ -164,13 +220,21 @@ def _train(cfg, run_dir, resume, on_batch, on_epoch, stop_after_batches, engine,
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
         order = torch.randperm(len(train_set), generator=gen)
         n_batches = math.ceil(len(order) / cfg.batch_size)
-        sums = dict(loss=0.0, ce_base=0.0, ce_twin=0.0, match=0.0, correct_base=0, correct_twin=0, constant=0)
-        flat = 0        # consecutive batches in which the base gave every sample the same logits
+        sums = dict(
+            loss=0.0,
+            ce_base=0.0,
+            ce_twin=0.0,
+            match=0.0,
+            correct_base=0,
+            correct_twin=0,
+            constant=0,
+        )
+        flat = 0  # consecutive batches in which the base gave every sample the same logits
         t0 = time.perf_counter()
         for b in range(n_batches):
-            idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
             xb, yb = train_set.x[idx], train_set.y[idx]
-            if cfg.augment:       # the whole batch, identically on every rank, then this rank's share
+            if cfg.augment:  # the whole batch, identically on every rank, then this rank's share
                 xb = augment(xb, gen, meta.event_data)
             mine = ranks.share(len(idx))
             x, yb = enc(xb[mine]), yb[mine].to(dev)
@@ -180,7 +244,8 @@ def _train(cfg, run_dir, resume, on_batch, on_epoch, stop_after_batches, engine,
             if not torch.isfinite(parts.total):
                 raise TrainingDiverged(
                     f"loss became {float(parts.total)} at epoch {epoch + 1}, batch {b + 1}: lower --lr or --alpha "
-                    f"(the last good checkpoint, if any, is {os.path.join(run_dir, CHECKPOINT)})")
+                    f"(the last good checkpoint, if any, is {os.path.join(run_dir, CHECKPOINT)})"
+                )
             same = len(yb) > 1 and bool((logits_b - logits_b[:1]).abs().max() == 0)
             sums["constant"] += int(same)
             flat = flat + 1 if same else 0
@@ -198,39 +263,68 @@ def _train(cfg, run_dir, resume, on_batch, on_epoch, stop_after_batches, engine,
             if logits_t:
                 sums["correct_twin"] += int((logits_t[0].argmax(1) == yb).sum())
             if on_batch:
-                on_batch(epoch, min((b + 1) * cfg.batch_size, len(order)), len(order), float(parts.total))
+                on_batch(
+                    epoch, min((b + 1) * cfg.batch_size, len(order)), len(order), float(parts.total)
+                )
             batches_done += 1
             if stop_after_batches is not None and batches_done >= stop_after_batches:
                 raise KeyboardInterrupt("stopped by stop_after_batches")
         seconds = time.perf_counter() - t0
         keys = list(sums)
         sums = dict(zip(keys, distributed.all_sum([sums[k] for k in keys], ranks, dev)))
-        if n_batches >= 5 and sums["constant"] >= 0.9 * n_batches * ranks.world:    # every rank decides alike
-            raise _dead(cfg, epoch, f"in {int(sums['constant'])} of {n_batches * ranks.world} batches")
+        if (
+            n_batches >= 5 and sums["constant"] >= 0.9 * n_batches * ranks.world
+        ):  # every rank decides alike
+            raise _dead(
+                cfg, epoch, f"in {int(sums['constant'])} of {n_batches * ranks.world} batches"
+            )
         lr = opt.param_groups[0]["lr"]
         sched.step()
         n_train = len(order)
-        row = dict(epoch=epoch + 1, lr=lr, seconds=round(seconds, 3), images_per_s=round(n_train / seconds, 2),
-                   compressed=base.compressed,
-                   train_loss=sums["loss"] / n_train, ce_base=sums["ce_base"] / n_train,
-                   ce_twin=_nan_none(sums["ce_twin"] / n_train), match=_nan_none(sums["match"] / n_train),
-                   train_acc_base=100.0 * sums["correct_base"] / n_train,
-                   train_acc_twin=100.0 * sums["correct_twin"] / n_train if twins else None,
-                   test_acc_base=_test_accuracy(base, test_set, enc, ranks, dev),
-                   test_acc_twin=_test_accuracy(twins[0], test_set, enc, ranks, dev) if twins else None,
-                   engine=engine, device=str(dev), processes=ranks.world)
+        row = dict(
+            epoch=epoch + 1,
+            lr=lr,
+            seconds=round(seconds, 3),
+            images_per_s=round(n_train / seconds, 2),
+            compressed=base.compressed,
+            train_loss=sums["loss"] / n_train,
+            ce_base=sums["ce_base"] / n_train,
+            ce_twin=_nan_none(sums["ce_twin"] / n_train),
+            match=_nan_none(sums["match"] / n_train),
+            train_acc_base=100.0 * sums["correct_base"] / n_train,
+            train_acc_twin=100.0 * sums["correct_twin"] / n_train if twins else None,
+            test_acc_base=_test_accuracy(base, test_set, enc, ranks, dev),
+            test_acc_twin=_test_accuracy(twins[0], test_set, enc, ranks, dev) if twins else None,
+            engine=engine,
+            device=str(dev),
+            processes=ranks.world,
+        )
         if val_set is not None:
-            row.update(val_acc_base=_test_accuracy(base, val_set, enc, ranks, dev),
-                       val_acc_twin=_test_accuracy(twins[0], val_set, enc, ranks, dev) if twins else None)
+            row.update(
+                val_acc_base=_test_accuracy(base, val_set, enc, ranks, dev),
+                val_acc_twin=_test_accuracy(twins[0], val_set, enc, ranks, dev) if twins else None,
+            )
         history.append(row)
         if ranks.is_main:
-            save_checkpoint(os.path.join(run_dir, CHECKPOINT), dict(
-                config=cfg.to_dict(), meta=meta.to_dict(), epoch=epoch + 1, compressed=base.compressed,
-                base=base.state_dict(), twins=[t.state_dict() for t in twins], optimizer=opt.state_dict(),
-                scheduler=sched.state_dict(), rng=torch.get_rng_state(),
-                cuda_rng=torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None, history=history))
+            save_checkpoint(
+                os.path.join(run_dir, CHECKPOINT),
+                dict(
+                    config=cfg.to_dict(),
+                    meta=meta.to_dict(),
+                    epoch=epoch + 1,
+                    compressed=base.compressed,
+                    base=base.state_dict(),
+                    twins=[t.state_dict() for t in twins],
+                    optimizer=opt.state_dict(),
+                    scheduler=sched.state_dict(),
+                    rng=torch.get_rng_state(),
+                    cuda_rng=torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
+                    history=history,
+                ),
+            )
             write_jsonl(os.path.join(run_dir, METRICS), history)
             from .plot import plot_history
+
             plot_history(history, os.path.join(run_dir, "curves.png"))
         distributed.barrier(ranks)
         log.info("epoch %d: %s", epoch + 1, row)
@@ -239,7 +333,7 @@ def _train(cfg, run_dir, resume, on_batch, on_epoch, stop_after_batches, engine,
     return TrainResult(run_dir, history, start)
 
 
-DEAD_BATCHES = 20      # batches in a row with input-independent logits before a run is called dead
+DEAD_BATCHES = 20  # batches in a row with input-independent logits before a run is called dead
 
 
 def _dead(cfg: TrainConfig, epoch: int, how: str) -> TrainingDiverged:
@@ -247,7 +341,8 @@ def _dead(cfg: TrainConfig, epoch: int, how: str) -> TrainingDiverged:
     learn again; say so instead of training it to the end at chance."""
     return TrainingDiverged(
         f"the base network's output stopped depending on its input in epoch {epoch + 1}: every sample got the "
-        f"same logits {how} (no neuron fires, or all do), so it cannot learn; lower --lr (now {cfg.lr:g})")
+        f"same logits {how} (no neuron fires, or all do), so it cannot learn; lower --lr (now {cfg.lr:g})"
+    )
 
 
 def _loss(cfg: TrainConfig, logits_b, logits_t, yb, teacher, x):
@@ -258,8 +353,11 @@ def _loss(cfg: TrainConfig, logits_b, logits_t, yb, teacher, x):
         return single_loss(logits_b, yb)
     with torch.no_grad():
         logits_teacher = teacher(x)
-    return (kd_loss(logits_b, logits_teacher, yb) if cfg.method == "kd"
-            else kd_ce_loss(logits_b, logits_teacher, yb, cfg.resolved_alpha))
+    return (
+        kd_loss(logits_b, logits_teacher, yb)
+        if cfg.method == "kd"
+        else kd_ce_loss(logits_b, logits_teacher, yb, cfg.resolved_alpha)
+    )
 
 
 def _test_accuracy(net, test_set, enc, ranks, dev) -> float:

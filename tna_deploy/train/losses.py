@@ -6,6 +6,7 @@ kd     MSE(logits_base, logits_teacher), the teacher frozen (pure distillation, 
 kd-ce  CE(base) + alpha * MSE(logits_base, logits_teacher), the teacher frozen
 MSE is the mean over batch and classes of the squared difference of the logits (summed over time).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,11 +20,13 @@ import torch.nn.functional as F
 class LossParts:
     total: torch.Tensor
     ce_base: float
-    ce_twin: float      # mean over twins; nan without twins
-    match: float        # mean logit-matching MSE over twins / to the teacher; nan if none
+    ce_twin: float  # mean over twins; nan without twins
+    match: float  # mean logit-matching MSE over twins / to the teacher; nan if none
 
 
-def tna_loss(base: torch.Tensor, twins: Sequence[torch.Tensor], target: torch.Tensor, alpha: float) -> LossParts:
+def tna_loss(
+    base: torch.Tensor, twins: Sequence[torch.Tensor], target: torch.Tensor, alpha: float
+) -> LossParts:
     ce_b = F.cross_entropy(base, target)
     ce_t = [F.cross_entropy(t, target) for t in twins]
     mse = [F.mse_loss(base, t) for t in twins]
@@ -43,7 +46,9 @@ def kd_loss(base: torch.Tensor, teacher: torch.Tensor, target: torch.Tensor) -> 
     return LossParts(mse, float(ce_b), float("nan"), float(mse))
 
 
-def kd_ce_loss(base: torch.Tensor, teacher: torch.Tensor, target: torch.Tensor, alpha: float) -> LossParts:
+def kd_ce_loss(
+    base: torch.Tensor, teacher: torch.Tensor, target: torch.Tensor, alpha: float
+) -> LossParts:
     ce_b = F.cross_entropy(base, target)
     mse = F.mse_loss(base, teacher.detach())
     return LossParts(ce_b + alpha * mse, float(ce_b), float("nan"), float(mse))

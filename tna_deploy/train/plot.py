@@ -1,4 +1,5 @@
 """Training curves in the manner of the paper's Fig. 2: losses, matching loss, accuracy."""
+
 from __future__ import annotations
 
 from ..atomic import atomic_write
@@ -6,6 +7,7 @@ from ..atomic import atomic_write
 
 def plot_history(history: list[dict], path: str) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

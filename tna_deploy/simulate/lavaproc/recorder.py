@@ -5,6 +5,7 @@ is slow (about 30,000 values a second here: minutes for a CIFARNet layer over 10
 process writes each step's spikes straight into a file the parent opens afterwards, which costs
 nothing noticeable. Process and ProcessModel live in one module, where Lava's compiler looks.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,7 +24,9 @@ class SpikeRecorder(AbstractProcess):
 
     def __init__(self, *, shape: tuple, path: str, steps: int) -> None:
         super().__init__(shape=shape, path=path, steps=steps)
-        np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=tuple(shape) + (steps,)).flush()
+        np.lib.format.open_memmap(
+            path, mode="w+", dtype=np.uint8, shape=tuple(shape) + (steps,)
+        ).flush()
         self.a_in = InPort(shape=shape)
 
 
