@@ -33,9 +33,9 @@ def one(
     """Runs in a child process: time ``steps`` training steps after ``warmup`` ones."""
     import torch
 
-    from tna_deploy.config import TrainConfig
     from tna_deploy.data.datasets import load_split
     from tna_deploy.data.encode import encode
+    from tna_deploy.train.config import TrainConfig
     from tna_deploy.train.device import neuron_count, resolve_device
     from tna_deploy.train.losses import single_loss, tna_loss
     from tna_deploy.train.runs import ModelMeta, make_networks

@@ -35,7 +35,7 @@ def make_images(
 
 def tiny_config(data_dir: str, **overrides):
     """A TrainConfig for a seconds-long run on the fixture data; overrides win."""
-    from tna_deploy.config import TrainConfig
+    from tna_deploy.train.config import TrainConfig
 
     base = dict(
         dataset="fashion-mnist",

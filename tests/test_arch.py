@@ -1,8 +1,8 @@
 import pytest
 
-from tna_deploy.config import CIFARNET
 from tna_deploy.errors import ConfigError
 from tna_deploy.models.arch import LayerSpec, parse_arch, scale_arch
+from tna_deploy.train.config import CIFARNET
 
 
 def test_cifarnet_parses():

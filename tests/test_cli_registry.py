@@ -10,12 +10,12 @@ import pytest
 from click.testing import CliRunner
 
 from tna_deploy import cli
-from tna_deploy.config import DATASETS, METHODS, WEIGHTS, TrainConfig
 from tna_deploy.data import registry as data_registry
 from tna_deploy.export.formats import FORMATS
 from tna_deploy.quant import modes
 from tna_deploy.simulate.choices import BACKENDS
 from tna_deploy.train import methods
+from tna_deploy.train.config import DATASETS, METHODS, WEIGHTS, TrainConfig
 
 COMMAND_ONLY = [
     "preset",
@@ -188,7 +188,7 @@ def test_a_new_registry_entry_shows_up_without_touching_the_cli(monkeypatch, tmp
 
 def test_config_and_registries_import_without_torch():
     code = (
-        "import sys, tna_deploy.config, tna_deploy.data.registry, tna_deploy.train.methods, "
+        "import sys, tna_deploy.train.config, tna_deploy.data.registry, tna_deploy.train.methods, "
         "tna_deploy.quant.modes; assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

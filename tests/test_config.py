@@ -1,7 +1,7 @@
 import pytest
 
-from tna_deploy.config import PAPER_ALPHA, TrainConfig, with_preset
 from tna_deploy.errors import ConfigError
+from tna_deploy.train.config import PAPER_ALPHA, TrainConfig, with_preset
 
 
 def test_defaults_are_the_papers():

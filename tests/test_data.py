@@ -6,10 +6,10 @@ import pytest
 import torch
 from helpers import make_images, write_idx
 
-from tna_deploy.config import TrainConfig
 from tna_deploy.data.datasets import load_split
 from tna_deploy.data.encode import augment, encode, input_scale
 from tna_deploy.errors import DataError
+from tna_deploy.train.config import TrainConfig
 
 
 def test_fashion_mnist_idx(fmnist_dir):

@@ -6,10 +6,10 @@ import pytest
 import torch
 from helpers import tiny_config
 
-from tna_deploy.config import TrainConfig
 from tna_deploy.errors import CheckpointError
 from tna_deploy.export import read_meta, to_netx
 from tna_deploy.export.netx import ExportError
+from tna_deploy.train.config import TrainConfig
 from tna_deploy.train.loop import train
 from tna_deploy.train.runs import load_run
 

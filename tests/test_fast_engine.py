@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from tna_deploy.config import TrainConfig
 from tna_deploy.cuba import SLAYER, cuba_run
 from tna_deploy.models.network import build_network
+from tna_deploy.train.config import TrainConfig
 
 # Gradients: |fast - slayer| <= GRAD_RTOL * max|slayer| per parameter tensor. The two differ only in
 # float32 summation order (conv2d over T*N images vs conv3d; SLAYER's exact surrogate expression is kept).

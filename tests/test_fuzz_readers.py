@@ -213,8 +213,8 @@ def _resume(path: str, meta: dict):
     """What ``train --resume`` does with a checkpoint before its first step; ``meta`` stands for the data."""
     import torch
 
-    from tna_deploy.config import TrainConfig
     from tna_deploy.train.checkpoint import check_resume_meta, load_checkpoint, restore_training
+    from tna_deploy.train.config import TrainConfig
     from tna_deploy.train.runs import ModelMeta, make_networks
 
     ckpt = load_checkpoint(path, resume=True)

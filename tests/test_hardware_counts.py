@@ -209,8 +209,8 @@ def test_energy_ranges_and_unknowns():
 
 def test_neurobench_cross_check_on_a_slayer_model():
     """Effective synops of a SLAYER conv+pool+dense model, counted two independent ways."""
-    from tna_deploy.config import TrainConfig
     from tna_deploy.models import build_network
+    from tna_deploy.train.config import TrainConfig
 
     torch.manual_seed(3)
     net = build_network(TrainConfig(arch="4C3-AP2-6FC"), (1, 8, 8), 3, 15.0)

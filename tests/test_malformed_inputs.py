@@ -20,9 +20,9 @@ from click.testing import CliRunner
 from helpers import reseal, tiny_config
 
 from tna_deploy.cli import main
-from tna_deploy.config import TrainConfig
 from tna_deploy.errors import CheckpointError, ConfigError
 from tna_deploy.simulate.run import FORMAT_VERSION as SIM_VERSION
+from tna_deploy.train.config import TrainConfig
 
 KEY = "blocks.0.synapse.weight"
 

@@ -1,8 +1,8 @@
 import torch
 from helpers import TINY_ARCH
 
-from tna_deploy.config import TrainConfig
 from tna_deploy.models import build_network
+from tna_deploy.train.config import TrainConfig
 from tna_deploy.train.runs import ModelMeta, make_networks
 
 

@@ -92,7 +92,7 @@ def test_train_help_defaults_come_from_the_config():
     import re
 
     from tna_deploy.cli import train
-    from tna_deploy.config import TrainConfig
+    from tna_deploy.train.config import TrainConfig
 
     defaults = {f: v.default for f, v in TrainConfig.__dataclass_fields__.items()}
     checked = 0

@@ -12,10 +12,10 @@ from typing import Optional
 import click
 
 from . import __version__
-from .config import DATASETS, ENGINES, PRESETS, TrainConfig
 from .errors import TnaError
 from .export.formats import FORMATS
 from .simulate.choices import BACKENDS, RECORD_FIELDS
+from .train.config import DATASETS, ENGINES, PRESETS, TrainConfig
 
 
 class Group(click.Group):
@@ -169,8 +169,8 @@ def train(ctx, preset, out, resume, engine, device, **flags):
 
     from tqdm import tqdm
 
-    from .config import with_preset
     from .train.checkpoint import saved_config
+    from .train.config import with_preset
     from .train.distributed import ranks_from_env
     from .train.loop import interrupt_message
     from .train.loop import train as run_training

@@ -18,9 +18,9 @@ import os
 import numpy as np
 
 from ..atomic import atomic_path
-from ..config import DATASETS
 from ..errors import TnaError, version_problem
 from ..quant.modes import MODES
+from ..train.config import DATASETS
 from .net import MAX_DELAY, DeployedNet, Layer, Neuron
 
 TNA_FORMAT = "tna-deploy-netx"

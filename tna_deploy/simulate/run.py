@@ -54,9 +54,9 @@ def dataset_inputs(
     """The first ``samples`` (an int or 'all') test samples of the file's dataset, encoded as the chip gets them."""
     import torch
 
-    from ..config import TrainConfig
     from ..data.datasets import load_split
     from ..data.encode import encode
+    from ..train.config import TrainConfig
 
     meta = net.meta
     if not meta:

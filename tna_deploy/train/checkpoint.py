@@ -11,9 +11,9 @@ from typing import Optional
 import torch
 
 from ..atomic import atomic_write
-from ..config import TrainConfig
 from ..errors import CheckpointError, TnaError, version_problem
 from ..models.arch import parse_arch, scale_arch, weight_count
+from .config import TrainConfig
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"

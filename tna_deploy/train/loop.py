@@ -18,7 +18,6 @@ from typing import Callable, Optional
 import torch
 
 from ..atomic import clean_stale_temps, write_json, write_jsonl
-from ..config import ENGINES, TrainConfig
 from ..data.datasets import load_split
 from ..data.encode import augment, encode, input_scale
 from ..errors import CheckpointError, ConfigError, TnaError, TrainingDiverged
@@ -34,6 +33,7 @@ from .checkpoint import (
     restore_training,
     save_checkpoint,
 )
+from .config import ENGINES, TrainConfig
 from .device import check_fits, resolve_device
 from .distributed import ranks_from_env
 from .losses import kd_ce_loss, kd_loss, single_loss, tna_loss

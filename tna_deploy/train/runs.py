@@ -8,10 +8,10 @@ from typing import Optional
 
 import torch
 
-from ..config import TrainConfig
 from ..errors import CheckpointError, TnaError
 from ..models.network import SpikingNet, build_network
 from .checkpoint import CHECKPOINT, load_checkpoint, load_state
+from .config import TrainConfig
 
 
 @dataclass

@@ -8,11 +8,11 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
-from .data.registry import DATASETS as DATASET_REGISTRY
-from .errors import ConfigError
-from .quant.modes import WEIGHT_MODES
-from .train.methods import METHODS as METHOD_REGISTRY
-from .train.methods import teacher_methods
+from ..data.registry import DATASETS as DATASET_REGISTRY
+from ..errors import ConfigError
+from ..quant.modes import WEIGHT_MODES
+from .methods import METHODS as METHOD_REGISTRY
+from .methods import teacher_methods
 
 # Live views of the registries the choices come from (a new registry entry shows up here, in the
 # checks below and in the CLI's choices).
