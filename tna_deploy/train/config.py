@@ -144,7 +144,7 @@ class TrainConfig:
         self._check_ranges()
 
     def _check_choices(self) -> None:
-        from .models.arch import parse_arch
+        from ..models.arch import parse_arch
 
         parse_arch(self.arch)  # a bad --arch is refused here, before any data is read
         if self.dataset not in DATASET_REGISTRY:
