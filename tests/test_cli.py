@@ -161,3 +161,21 @@ def test_console_script_installed():
     exe = os.path.join(os.path.dirname(sys.executable), "tna-deploy")
     out = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "train" in out.stdout and "evaluate" in out.stdout
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_debug_shows_the_traceback_behind_a_one_line_error(tmp_path, how):
+    args = ["simulate", str(tmp_path / "missing.net"), "--out", str(tmp_path / "o")]
+    plain = subprocess.run(
+        [sys.executable, "-m", "tna_deploy", *args], capture_output=True, text=True
+    )
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr
+    assert plain.stderr.strip().splitlines() == [f"error: {tmp_path / 'missing.net'}: no such file"]
+    argv = ["--debug", *args] if how == "flag" else args
+    env = dict(os.environ, TNA_DEBUG="1") if how == "env" else dict(os.environ)
+    debug = subprocess.run(
+        [sys.executable, "-m", "tna_deploy", *argv], capture_output=True, text=True, env=env
+    )
+    assert debug.returncode == 2
+    assert "Traceback" in debug.stderr and 'File "' in debug.stderr
+    assert debug.stderr.strip().splitlines()[-1] == plain.stderr.strip()

@@ -18,13 +18,24 @@ from .simulate.choices import BACKENDS, RECORD_FIELDS
 from .train.config import DATASETS, ENGINES, PRESETS, TrainConfig
 
 
+def debugging(ctx: Optional[click.Context] = None) -> bool:
+    """``--debug`` or ``TNA_DEBUG=1``: show the traceback a one-line error hides."""
+    flag = bool(ctx and ctx.params.get("debug"))
+    return flag or os.environ.get("TNA_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
+
+
 class Group(click.Group):
-    """Every TnaError becomes ``error: <message>`` on stderr and a non-zero exit, never a traceback."""
+    """Every TnaError becomes ``error: <message>`` on stderr and a non-zero exit, never a traceback
+    (unless ``--debug``)."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except TnaError as e:
+            if debugging(ctx):
+                import traceback
+
+                traceback.print_exc(file=sys.stderr)
             click.echo(f"error: {e}", err=True)
             sys.exit(e.exit_code)
         except KeyboardInterrupt as e:
@@ -49,7 +60,12 @@ def interrupted(command) -> str:
 @click.group(cls=Group)
 @click.version_option(__version__, prog_name="tna-deploy")
 @click.option("-v", "--verbose", is_flag=True, help="Log library messages to stderr.")
-def main(verbose: bool) -> None:
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Show the traceback behind a one-line error (also TNA_DEBUG=1), and log at debug level.",
+)
+def main(verbose: bool, debug: bool) -> None:
     """Train TNA / ternary spiking networks with lava-dl SLAYER and deploy them to Loihi 2.
 
     \b
@@ -57,8 +73,10 @@ def main(verbose: bool) -> None:
       tna-deploy train --preset cpu --out runs/demo
       tna-deploy evaluate runs/demo
     """
+    level = logging.DEBUG if debugging(click.get_current_context()) else logging.INFO
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(name)s: %(message)s"
+        level=level if verbose or level == logging.DEBUG else logging.WARNING,
+        format="%(name)s: %(message)s",
     )
     import faulthandler
     import signal

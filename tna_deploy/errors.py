@@ -1,4 +1,18 @@
-"""Expected errors. The CLI turns each into one line on stderr and a non-zero exit."""
+"""Expected errors. The CLI turns each into one line on stderr and a non-zero exit (``--debug`` or
+``TNA_DEBUG=1`` shows the traceback too).
+
+Every error class a user can meet, and where it is raised:
+
+    TnaError             the base: a problem the user can fix, exit 2
+      ConfigError        impossible or inconsistent settings, a missing extra (train, every command)
+      DataError          a dataset missing, unreadable or malformed (data/)
+      CheckpointError    a run folder, checkpoint, results.json or report input that is missing or damaged
+      FormatError        a netx or ONNX file that cannot be read or run (ir/)
+      ExportError        a network Loihi 2 or a format cannot take as it stands (export/, models/chip)
+      SimulationError    a backend failed or refused its input (simulate/)
+      TrainingDiverged   the loss became NaN or infinite, or the network stopped depending on its input: exit 3
+    Stopped              SIGTERM during a long run, handled like Ctrl-C (a KeyboardInterrupt): exit 143
+"""
 
 
 class TnaError(Exception):
@@ -17,6 +31,24 @@ class DataError(TnaError):
 
 class CheckpointError(TnaError):
     """A run directory or checkpoint is missing, corrupt or does not match."""
+
+
+class FormatError(TnaError):
+    """A netx or ONNX file that cannot be read, or holds something tna-deploy cannot run."""
+
+
+class ExportError(TnaError):
+    """The network cannot be mapped to Loihi 2, or written in a format, as it stands."""
+
+
+class SimulationError(TnaError):
+    """A simulation backend failed or refused its input."""
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM during a long run: stopped and cleaned up like Ctrl-C, but exits 143."""
+
+    exit_code = 143
 
 
 class TrainingDiverged(TnaError):
