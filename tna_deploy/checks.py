@@ -16,7 +16,8 @@ def shown(value: Any) -> str:
     if hasattr(value, "shape") and hasattr(
         value, "dtype"
     ):  # a tensor or an array: never its contents
-        return f"a {type(value).__name__} of shape {tuple(value.shape)} ({value.dtype})"
+        kind = "tensor" if type(value).__name__ == "Tensor" else "array"
+        return f"a {kind} of shape {tuple(value.shape)} ({value.dtype})"
     text = " ".join(repr(value).split())
     return text if len(text) <= SHOWN_MAX else f"a {type(value).__name__}"
 

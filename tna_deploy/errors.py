@@ -69,6 +69,6 @@ def version_problem(found, current: int, what: str, redo: str):
                 f"upgrade tna-deploy"
             )
         return f"{what} version {found} is older than {current}; {redo}"
-    shown = " ".join(repr(found).split())
-    shown = shown if len(shown) <= 40 else f"a {type(found).__name__}"
-    return f"{what} version is {shown}, expected a number ({current}); {redo}"
+    from .checks import shown
+
+    return f"{what} version is {shown(found)}, expected a number ({current}); {redo}"

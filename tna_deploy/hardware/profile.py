@@ -6,12 +6,12 @@ number or the string "unknown"; an unknown figure stays unknown all the way into
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from ..checks import is_num, shown
 from ..errors import ConfigError
 
 STATUSES = ("published", "code", "secondary", "derived", "lower-bound", "upper-bound", "unknown")
@@ -86,16 +86,6 @@ def resolve(name_or_path: str) -> Path:
     )
 
 
-def _number(v) -> bool:
-    """A finite int or float: TOML's true, nan and inf are not figures."""
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _shown(v) -> str:
-    text = repr(v)
-    return text if len(text) <= 40 else f"a {type(v).__name__}"
-
-
 def _figure(path: Path, key: str, raw) -> Figure:
     where = f"{path}: field {key}"
     if not isinstance(raw, dict):
@@ -105,24 +95,22 @@ def _figure(path: Path, key: str, raw) -> Figure:
         raise ConfigError(f"{where} lacks {', '.join(missing)}")
     status, source, value = raw["status"], raw["source"], raw["value"]
     if not isinstance(status, str) or status not in STATUSES:
-        raise ConfigError(f"{where}: status {_shown(status)} is not one of {', '.join(STATUSES)}")
+        raise ConfigError(f"{where}: status {shown(status)} is not one of {', '.join(STATUSES)}")
     if not isinstance(source, str) or not source.strip():
         raise ConfigError(f"{where}: source must name where the figure comes from")
     if value == "unknown":
         if status != "unknown":
             raise ConfigError(f"{where}: value is unknown but status is {status!r}")
         return Figure(None, status, source)
-    if not _number(value) or value < 0:
+    if not is_num(value) or value < 0:
         raise ConfigError(
-            f'{where}: value must be a finite non-negative number or "unknown", got {_shown(value)}'
+            f'{where}: value must be a finite non-negative number or "unknown", got {shown(value)}'
         )
     if status == "unknown":
         raise ConfigError(f"{where}: status unknown but a value {value} is given")
     vmax = raw.get("value_max")
-    if vmax is not None and (not _number(vmax) or vmax < value):
-        raise ConfigError(
-            f"{where}: value_max must be a finite number >= value, got {_shown(vmax)}"
-        )
+    if vmax is not None and (not is_num(vmax) or vmax < value):
+        raise ConfigError(f"{where}: value_max must be a finite number >= value, got {shown(vmax)}")
     return Figure(float(value), status, source, None if vmax is None else float(vmax))
 
 

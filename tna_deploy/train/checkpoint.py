@@ -4,13 +4,13 @@ with ``torch.load(weights_only=True)``: a checkpoint cannot carry code."""
 from __future__ import annotations
 
 import json
-import math
 import os
 from typing import Optional
 
 import torch
 
 from ..atomic import atomic_write
+from ..checks import is_int, is_num, shown
 from ..errors import CheckpointError, TnaError, version_problem
 from ..models.arch import parse_arch, scale_arch, weight_count
 from .config import TrainConfig
@@ -64,14 +64,6 @@ def _bad(path: str, name: str, problem: str, expected: str) -> CheckpointError:
     )
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def _need(
     d: dict, path: str, name: str, ok, expected: str, optional: bool = False, prefix: str = ""
 ) -> None:
@@ -80,25 +72,18 @@ def _need(
             raise _bad(path, prefix + name, "is missing", expected)
         return
     if not ok(d[name]):
-        raise _bad(path, prefix + name, f"is {_shown(d[name])}", expected)
+        raise _bad(path, prefix + name, f"is {shown(d[name])}", expected)
 
 
 def _like(v, value) -> bool:
     """``v`` has the kind of ``value`` (a flag, a finite number, a list of such, a string)."""
     if value is None or isinstance(value, bool):
         return v is None or isinstance(v, bool)
-    if _is_num(value):
-        return _is_num(v)
+    if is_num(value):
+        return is_num(v)
     if isinstance(value, (list, tuple)):
         return isinstance(v, (list, tuple)) and len(v) == len(value) and all(map(_like, v, value))
     return isinstance(v, type(value))
-
-
-def _shown(v) -> str:
-    if isinstance(v, torch.Tensor):
-        return f"a tensor of shape {tuple(v.shape)} ({v.dtype})"
-    text = " ".join(repr(v).split())
-    return text if len(text) <= 40 else f"a {type(v).__name__}"
 
 
 def _state_dict(v) -> bool:
@@ -136,14 +121,12 @@ def check_fields(ckpt: dict, path: str, resume: bool = False) -> None:
         (
             "in_shape",
             lambda v: (
-                isinstance(v, (list, tuple))
-                and len(v) == 3
-                and all(_is_int(n) and n > 0 for n in v)
+                isinstance(v, (list, tuple)) and len(v) == 3 and all(is_int(n) and n > 0 for n in v)
             ),
             "three positive integers (C, H, W)",
         ),
-        ("n_classes", lambda v: _is_int(v) and v > 1, "an integer > 1"),
-        ("input_scale", lambda v: _is_num(v) and v > 0, "a positive number"),
+        ("n_classes", lambda v: is_int(v) and v > 1, "an integer > 1"),
+        ("input_scale", lambda v: is_num(v) and v > 0, "a positive number"),
         ("event_data", lambda v: isinstance(v, bool), "true or false"),
     ):
         _need(meta, path, key, ok, expected, prefix="meta.")
@@ -178,7 +161,7 @@ def check_fields(ckpt: dict, path: str, resume: bool = False) -> None:
         ckpt,
         path,
         "epoch",
-        lambda v: _is_int(v) and v >= 0,
+        lambda v: is_int(v) and v >= 0,
         "the number of finished epochs (an integer >= 0)",
     )
     _need(ckpt, path, "compressed", lambda v: isinstance(v, bool), "true or false", optional=True)
@@ -188,7 +171,7 @@ def check_fields(ckpt: dict, path: str, resume: bool = False) -> None:
         "history",
         lambda v: (
             isinstance(v, list)
-            and all(isinstance(r, dict) and all(_is_num(r.get(k)) for k in HISTORY_KEYS) for r in v)
+            and all(isinstance(r, dict) and all(is_num(r.get(k)) for k in HISTORY_KEYS) for r in v)
         ),
         f"one row per finished epoch, each with numbers {', '.join(HISTORY_KEYS)}",
     )
@@ -271,9 +254,7 @@ def check_resume_meta(ckpt: dict, path: str, meta: dict) -> None:
     """The checkpoint was trained on inputs like the ones the data gives now (``meta``): check this before
     building networks for them, since the checked config described the checkpoint's own meta."""
     if ckpt["meta"] != meta:
-        raise _bad(
-            path, "meta", f"is {_shown(ckpt['meta'])}", f"{meta} (what the run's data gives)"
-        )
+        raise _bad(path, "meta", f"is {shown(ckpt['meta'])}", f"{meta} (what the run's data gives)")
 
 
 def restore_training(ckpt: dict, path: str, base, twins: list, opt, sched, meta: dict) -> None:
@@ -328,11 +309,11 @@ def _restore_optimizer(opt, saved: dict, path: str) -> None:
                     prefix="optimizer.param_groups.",
                 )
     for key, state in saved["state"].items():
-        if not _is_int(key) or not 0 <= key < len(params):
+        if not is_int(key) or not 0 <= key < len(params):
             raise _bad(path, "optimizer.state", f"names parameter {key!r}", f"0..{len(params) - 1}")
         if not isinstance(state, dict):
             raise _bad(
-                path, f"optimizer.state[{key}]", f"is {_shown(state)}", "an object of tensors"
+                path, f"optimizer.state[{key}]", f"is {shown(state)}", "an object of tensors"
             )
         for name in ("exp_avg", "exp_avg_sq"):
             t = state.get(name)
@@ -344,7 +325,7 @@ def _restore_optimizer(opt, saved: dict, path: str) -> None:
                 raise _bad(
                     path,
                     f"optimizer.state[{key}].{name}",
-                    "is missing" if t is None else f"is {_shown(t)}",
+                    "is missing" if t is None else f"is {shown(t)}",
                     f"a float tensor of shape {tuple(params[key].shape)}",
                 )
         _need(

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
+from ..checks import is_bool, is_int, is_num, is_str, shown
 from ..data.registry import DATASETS as DATASET_REGISTRY
 from ..errors import ConfigError
 from ..quant.modes import WEIGHT_MODES
@@ -290,13 +291,10 @@ class TrainConfig:
 
 
 _KINDS = {
-    "str": ("a string", lambda v: isinstance(v, str)),
-    "int": ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
-    "float": (
-        "a finite number",
-        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
-    ),
-    "bool": ("true or false", lambda v: isinstance(v, bool)),
+    "str": ("a string", is_str),
+    "int": ("an integer", is_int),
+    "float": ("a finite number", is_num),
+    "bool": ("true or false", is_bool),
 }
 
 
@@ -306,10 +304,9 @@ def _check_type(name: str, annotation: str, value: Any) -> None:
     what, ok = _KINDS[annotation[9:-1] if optional else annotation]
     if (value is None and optional) or ok(value):
         return
-    text = " ".join(repr(value).split())
-    plain = isinstance(value, (str, int, float, type(None))) and len(text) <= 40
-    shown = text if plain else f"a {type(value).__name__}"
-    raise ConfigError(f"field {name} is {shown}, expected {what}{' or null' if optional else ''}")
+    raise ConfigError(
+        f"field {name} is {shown(value)}, expected {what}{' or null' if optional else ''}"
+    )
 
 
 def _flag(name: str) -> str:
