@@ -147,11 +147,19 @@ def file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
+MANIFEST_LIMIT = 1 << 20  # bytes: a manifest lists a handful of files
+
+
 def read_manifest(folder: str) -> dict:
+    """The folder's manifest, or {} when it is missing, too large, not JSON, nested past Python's limit
+    (a crafted file) or not one tna-deploy writes."""
     try:
-        with open(os.path.join(folder, MANIFEST)) as f:
-            m = json.load(f)
-    except (OSError, ValueError):
+        with open(os.path.join(folder, MANIFEST), "rb") as f:
+            text = f.read(MANIFEST_LIMIT + 1)
+        if len(text) > MANIFEST_LIMIT:
+            return {}
+        m = json.loads(text)
+    except (OSError, ValueError, RecursionError):
         return {}
     ok = (
         isinstance(m, dict)
@@ -161,21 +169,97 @@ def read_manifest(folder: str) -> dict:
     return m if ok else {}
 
 
+_HELD: dict = {}  # real path of a locked --out folder -> [open descriptor, depth]
+
+
+@contextlib.contextmanager
+def out_lock(folder: str, flag: str = "--out"):
+    """Hold ``folder`` (created if needed) for the life of a command: a second tna-deploy writing into it
+    at the same time is refused in one line, so two runs can never mix their files. An advisory
+    ``flock`` on the folder itself: no lock file is left behind, and a killed holder releases it. Nested
+    uses by one process share the lock."""
+    from .errors import ConfigError
+
+    created, p = [], os.path.abspath(folder)
+    while not os.path.exists(p) and p != os.path.dirname(p):
+        created.append(p)
+        p = os.path.dirname(p)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        key = os.path.realpath(folder)
+        if key in _HELD:
+            _HELD[key][1] += 1
+        else:
+            import fcntl
+
+            fd = os.open(key, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise ConfigError(
+                    f"{flag} {folder}: another tna-deploy is writing there now; wait for it to "
+                    f"finish or choose another folder"
+                ) from None
+            _HELD[key] = [fd, 1]
+    except OSError as e:
+        raise ConfigError(
+            f"{flag} {folder}: cannot write there ({e.strerror or type(e).__name__}); "
+            f"choose a folder you can write to"
+        ) from None
+    try:
+        yield
+    finally:
+        _HELD[key][1] -= 1
+        if not _HELD[key][1]:
+            os.close(_HELD.pop(key)[0])  # closing the descriptor releases the lock
+        for d in created:  # folders made for a command that wrote nothing go again, deepest first
+            with contextlib.suppress(OSError):
+                os.rmdir(d)
+
+
+def check_apart(out: str, inputs, flag: str = "--out") -> None:
+    """Refuse an ``out`` that is one of the command's ``inputs`` or contains one (writing there would
+    replace or delete what the command reads); ``inputs`` may hold None for inputs not given."""
+    from .errors import ConfigError
+
+    target = os.path.realpath(out)
+    for given in inputs:
+        if not given:
+            continue
+        src = os.path.realpath(given)
+        if src == target or src.startswith(target.rstrip(os.sep) + os.sep):
+            what = "is" if src == target else "contains"
+            raise ConfigError(
+                f"{flag} {out} {what} the input {given}: writing there would replace what this "
+                f"command reads; choose another {flag}"
+            )
+
+
 class OutputSet:
     """The files one stage writes into a folder. ``write(name, fn)`` writes one atomically; ``close``
     records every file's SHA-256 in ``manifest.json``, written last. A folder without a manifest is
-    incomplete; a file whose hash differs from the manifest's belongs to another run."""
+    incomplete; a file whose hash differs from the manifest's belongs to another run. The folder is
+    locked (:func:`out_lock`) from here to ``close``, unless the caller holds it already."""
 
     def __init__(self, folder: str, stage: str):
         self.folder, self.stage, self.names = folder, stage, []
-        os.makedirs(folder, exist_ok=True)
+        self._lock = out_lock(folder)
+        self._lock.__enter__()
         old = read_manifest(folder)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(folder, MANIFEST))  # from here on the folder reads as incomplete
-        for name in old.get("files", {}):  # the previous set's files, and only those
-            if os.path.basename(name) == name and name != MANIFEST:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(folder, name))
+        files = old.get("files", {}) if old.get("stage") == stage else {}
+        for name, digest in files.items():  # the previous set's files, and only those it can prove
+            path = os.path.join(folder, str(name))
+            if (
+                os.path.basename(str(name)) != name
+                or name == MANIFEST
+                or not _same_file(path, digest)
+            ):
+                continue  # a file the manifest names but this stage did not write is never deleted
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
 
     def write(self, name: str, write) -> str:
         path = os.path.join(self.folder, name)
@@ -195,6 +279,24 @@ class OutputSet:
             **(extra or {}),
         )
         write_json(os.path.join(self.folder, MANIFEST), manifest)
+        self.release()
+
+    def release(self) -> None:
+        """Give up the folder's lock (``close`` does; call it when abandoning a set)."""
+        if self._lock is not None:
+            lock, self._lock = self._lock, None
+            lock.__exit__(None, None, None)
+
+
+def _same_file(path: str, digest) -> bool:
+    """``path`` is a regular file (not a link) whose SHA-256 is ``digest``: one this stage wrote."""
+    import stat
+
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and isinstance(digest, str) and file_sha256(path) == digest
 
 
 def verify_set(folder: str, stage: str, names: tuple = ()) -> dict:

@@ -339,11 +339,15 @@ def export(source, fmt, out, allow_overflow):
     """
     import os
 
-    from .atomic import check_writable
+    from .atomic import check_apart, check_writable
     from .errors import ConfigError
     from .export.formats import default_out, load_ir, writer
 
     out = out or default_out(source, fmt)
+    run_files = (
+        [os.path.join(source, n) for n in os.listdir(source)] if os.path.isdir(source) else []
+    )
+    check_apart(out, [source, *run_files])
     if fmt == "netx":
         from .export import to_netx
 
@@ -421,15 +425,24 @@ def simulate(file, dataset, samples, input_path, backend, record, run_dir, data_
       tna-deploy simulate other.net --input spikes.npy --record spikes,voltage --out sim/other
       tna-deploy simulate export/demo.onnx --samples all --backend onnx,emulator --out sim/demo-onnx
     """
-    from tqdm import tqdm
-
+    from .atomic import check_apart, out_lock
     from .errors import ConfigError
-    from .simulate.choices import default_backend, parse_backends, parse_record
-    from .simulate.run import simulate as run_sim
+    from .simulate.choices import default_backend, parse_backends
 
     backends = parse_backends(backend or default_backend(file))
     if samples != "all" and not samples.isdigit():
         raise ConfigError(f"--samples {samples!r}: give a number of samples or 'all'")
+    check_apart(out, [file, input_path, run_dir, data_dir])
+    with out_lock(out):
+        _simulate(file, dataset, samples, input_path, backends, record, run_dir, data_dir, out)
+
+
+def _simulate(file, dataset, samples, input_path, backends, record, run_dir, data_dir, out):
+    from tqdm import tqdm
+
+    from .simulate.choices import parse_record
+    from .simulate.run import simulate as run_sim
+
     bar = {}
 
     def on_progress(
@@ -525,19 +538,28 @@ def report(sim_dir, hardware, netx_path, out, formats):
     Example:
       tna-deploy report sim/demo --hardware loihi2 --out export/demo-report --format json,md,html
     """
-    import json as _json
-    import os
-
-    from .atomic import OutputSet, check_writable, verify_set
+    from .atomic import check_apart, check_writable, out_lock
     from .errors import ConfigError
-    from .report import build_report
-    from .report.render import render_html, summary_lines, to_markdown
 
     wanted = [f.strip() for f in formats.split(",") if f.strip()]
     bad = [f for f in wanted if f not in ("json", "md", "html")]
     if bad or not wanted:
         raise ConfigError(f"--format {formats!r}: choose from json, md, html (comma-separated)")
+    hardware_file = hardware if ("/" in hardware or hardware.endswith(".toml")) else None
+    check_apart(out, [sim_dir, netx_path, hardware_file])
     check_writable(out)
+    with out_lock(out):
+        _report(sim_dir, hardware, netx_path, out, wanted)
+
+
+def _report(sim_dir, hardware, netx_path, out, wanted):
+    import json as _json
+    import os
+
+    from .atomic import OutputSet, verify_set
+    from .report import build_report
+    from .report.render import render_html, summary_lines, to_markdown
+
     verify_set(sim_dir, "simulate", ("results.json", "counts.npz"))
     r = build_report(sim_dir, hardware, netx_path)
     writers = {
