@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 import torch
 
-from ..atomic import clean_stale_temps, write_json, write_jsonl
+from ..atomic import check_writable, clean_stale_temps, write_json, write_jsonl
 from ..data.datasets import load_split
 from ..data.encode import augment, encode, input_scale
 from ..errors import CheckpointError, ConfigError, TnaError, TrainingDiverged
@@ -74,7 +74,10 @@ def check_run_dir(
         _refuse_changes(run_dir, saved, cfg)
         log.info("no epoch of %s finished yet: starting over from its saved config", run_dir)
     else:
-        log.info("no checkpoint in %s yet: starting from epoch 1", run_dir)
+        raise ConfigError(
+            f"--resume {run_dir}: nothing to resume there (no {CHECKPOINT} or {CONFIG}); "
+            f"drop --resume to start a new run"
+        )
     if clean and os.path.isdir(
         run_dir
     ):  # a process killed while writing leaves its temp file behind
@@ -157,6 +160,8 @@ def _train(
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
     ckpt = check_run_dir(cfg, run_dir, resume, clean=ranks.is_main)
+    if ranks.is_main:  # before the data: a folder that cannot take the run fails in one line now
+        check_writable(run_dir)
     train_set, test_set = load_split(cfg, "train"), load_split(cfg, "test")
     val_set = load_split(cfg, "val") if cfg.val_split else None
     meta = ModelMeta(
@@ -272,9 +277,10 @@ def _train(
         seconds = time.perf_counter() - t0
         keys = list(sums)
         sums = dict(zip(keys, distributed.all_sum([sums[k] for k in keys], ranks, dev)))
-        if (
-            n_batches >= 5 and sums["constant"] >= 0.9 * n_batches * ranks.world
-        ):  # every rank decides alike
+        last = epoch == cfg.epochs - 1  # a short run is judged by its last epoch, whole
+        if (n_batches >= 5 or (last and n_batches * ranks.world >= 2)) and sums[
+            "constant"
+        ] >= 0.9 * n_batches * ranks.world:  # every rank decides alike
             raise _dead(
                 cfg, epoch, f"in {int(sums['constant'])} of {n_batches * ranks.world} batches"
             )
@@ -306,31 +312,41 @@ def _train(
             )
         history.append(row)
         if ranks.is_main:
-            save_checkpoint(
-                os.path.join(run_dir, CHECKPOINT),
-                dict(
-                    config=cfg.to_dict(),
-                    meta=meta.to_dict(),
-                    epoch=epoch + 1,
-                    compressed=base.compressed,
-                    base=base.state_dict(),
-                    twins=[t.state_dict() for t in twins],
-                    optimizer=opt.state_dict(),
-                    scheduler=sched.state_dict(),
-                    rng=torch.get_rng_state(),
-                    cuda_rng=torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
-                    history=history,
-                ),
+            state = dict(
+                config=cfg.to_dict(),
+                meta=meta.to_dict(),
+                epoch=epoch + 1,
+                compressed=base.compressed,
+                base=base.state_dict(),
+                twins=[t.state_dict() for t in twins],
+                optimizer=opt.state_dict(),
+                scheduler=sched.state_dict(),
+                rng=torch.get_rng_state(),
+                cuda_rng=torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
+                history=history,
             )
-            write_jsonl(os.path.join(run_dir, METRICS), history)
-            from .plot import plot_history
-
-            plot_history(history, os.path.join(run_dir, "curves.png"))
+            _save_epoch(run_dir, history, state)
         distributed.barrier(ranks)
         log.info("epoch %d: %s", epoch + 1, row)
         if on_epoch:
             on_epoch(row)
     return TrainResult(run_dir, history, start)
+
+
+def _save_epoch(run_dir: str, history: list, state: dict) -> None:
+    """Checkpoint, metrics and plot of a finished epoch; a disk that fails them (full, read-only,
+    removed) is one line naming the last epoch that is saved."""
+    from .plot import plot_history
+
+    try:
+        save_checkpoint(os.path.join(run_dir, CHECKPOINT), state)
+        write_jsonl(os.path.join(run_dir, METRICS), history)
+        plot_history(history, os.path.join(run_dir, "curves.png"))
+    except OSError as e:
+        raise CheckpointError(
+            f"--out {run_dir}: could not save epoch {len(history)} ({e.strerror or type(e).__name__}); "
+            f"the last saved epoch is still there: free some space and re-run with --resume"
+        ) from None
 
 
 DEAD_BATCHES = 20  # batches in a row with input-independent logits before a run is called dead
