@@ -83,11 +83,11 @@ def test_divergence_is_located_across_chunks(exported, monkeypatch):
     real, calls = sim_run.torch_reference, []
 
     def flipped(ref, x):
-        spikes, logits = real(ref, x)
+        trace = real(ref, x)
         calls.append(len(x))
         if len(calls) == 2:
-            spikes[1][1, 0, 0, 0, 2] ^= 1  # chunk 2 (samples 3..5): its sample 1 is sample 4
-        return spikes, logits
+            trace.spikes[1][1, 0, 0, 0, 2] ^= 1  # chunk 2 (samples 3..5): its sample 1 is sample 4
+        return trace
 
     monkeypatch.setattr(sim_run, "torch_reference", flipped)
     p = simulate(net, 6, str(d / "div-chunks"), run_dir=run, chunk=3)["parity"]

@@ -15,6 +15,7 @@ import pytest
 
 from tna_deploy.atomic import MANIFEST, atomic_write, clean_stale_temps, verify_set
 from tna_deploy.errors import CheckpointError, ConfigError
+from tna_deploy.simulate import results as sim_results
 from tna_deploy.simulate import run as sim_run
 from tna_deploy.simulate.run import SimulationError, simulate
 
@@ -97,15 +98,15 @@ def test_an_unwritable_out_fails_before_the_work(sims, tmp_path, monkeypatch):
 
 def test_a_failed_final_write_keeps_the_results_elsewhere(sims, tmp_path, monkeypatch):
     net, _ = sims
-    real = sim_run._write_set
+    real = sim_results._write_set
     target = str(tmp_path / "out")
 
-    def write_set(folder, files, result):
+    def write_set(folder, files, text):
         if folder == target:
             raise OSError(errno.ENOSPC, "No space left on device")
-        real(folder, files, result)
+        real(folder, files, text)
 
-    monkeypatch.setattr(sim_run, "_write_set", write_set)
+    monkeypatch.setattr(sim_results, "_write_set", write_set)
     with pytest.raises(SimulationError, match="they are complete in") as e:
         simulate(net, 3, target)
     rescue = str(e.value).split("complete in ")[1].split(":")[0]

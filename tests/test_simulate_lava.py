@@ -40,9 +40,9 @@ def test_divergence_is_located(exported, monkeypatch):
     real = sim_run.torch_reference
 
     def flipped(*a, **k):
-        spikes, logits = real(*a, **k)
-        spikes[1][2, 0, 0, 0, 1] ^= 1
-        return spikes, logits
+        trace = real(*a, **k)
+        trace.spikes[1][2, 0, 0, 0, 1] ^= 1
+        return trace
 
     monkeypatch.setattr(sim_run, "torch_reference", flipped)
     p = simulate(net, 3, str(d / "div"), backends=("lava",), run_dir=run)["parity"]

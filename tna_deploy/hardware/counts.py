@@ -57,11 +57,24 @@ def fanout(layer: Layer, nonzero_only: bool = True) -> np.ndarray:
     return f[0].round().numpy().astype(np.int64)
 
 
+F32_EXACT = 1 << 24  # float32 sums of integers are exact below this
+
+
+def synops_of(active: torch.Tensor, fo: torch.Tensor) -> torch.Tensor:
+    """(K, T) int64 synaptic ops: sum_j active[k, j, t] * fo[j], for ``active`` (K, J, T) in {0, 1} and
+    ``fo`` (J,) the inputs' fan-outs. The one definition ``simulate`` (chunk by chunk) and ``synops``
+    use: float32 where every sum stays below 2^24 (so every partial sum is an exact integer, and fast),
+    float64 otherwise."""
+    dtype = torch.float32 if float(fo.sum()) < F32_EXACT else torch.float64
+    out = torch.einsum("kjt,j->kt", active.to(dtype), fo.to(dtype))
+    return out.round().to(torch.int64)
+
+
 def synops(layer: Layer, raster: np.ndarray, nonzero_only: bool = True) -> np.ndarray:
     """(K, T) synaptic ops per sample and timestep for input activity ``raster`` (K, *in_shape, T)."""
-    fo = fanout(layer, nonzero_only).reshape(-1)
-    active = (raster.reshape(raster.shape[0], -1, raster.shape[-1]) != 0).astype(np.int64)
-    return np.einsum("kjt,j->kt", active, fo)
+    fo = torch.from_numpy(fanout(layer, nonzero_only).reshape(-1))
+    active = torch.from_numpy(raster.reshape(raster.shape[0], -1, raster.shape[-1]) != 0)
+    return synops_of(active, fo).numpy()
 
 
 def ann_macs(layer: Layer) -> int:

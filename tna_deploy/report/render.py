@@ -6,7 +6,12 @@ import base64
 import html
 import io
 
-NAMES = {"lava": "Lava", "emulator": "emulator", "torch": "PyTorch"}
+from ..simulate.choices import label as source_label
+
+
+def pair_label(compared: str) -> str:
+    """A comparison's pair as the report names it: 'onnx vs emulator' -> 'onnxruntime vs emulator'."""
+    return " vs ".join(source_label(name) for name in str(compared).split(" vs "))
 
 
 def _n(v, digits: int = 3) -> str:
@@ -32,18 +37,17 @@ def summary_lines(r: dict) -> list[str]:
         f"({_n(mem['nonzero_synapses'])} nonzero); T = {r['timesteps']}; {r['dataset']}, {r['samples']} samples",
         "- **accuracy** on those samples: "
         + ", ".join(
-            f"{NAMES.get(k, k)} {v:.2f}%" for k, v in r["accuracy"].items() if v is not None
+            f"{source_label(k)} {v:.2f}%" for k, v in r["accuracy"].items() if v is not None
         ),
     ]
-    if r.get("agreement"):
-        g = r["agreement"]
+    for g in r["agreements"]:
         lines.append(
-            f"- **Lava vs emulator** on {g['samples']} samples: spikes equal {'yes' if g['spikes_equal'] else 'no'}, "
+            f"- **{pair_label(g['compared'])}** on {g['samples']} samples: spikes equal {'yes' if g['spikes_equal'] else 'no'}, "
             f"logits equal {'yes' if g['logits_equal'] else 'no'}"
         )
     if p:
         lines.append(
-            f"- **parity** {NAMES.get(chip, chip)} vs PyTorch on {p['samples']} samples: predictions agree "
+            f"- **parity** {pair_label(p['compared'])} on {p['samples']} samples: predictions agree "
             f"{p['prediction_agreement_pct']:.1f}%, logits equal "
             f"{'yes' if p['logits_equal'] else 'no'}, spikes equal {'yes' if p['spikes_equal'] else 'no'}"
             + (
@@ -179,7 +183,7 @@ def to_markdown(r: dict) -> str:
     out = [
         f"# tna-deploy report: {r['dataset']} on {r['hardware']['name']}",
         "",
-        f"Netx file `{r['netx_file']}`, simulation `{r['sim_dir']}` ({NAMES.get(r['chip'], r['chip'])} counts), "
+        f"Netx file `{r['netx_file']}`, simulation `{r['sim_dir']}` ({source_label(r['chip'])} counts), "
         f"report format {r['format_version']}.",
         "Counts are per inference (T = %d timesteps), mean over samples unless marked max."
         % r["timesteps"],
@@ -236,7 +240,7 @@ def plots(r: dict) -> dict:
 
     names = [s["name"] for s in r["layers"]]
     act = r["activity"][r["chip"]]
-    chip = NAMES.get(r["chip"], r["chip"])
+    chip = source_label(r["chip"])
     x = range(len(names))
     figs = {}
 

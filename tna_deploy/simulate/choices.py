@@ -1,16 +1,54 @@
-"""The choices ``simulate`` offers, in one place: the CLI's help and checks read them from here."""
+"""The choices ``simulate`` offers, in one place: the CLI's help and checks, simulate's comparisons, the
+results record and the report all read the sources of spikes and logits from here."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Optional
+
 from ..errors import ConfigError
 
-BACKENDS = {
-    "emulator": "tna-deploy's vectorized bit-exact emulator of Lava's fixed-point models (no Lava needed)",
-    "lava": "Lava's CPU simulator for Loihi 2, Loihi2SimCfg(select_tag='fixed_pt') (needs Lava)",
-    "onnx": "the network as integer-exact ONNX in onnxruntime: a .onnx export as it is, a netx file "
-    "translated in memory (needs onnxruntime)",
-}
+
+@dataclass(frozen=True)
+class Source:
+    """One source of spikes and logits: a ``--backend`` or the run's PyTorch model (``--run``)."""
+
+    name: str  # its key in results.json and its prefix in counts.npz
+    label: str  # as a report or a summary line names it
+    help: Optional[str] = None  # what --backend NAME runs; None: not a --backend choice
+
+
+# In this order everywhere: --backend's help, the report's tables, and the pairs compared (a backend is
+# compared with the reference, the emulator when it ran, and the pairs are listed in this order).
+SOURCES = (
+    Source(
+        "emulator",
+        "emulator",
+        "tna-deploy's vectorized bit-exact emulator of Lava's fixed-point models (no Lava needed)",
+    ),
+    Source(
+        "lava",
+        "Lava",
+        "Lava's CPU simulator for Loihi 2, Loihi2SimCfg(select_tag='fixed_pt') (needs Lava)",
+    ),
+    Source(
+        "onnx",
+        "onnxruntime",
+        "the network as integer-exact ONNX in onnxruntime: a .onnx export as it is, a netx file "
+        "translated in memory (needs onnxruntime)",
+    ),
+    Source("torch", "PyTorch"),
+)
+SOURCE = {s.name: s for s in SOURCES}
+SOURCE_NAMES = tuple(SOURCE)
+BACKENDS = {s.name: s.help for s in SOURCES if s.help}
+REFERENCE = "torch"  # the source ``--run`` adds: never a --backend
 DEFAULT_BACKEND = "emulator"
+
+
+def label(name: str) -> str:
+    """How a report names a source (an unknown name as it is)."""
+    return SOURCE[name].label if name in SOURCE else name
 
 
 def default_backend(path: str) -> str:

@@ -7,6 +7,8 @@ from typing import Optional
 
 import numpy as np
 
+from .results import Comparison, Divergence, LayerParity
+
 
 def spike_counts(spikes: list) -> np.ndarray:
     """Per sample, layer and timestep: the number of spikes. ``spikes[i]``: (K, ..., T)."""
@@ -30,7 +32,7 @@ def first_divergence(a: list, b: list) -> Optional[dict]:
 class Parity:
     """Accumulates the agreement of run ``a`` with run ``b`` over chunks of samples."""
 
-    def __init__(self, names: list, a: str = "lava", b: str = "torch"):
+    def __init__(self, names: list, a: str, b: str):
         self.names, self.a, self.b = names, a, b
         self.samples = self.agree = 0
         self.max_diff = 0.0
@@ -67,43 +69,21 @@ class Parity:
             if self.first is None or key(first) < key(self.first):
                 self.first = first
 
-    def result(self) -> dict:
-        per_layer = [
-            {
-                "layer": name,
-                "equal": m == 0,
-                "mismatched": m,
-                f"{self.a}_spikes": s[0],
-                f"{self.b}_spikes": s[1],
-            }
-            for name, m, s in zip(self.names, self.mismatched, self.sums)
-        ]
-        first = (
-            dict(self.first, layer=self.names[self.first["layer_index"]]) if self.first else None
-        )
-        return dict(
-            compared=f"{self.a} vs {self.b}",
+    def result(self) -> Comparison:
+        first = None
+        if self.first is not None:
+            i = self.first["layer_index"]
+            first = Divergence(self.names[i], i, self.first["timestep"], self.first["sample"])
+        return Comparison(
+            self.a,
+            self.b,
             samples=self.samples,
             prediction_agreement_pct=self.agree / max(self.samples, 1) * 100.0,
-            logits_equal=self.max_diff == 0.0,
             logits_max_abs_diff=self.max_diff,
-            spikes_equal=all(r["equal"] for r in per_layer),
             spike_counts_equal=self.counts_equal,
-            per_layer=per_layer,
+            per_layer=[
+                LayerParity(name, m, s[0], s[1])
+                for name, m, s in zip(self.names, self.mismatched, self.sums)
+            ],
             first_divergence=first,
         )
-
-
-def parity(
-    names: list,
-    a_spikes: list,
-    b_spikes: list,
-    a_logits: np.ndarray,
-    b_logits: np.ndarray,
-    a: str = "lava",
-    b: str = "torch",
-) -> dict:
-    """Prediction agreement, logit equality and per-layer spike equality, with the first divergence."""
-    p = Parity(names, a, b)
-    p.update(0, a_spikes, b_spikes, a_logits, b_logits)
-    return p.result()

@@ -39,10 +39,10 @@ import torch.nn.functional as F
 
 from ..cuba import LOIHI, STATE_SHIFT, cuba_run
 from ..ir import DeployedNet, Layer, dense_weight_bits
+from .trace import Trace
 
 F32_EXACT = 1 << 24
 A_IN_WIDE = 1 << 25  # |a_in| from here on, a_in << 6 overflows int32
-RECORD_FIELDS = ("spikes", "current", "voltage")
 
 
 def signed_clamp24(x: torch.Tensor) -> torch.Tensor:
@@ -61,17 +61,6 @@ def shift_left6_int32(a: torch.Tensor) -> torch.Tensor:
 def stream_step(layer: int, sample: int, timesteps: int, input_neuron: bool) -> int:
     """The 0-based Lava step (sink column) where ``sample``'s window in compute layer ``layer`` starts."""
     return sample * timesteps + layer + (0 if input_neuron else 1)
-
-
-@dataclass
-class EmulatorResult:
-    """Per compute layer, window-aligned, (K, *shape, T): spikes (uint8), and when recorded the
-    current u and voltage v (after reset, as Lava's Vars hold them) in state units (int32)."""
-
-    spikes: list
-    logits: np.ndarray  # (K, n): the last layer's v at its window's last step / 4096
-    current: Optional[list] = None
-    voltage: Optional[list] = None
 
 
 @dataclass
@@ -124,7 +113,7 @@ class Emulator:
         """Forget the previous chunk (only dense delays carry anything across samples)."""
         self._tails = {}
 
-    def run(self, x, record: tuple = ("spikes",)) -> EmulatorResult:
+    def run(self, x, record: tuple = ("spikes",)) -> Trace:
         """``x``: (K, *input_shape, T) integers, the inputs of K consecutive samples."""
         x = np.asarray(x)
         k = x.shape[0]
@@ -166,7 +155,7 @@ class Emulator:
             if i == last:
                 logits = (view(trace.v)[-1].reshape(k, -1) / float(1 << (2 * STATE_SHIFT))).numpy()
             prev, prev_max = s, 1.0
-        return EmulatorResult(
+        return Trace(
             spikes,
             logits.astype(np.float64),
             currents if keep_state else None,

@@ -23,7 +23,8 @@ import numpy as np
 from ..childproc import python_command
 from ..ir import DeployedNet
 from . import procgroup
-from .emulator import EmulatorResult, stream_step
+from .emulator import stream_step
+from .trace import Trace
 
 log = logging.getLogger(__name__)
 W_SCALE_V = 4096.0  # Lava v (and SLAYER v_int) per unit of SLAYER float voltage: 64 (weights) x 64 (a_in << 6)
@@ -46,7 +47,7 @@ def run_lava(
     inputs: np.ndarray,
     record: tuple = (),
     on_sample: Optional[Callable[[int, int], None]] = None,
-) -> tuple[EmulatorResult, dict]:
+) -> tuple[Trace, dict]:
     """``inputs``: (K, *input_shape, T) integers, run back to back. Returns the window-aligned spikes
     of every layer but the last, the logits (the last layer's voltage at its window's end, / 4096),
     and when ``record`` asks the current / voltage of every layer; plus timing.
@@ -122,7 +123,7 @@ def _worker_error(run_dir: str, rc: int) -> str:
 
 def _assemble(
     raw: dict, net: DeployedNet, k_samples: int, t: int, record: tuple
-) -> tuple[EmulatorResult, dict]:
+) -> tuple[Trace, dict]:
     steps, seconds = int(raw["meta"][0]), float(raw["meta"][1])
     n_layers = len(net.compute_layers)
 
@@ -143,7 +144,7 @@ def _assemble(
             for k in range(k_samples)
         ]
     )
-    result = EmulatorResult(
+    result = Trace(
         spikes,
         logits.astype(np.float64) / W_SCALE_V,
         state_of.get("current"),

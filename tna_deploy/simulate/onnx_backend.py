@@ -5,13 +5,13 @@ memory by the ONNX writer. Only onnx, onnxruntime and numpy run here: no Lava, n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..ir import DeployedNet
+from .trace import Trace
 
 
 def session(data: bytes):
@@ -26,12 +26,6 @@ def session(data: bytes):
     return ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
-@dataclass
-class OnnxResult:
-    spikes: list  # per compute layer (K, *shape, T) uint8
-    logits: np.ndarray  # (K, classes) float64
-
-
 class OnnxRunner:
     def __init__(self, net: DeployedNet, data: Optional[bytes] = None):
         if data is None:
@@ -43,7 +37,7 @@ class OnnxRunner:
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.top = (1 << net.input_bits) - 1
 
-    def run(self, x: np.ndarray) -> OnnxResult:
+    def run(self, x: np.ndarray) -> Trace:
         if x.shape[-1] != self.net.timesteps:
             raise ConfigError(
                 f"the ONNX model runs {self.net.timesteps} timesteps a sample, the input has "
@@ -56,4 +50,4 @@ class OnnxRunner:
                 f"{self.net.input_bits}-bit unsigned input (0..{self.top})"
             )
         out = self.session.run(self.outputs, {"spikes": np.ascontiguousarray(x, dtype=np.int32)})
-        return OnnxResult(list(out[1:]), out[0].astype(np.float64))
+        return Trace(list(out[1:]), out[0].astype(np.float64))
