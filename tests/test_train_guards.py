@@ -95,3 +95,11 @@ def test_a_disk_that_fails_the_epoch_save_is_one_line_and_keeps_the_last_epoch(
     import torch
 
     assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 1
+
+
+def test_an_architecture_too_large_to_allocate_is_one_line(tiny_cfg, tmp_path):
+    with pytest.raises(
+        ConfigError, match=r"--arch 99999999C3-10FC .* holds [\d,]+ weights per network"
+    ):
+        train(tiny_cfg(arch="99999999C3-10FC"), str(tmp_path / "huge"))
+    assert not (tmp_path / "huge" / "checkpoint.pt").exists()

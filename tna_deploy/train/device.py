@@ -138,3 +138,23 @@ def check_fits(
         f"this run needs about {need / 1e9:.1f} GB per process at {batch} images per process "
         f"(--width {width:g}, estimated), but {where} has {free / 1e9:.1f} GB free: {hint}"
     )
+
+
+def check_weights_fit(
+    cfg, in_shape: tuple, n_classes: int, networks: int, device: torch.device, processes: int = 1
+) -> int:
+    """Refuse, before anything is allocated, an architecture whose weights alone (with their gradients
+    and Adam's two moments, for every network trained) cannot fit this device's free memory, e.g.
+    ``--arch 99999999C3-10FC``: one line instead of an allocator's error. Returns the weight count."""
+    from ..models.arch import parse_arch, scale_arch, weight_count
+
+    n = weight_count(scale_arch(parse_arch(cfg.arch), cfg.width), tuple(in_shape), n_classes)
+    need = n * 4 * 4 * networks  # float32 weight, gradient, and Adam's exp_avg and exp_avg_sq
+    free = free_bytes(device) // max(1, processes)
+    if need > free * 0.9:
+        raise ConfigError(
+            f"--arch {cfg.arch} at --width {cfg.width:g} holds {n:,} weights per network: "
+            f"{need / 1e9:.1f} GB with gradients and optimizer state for {networks} network(s), "
+            f"but {free / 1e9:.1f} GB is free; use smaller layers or a lower --width"
+        )
+    return n

@@ -34,7 +34,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .config import ENGINES, TrainConfig
-from .device import check_fits, resolve_device
+from .device import check_fits, check_weights_fit, resolve_device
 from .distributed import ranks_from_env
 from .losses import kd_ce_loss, kd_loss, single_loss, tna_loss
 from .runs import ModelMeta, correct_count, load_teacher, make_networks
@@ -174,6 +174,8 @@ def _train(
         check_resume_meta(ckpt, os.path.join(run_dir, CHECKPOINT), meta.to_dict())
     teacher = load_teacher(cfg.teacher, meta)
 
+    networks = 1 + cfg.n_twins
+    check_weights_fit(cfg, meta.in_shape, meta.n_classes, networks, dev, _sharing(dev))
     torch.manual_seed(cfg.seed)
     base, twins = make_networks(cfg, meta)
     nets = [base] + twins
@@ -186,9 +188,7 @@ def _train(
         for net in nets:
             net(probe)
     share = ranks.share(min(cfg.batch_size, len(train_set)))
-    sharing = (
-        int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if dev.type == "cpu" else 1
-    )  # ranks on this machine
+    sharing = _sharing(dev)
     check_fits(
         nets, share.stop - share.start, cfg.timesteps, engine, dev, cfg.width, processes=sharing
     )
@@ -331,6 +331,11 @@ def _train(
         if on_epoch:
             on_epoch(row)
     return TrainResult(run_dir, history, start)
+
+
+def _sharing(dev) -> int:
+    """Ranks that share this device's memory (torchrun's processes on one machine's CPU)."""
+    return int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if dev.type == "cpu" else 1
 
 
 def _save_epoch(run_dir: str, history: list, state: dict) -> None:
