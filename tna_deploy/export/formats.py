@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import tempfile
 from dataclasses import dataclass
 
 from ..errors import ConfigError
@@ -57,14 +56,15 @@ def default_out(source: str, fmt: str) -> str:
 
 
 def load_ir(source: str, allow_overflow: bool = False):
-    """The IR of ``source``: a netx file, or a run folder (exported to netx in a temp folder first)."""
+    """The IR of ``source``: a netx file, or a run folder (its base, checked as ``to_netx`` checks it)."""
     from ..ir import read_netx
 
     if os.path.isfile(source):
         return read_netx(source)
-    from .netx import to_netx
+    from ..models.chip import check_mappable, prepare_for_chip, to_ir
+    from ..train.runs import load_run
 
-    with tempfile.TemporaryDirectory(prefix="tna-export-") as tmp:
-        path = os.path.join(tmp, "net.net")
-        to_netx(source, path, verify=False, allow_overflow=allow_overflow)
-        return read_netx(path)
+    run = load_run(source, with_twins=False)
+    net, _ = prepare_for_chip(run)
+    check_mappable(net, float((1 << run.cfg.input_bits) - 1), allow_overflow)
+    return to_ir(run, net)

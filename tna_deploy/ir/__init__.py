@@ -1,7 +1,10 @@
 """The deployment IR (``DeployedNet``), its netx HDF5 reader and writer, and ``read_model`` for any
-file ``simulate`` and ``report`` take (netx, or a tna-deploy ONNX export)."""
+file ``simulate`` and ``report`` take (netx, or a tna-deploy ONNX export). A leaf: it imports nothing
+from training, data, models, quantization or the stages; they all read and write it."""
 
-from .net import DenseWeights, DeployedNet, Layer, Neuron, dense_weight_bits  # noqa: F401
+from .layers import DenseWeights, dense_weight_bits  # noqa: F401
+from .meta import NetxMeta  # noqa: F401
+from .net import DeployedNet, Layer, Neuron  # noqa: F401
 from .netx import NetxFormatError, read_netx, write_netx  # noqa: F401
 
 

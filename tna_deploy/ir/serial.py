@@ -12,8 +12,9 @@ import dataclasses
 
 import numpy as np
 
+from .meta import FORMAT as TNA_FORMAT
+from .meta import check_info, check_meta, check_meta_fits
 from .net import DeployedNet, Layer, Neuron
-from .netx import TNA_FORMAT, check_info, check_meta, check_meta_fits
 
 SCHEMA = 1
 _ARRAYS = ("weight", "bias", "delay")

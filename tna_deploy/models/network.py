@@ -23,6 +23,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from ..quant.modes import is_compressed
 from ..quant.quantizers import W_SCALE, WeightQuantizer
 from .arch import LayerSpec
 
@@ -224,9 +225,7 @@ class SpikingNet(nn.Module):
     @property
     def compressed(self) -> bool:
         return any(
-            q.mode in ("ternary", "binary")
-            for i, q in zip(self.info, self.quantizers)
-            if i.role == "middle"
+            is_compressed(q.mode) for i, q in zip(self.info, self.quantizers) if i.role == "middle"
         )
 
     def quantized_weight(self, index: int) -> torch.Tensor:

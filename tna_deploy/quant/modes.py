@@ -1,24 +1,16 @@
-"""The weight modes, in one registry (import-light, no torch): the quantizers, the netx reader and
-``train --weights`` read it. ``middle`` marks the modes a base's middle layers may take (--weights);
-int8 is the Loihi 8-bit mode of a compressed base's first and last layers."""
+"""The weight modes (import-light, no torch): the quantizers, the config and ``train --weights`` read
+them. The registry itself lives in the IR (``tna_deploy/ir/modes.py``), so a mode keeps one name and
+one meaning (its bits on the chip) from ``--weights`` to the exported file. ``middle`` marks the modes
+a base's middle layers may take (--weights); int8 is the Loihi 8-bit mode of a compressed base's first
+and last layers."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..ir.modes import WEIGHT_MODES as MODES
+from ..ir.modes import WeightMode as Mode
+from ..ir.modes import is_compressed, weight_bits
 
-
-@dataclass(frozen=True)
-class Mode:
-    help: str
-    middle: bool = True
-
-
-MODES: dict[str, Mode] = {
-    "fp": Mode("full precision: the latent weight itself"),
-    "int8": Mode("Loihi 8-bit, a 1/32 grid in [-4, 3.97] (first and last layers)", middle=False),
-    "ternary": Mode("{-s, 0, +s}, |w| <= delta * max|w| -> 0 (paper Eq. 6)"),
-    "binary": Mode("{-s, +s}, s = mean |w|"),
-}
+__all__ = ["MODES", "Mode", "WEIGHT_MODES", "is_compressed", "weight_bits"]
 
 
 class _Middle:

@@ -63,24 +63,34 @@ def binary(w: torch.Tensor) -> torch.Tensor:
     return _ste(w, sign * scale)
 
 
+def _full(w: torch.Tensor, delta: float) -> torch.Tensor:
+    return w
+
+
+# the quantizer of each weight mode (``quant/modes.py``), called as ``fn(w, delta)``
+QUANTIZERS = {
+    "fp": _full,
+    "int8": lambda w, delta: int8(w),
+    "ternary": ternary,
+    "binary": lambda w, delta: binary(w),
+}
+
+
 class WeightQuantizer:
     """A ``pre_hook_fx`` for one synapse. ``mode`` can change during training (delayed compression)."""
 
     def __init__(self, mode: str = "fp", delta: float = 0.1):
         if mode not in MODES:
             raise ConfigError(f"unknown weight mode {mode!r}: choose one of {', '.join(MODES)}")
+        if mode not in QUANTIZERS:
+            raise ConfigError(
+                f"weight mode {mode!r} has no quantizer in tna_deploy/quant/quantizers.py"
+            )
         self.mode = mode
         self.delta = delta
 
     def __call__(self, w: torch.Tensor, descale: bool = False) -> torch.Tensor:
-        if self.mode == "int8":
-            q = int8(w)
-        elif self.mode == "ternary":
-            q = ternary(w, self.delta)
-        elif self.mode == "binary":
-            q = binary(w)
-        else:
-            q = w
+        q = QUANTIZERS[self.mode](w, self.delta)
         return q * W_SCALE if descale else q
 
     def __repr__(self) -> str:

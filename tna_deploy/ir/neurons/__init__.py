@@ -1,0 +1,24 @@
+"""The neuron kinds, one module each, registered by the netx ``neuron/type`` they read. A neuron kind
+is a frozen dataclass validated on creation, with ``read_netx(group, read, type)`` and
+``write_netx(layer_group)``; a new kind is one module plus one line here (and its emulator step)."""
+
+from __future__ import annotations
+
+from ..h5 import text
+from .cuba import NETX_DEFAULT, Neuron
+
+NEURON_KINDS = {"CUBA": Neuron, "LOIHI": Neuron}
+
+
+def read_neuron(g, read):
+    """The neuron of layer group ``g``: its ``neuron`` group, else netx's default one."""
+    if "neuron" not in g:
+        return NETX_DEFAULT
+    n = g["neuron"]
+    kind = text(read(n, "type", "a neuron needs type, vThMant, iDecay and vDecay"))
+    if kind not in NEURON_KINDS:
+        raise ValueError(f"neuron type {kind!r}: only {' / '.join(NEURON_KINDS)} neurons run")
+    return NEURON_KINDS[kind].read_netx(n, read, kind)
+
+
+__all__ = ["NEURON_KINDS", "NETX_DEFAULT", "Neuron", "read_neuron"]
