@@ -30,6 +30,23 @@ FIELDS = (
 )
 
 
+# What each figure may be: (integral, smallest, largest). Counts of hardware are whole and at least 1;
+# energies and times are positive and bounded far above any chip's, so that products stay finite.
+RANGES = {
+    "cores_per_chip": (True, 1, 1 << 20),
+    "neurons_per_core": (True, 1, 1 << 30),
+    "synaptic_memory_per_core_bytes": (True, 1, 1 << 40),
+    "fan_in_per_core": (True, 1, 1 << 40),
+    "weight_bits_max": (True, 1, 64),
+    "graded_spike_bits_max": (True, 0, 64),  # 0: binary spikes only (Loihi 1)
+    "state_bits": (True, 1, 64),
+    "energy_synop_pj": (False, 1e-9, 1e9),
+    "energy_neuron_update_pj": (False, 1e-9, 1e9),
+    "energy_spike_pj": (False, 1e-9, 1e9),
+    "timestep_seconds": (False, 1e-15, 1e3),
+}
+
+
 @dataclass(frozen=True)
 class Figure:
     value: Optional[float]  # None when unknown
@@ -138,7 +155,19 @@ def load_profile(name_or_path: str) -> Profile:
             f"{path}: field {missing[0]} is missing (every profile needs {', '.join(FIELDS)})"
         )
     figures = {k: _figure(path, k, data[k]) for k in FIELDS}
-    for k in ("cores_per_chip", "neurons_per_core", "synaptic_memory_per_core_bytes"):
-        if figures[k].known and figures[k].value <= 0:
-            raise ConfigError(f"{path}: field {k} must be positive")
+    for k, f in figures.items():
+        _in_range(path, k, f)
     return Profile(name, str(path), figures)
+
+
+def _in_range(path: Path, key: str, f: Figure) -> None:
+    """A known figure (and its value_max) is integral where it counts hardware and within RANGES."""
+    if not f.known:
+        return
+    integral, lo, hi = RANGES[key]
+    what = f"a whole number in {lo}..{hi:,}" if integral else f"a number in {lo:g}..{hi:g}"
+    for name, v in (("value", f.value), ("value_max", f.value_max)):
+        if v is None:
+            continue
+        if (integral and v != int(v)) or not lo <= v <= hi:
+            raise ConfigError(f"{path}: field {key}: {name} must be {what}, got {shown(v)}")
