@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import __version__
 from ..checks import Field, check_fields, is_bool, is_int, is_num, is_str, shown
-from ..errors import CheckpointError, TnaError, version_problem
+from ..errors import CheckpointError, SimulationError, version_problem
 from .choices import BACKENDS, SOURCE_NAMES, label
 
 FORMAT = "tna-deploy-sim"
@@ -30,10 +30,6 @@ COUNTS = "counts.npz"
 SPIKES = "spikes.npz"
 STATE = "state.npz"
 REDO = "re-run tna-deploy simulate"
-
-
-class SimulationError(TnaError):
-    """The file could not be simulated, or its results not written."""
 
 
 # ---- the record ------------------------------------------------------------------------------------
@@ -418,9 +414,11 @@ def _parse(raw: Any, rpath: str) -> SimResults:
         backends=backends,
         labels=raw["labels"],
         summaries=summaries,
-        parity=None if parity is None else _comparison(parity, f"{rpath}: parity", layers),
+        parity=None
+        if parity is None
+        else _comparison(parity, f"{rpath}: parity", layers, [backends[0], "torch"]),
         agreements=[
-            _comparison(g, f"{rpath}: agreements[{i}]", layers)
+            _comparison(g, f"{rpath}: agreements[{i}]", layers, backends)
             for i, g in enumerate(raw.get("agreements", []))
         ],
         tna_deploy_version=raw["tna_deploy_version"],
@@ -459,14 +457,15 @@ def _summary(raw: dict, name: str, rpath: str, n: int) -> Summary:
     )
 
 
-def _comparison(g: Any, where: str, layers: list) -> Comparison:
+def _comparison(g: Any, where: str, layers: list, sources: list) -> Comparison:
+    """One comparison of two of ``sources`` (the simulated sources) over ``layers`` but the read-out."""
     _check(
         g,
         where,
         {
             "compared": Field(
-                lambda v: _pair(v) is not None,
-                f"'A vs B' with A and B two of {', '.join(SOURCE_NAMES)}",
+                lambda v: (p := _pair(v)) is not None and set(p) <= set(sources),
+                f"'A vs B' with A and B two of {', '.join(sources)}",
             ),
             "samples": Field(_count, "a number of samples"),
             "prediction_agreement_pct": Field(
