@@ -205,3 +205,26 @@ def test_malformed_batch_is_named(tmp_path, blob, words):
         DataError, match=r"data_batch_1.*" + words.replace("(", r"\(").replace(")", r"\)")
     ):
         read_batch(str(p), "labels")
+
+
+@pytest.mark.parametrize("module", ["numpy", "numpy.core.multiarray"])
+def test_a_direct_ndarray_call_is_refused_before_it_allocates(tmp_path, module):
+    """240 bytes that ask numpy.ndarray for a gigabyte (issue 22, #3): refused, nothing allocated."""
+    import resource
+    import time
+
+    name = "ndarray" if module == "numpy" else "_reconstruct"
+    args = (  # ndarray((2**30,), 'u1')  /  _reconstruct(ndarray, (2**30,), b'b') with its shape lie
+        b"J\x00\x00\x00\x40\x85X\x02\x00\x00\x00u1\x86"
+        if name == "ndarray"
+        else b"cnumpy\nndarray\nJ\x00\x00\x00\x40\x85C\x01b\x87"
+    )
+    blob = b"\x80\x02}X\x04\x00\x00\x00datac" + f"{module}\n{name}\n".encode() + args + b"Rs."
+    p = tmp_path / "data_batch_1"
+    p.write_bytes(blob)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.monotonic()
+    with pytest.raises(DataError, match=r"data_batch_1: not a CIFAR batch.*refusing"):
+        read_batch(str(p), "labels")
+    assert time.monotonic() - t0 < 5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB

@@ -37,8 +37,9 @@ LAYOUT = {
     ),
 }
 
-# what a numpy array (any pickle protocol, numpy 1.x or 2.x module names) needs, and nothing else
-_NUMPY = {("numpy", "ndarray"), ("numpy", "dtype")} | {
+# what a numpy array (any pickle protocol, numpy 1.x or 2.x module names) needs, and nothing else;
+# numpy.ndarray itself is only ever an argument of _reconstruct (see _NdarrayToken), never called
+_NUMPY = {("numpy", "dtype")} | {
     (m, n)
     for core in ("numpy.core", "numpy._core")
     for m, n in (
@@ -51,6 +52,19 @@ _NUMPY = {("numpy", "ndarray"), ("numpy", "dtype")} | {
 
 class Refused(pickle.UnpicklingError):
     """The pickle names a callable outside the allow-list."""
+
+
+class _NdarrayToken:
+    """What the unpickler hands out for ``numpy.ndarray``: a pickled array names the class only as the
+    first argument of ``_reconstruct``, but a crafted pickle could call it, ``ndarray(shape, dtype)``,
+    and get whatever allocation its shape asks for. The token stands for the class in that argument
+    and refuses to be called."""
+
+    def __call__(self, *args, **kwargs):
+        raise Refused("refusing a direct call of numpy.ndarray (it allocates what the file asks)")
+
+
+_NDARRAY = _NdarrayToken()
 
 
 def _latin1_encode(text, encoding="latin1", errors="strict"):
@@ -77,6 +91,8 @@ class BatchUnpickler(pickle._Unpickler):
     def find_class(self, module: str, name: str):
         if (module, name) == ("_codecs", "encode"):
             return _latin1_encode
+        if (module, name) == ("numpy", "ndarray"):
+            return _NDARRAY
         if (module, name) in _NUMPY:
             found = super().find_class(module, name)
             return self._bounded_reconstruct(found) if name == "_reconstruct" else found
@@ -86,14 +102,14 @@ class BatchUnpickler(pickle._Unpickler):
         def checked(subtype, shape, dtype):
             dt = np.dtype(dtype)
             if (
-                subtype is not np.ndarray
+                subtype is not _NDARRAY
                 or dt.hasobject
                 or not isinstance(shape, tuple)
                 or not all(isinstance(n, int) and n >= 0 for n in shape)
                 or math.prod(shape) * dt.itemsize > self.limit
             ):
                 raise Refused(f"refusing an array of shape {str(shape)[:40]} and type {dt}")
-            return reconstruct(subtype, shape, dtype)
+            return reconstruct(np.ndarray, shape, dtype)
 
         return checked
 
