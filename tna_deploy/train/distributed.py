@@ -55,11 +55,36 @@ def ranks_from_env() -> Ranks:
 
 
 def init(ranks: Ranks, device: torch.device) -> None:
-    """Join the process group: gloo on CPU, nccl on CUDA. A no-op for one process."""
+    """Join the process group: gloo on CPU, nccl on CUDA. A no-op for one process. Under torchrun the
+    rank also watches its launcher (:func:`watch_launcher`)."""
     if not ranks.distributed or torch.distributed.is_initialized():
         return
+    watch_launcher(ranks)
     backend = "nccl" if device.type == "cuda" else "gloo"
     torch.distributed.init_process_group(backend=backend, rank=ranks.rank, world_size=ranks.world)
+
+
+def watch_launcher(ranks: Ranks, every: float = 0.5) -> None:
+    """Stop this rank when the process that launched it (torchrun's agent) is gone: a SIGKILL of
+    torchrun would otherwise leave every rank training on, unsupervised. Checkpoints are written
+    atomically, so stopping at any point leaves the last finished epoch intact for ``--resume``."""
+    import sys
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        print(
+            f"rank {ranks.rank}: torchrun (pid {parent}) is gone; stopping (the last finished "
+            f"epoch is saved: re-run with --resume)",
+            file=sys.stderr,
+            flush=True,
+        )
+        os._exit(143)  # no teardown: the process group's peers are gone too
+
+    threading.Thread(target=watch, name="tna-watch-launcher", daemon=True).start()
 
 
 def shutdown(ranks: Ranks, finished: bool = True) -> None:
