@@ -202,3 +202,65 @@ def _one_layer(path, kind, neuron="CUBA", weight=None, idecay=4096):
         for k, v in (("iDecay", idecay), ("vDecay", 0), ("vThMant", 10)):
             g.create_dataset(f"neuron/{k}", data=v)
     assert os.path.getsize(path) > 0
+
+
+def test_the_ir_is_a_leaf():
+    """Importing the IR (and its ONNX reader) loads nothing of training, data, models, quantization or
+    the stages."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tna_deploy.ir, tna_deploy.ir.onnx_model, tna_deploy.ir.serial; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[:2][-1] in "
+        "('train', 'data', 'models', 'quant', 'export', 'simulate', 'report', 'hardware', 'cli')"
+        " and m.startswith('tna_deploy.')); assert not bad, bad; "
+        "assert 'torch' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_a_weight_mode_is_one_name_decoded_in_one_place():
+    from tna_deploy.ir.modes import WEIGHT_MODES, weight_bits
+    from tna_deploy.quant import modes
+
+    assert modes.MODES is WEIGHT_MODES
+    assert [weight_bits(m) for m in ("fp", "int8", "ternary", "binary")] == [8, 8, 2, 1]
+    assert weight_bits("unknown") == 8
+
+
+def test_netx_meta_is_checked_where_it_is_made():
+    from tna_deploy.ir import NetxMeta
+
+    good = dict(
+        source_run="runs/x",
+        timesteps=3,
+        n_classes=10,
+        in_shape=[1, 28, 28],
+        input_bits=4,
+        input_scale=15.0,
+        event_data=False,
+        dataset="fashion-mnist",
+        arch="4C3-8FC",
+        width=1.0,
+        layers=[dict(name="0:conv", kind="conv", role="first", mode="int8", weight_bits=8)],
+    )
+    meta = NetxMeta(**good)
+    assert NetxMeta.from_dict(meta.to_dict()) == meta and meta.ternary_layers == []
+    for key, value, words in (
+        ("dataset", "../etc", "attribute dataset is '../etc', expected a dataset name"),
+        ("timesteps", 0, "attribute timesteps is 0, expected an integer >= 1"),
+        ("layers", [dict(good["layers"][0], mode="quaternary")], "attribute layers is"),
+    ):
+        with pytest.raises(ValueError, match=words.replace("(", r"\(")):
+            NetxMeta(**dict(good, **{key: value}))
+
+
+def test_every_layer_kind_reads_and_writes_its_own_fields():
+    from tna_deploy.ir.layers import LAYER_KINDS
+
+    assert list(LAYER_KINDS) == ["input", "conv", "dense", "flatten"]
+    with pytest.raises(
+        ValueError, match=r"layer type 'pool' \(runs: input, conv, dense, flatten\)"
+    ):
+        Layer("pool", 1, (4,), (4,))
