@@ -243,14 +243,13 @@ def test_the_report_names_each_comparison_by_its_pair(tmp_path):
     """simulate --backend onnx,emulator: the report's JSON and Markdown compare onnx with the emulator
     (it said "Lava vs emulator" for every pair)."""
     pytest.importorskip("onnxruntime")
+    import dataclasses
+
     from click.testing import CliRunner
 
     from tna_deploy.cli import main
-    from tna_deploy.simulate.run import simulate
-
-    import dataclasses
-
     from tna_deploy.export.onnx_writer import write_onnx
+    from tna_deploy.simulate.run import simulate
 
     net = dataclasses.replace(small_net(tmp_path / "n.net"), timesteps=6)
     write_onnx(net, str(tmp_path / "n.onnx"))
