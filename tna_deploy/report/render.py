@@ -6,6 +6,7 @@ import base64
 import html
 import io
 
+from ..simulate.choices import PYTORCH
 from ..simulate.choices import label as source_label
 
 
@@ -136,7 +137,7 @@ def layer_rows(r: dict) -> list[list[str]]:
     rows = []
     act = r["activity"][r["chip"]]
     cores = {c["layer"]: c for c in r["feasibility"]["per_layer"]}
-    torch_act = {a["layer"]: a for a in r["activity"].get("torch", [])}
+    torch_act = {a["layer"]: a for a in r["activity"].get(PYTORCH, [])}
     for s, a in zip(r["layers"], act):
         c = cores[s["name"]]
         t = torch_act.get(s["name"])

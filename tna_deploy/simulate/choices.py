@@ -42,7 +42,7 @@ SOURCES = (
 SOURCE = {s.name: s for s in SOURCES}
 SOURCE_NAMES = tuple(SOURCE)
 BACKENDS = {s.name: s.help for s in SOURCES if s.help}
-REFERENCE = "torch"  # the source ``--run`` adds: never a --backend
+PYTORCH = "torch"  # the source ``--run`` adds: never a --backend
 DEFAULT_BACKEND = "emulator"
 
 

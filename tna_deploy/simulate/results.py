@@ -21,7 +21,7 @@ import numpy as np
 from .. import __version__
 from ..checks import Field, check_fields, is_bool, is_int, is_num, is_str, shown
 from ..errors import CheckpointError, SimulationError, version_problem
-from .choices import BACKENDS, SOURCE_NAMES, label
+from .choices import BACKENDS, PYTORCH, SOURCE_NAMES, label
 
 FORMAT = "tna-deploy-sim"
 FORMAT_VERSION = 3  # 3: the folder is an output set with a manifest (tna_deploy.atomic)
@@ -416,7 +416,7 @@ def _parse(raw: Any, rpath: str) -> SimResults:
         summaries=summaries,
         parity=None
         if parity is None
-        else _comparison(parity, f"{rpath}: parity", layers, [backends[0], "torch"]),
+        else _comparison(parity, f"{rpath}: parity", layers, [backends[0], PYTORCH]),
         agreements=[
             _comparison(g, f"{rpath}: agreements[{i}]", layers, backends)
             for i, g in enumerate(raw.get("agreements", []))

@@ -20,7 +20,7 @@ from ..errors import ConfigError
 from ..ir import DeployedNet, read_netx
 from ..ir.onnx_model import is_onnx, read_onnx
 from .backends import RUNNERS
-from .choices import SOURCE_NAMES
+from .choices import PYTORCH, SOURCE_NAMES
 from .collect import Collector
 from .compare import Parity
 from .inputs import Inputs, dataset_inputs, file_inputs
@@ -120,7 +120,7 @@ def simulate_with(
     runners = {b: RUNNERS[b](path, net, onnx_bytes, record) for b in backends}
     collect = {b: Collector(net, record) for b in backends}
     chip = backends[0]
-    parity = Parity(names[:-1], chip, "torch") if ref else None
+    parity = Parity(names[:-1], chip, PYTORCH) if ref else None
     reference = "emulator" if "emulator" in backends else backends[-1]
     agreements = [
         Parity(names[:-1], b, reference)
@@ -167,7 +167,7 @@ def simulate_with(
         for b, c in collect.items()
     }
     if torch_c:
-        summaries["torch"] = Summary.of(
+        summaries[PYTORCH] = Summary.of(
             torch_c.all_logits(), labels, 0.0, run=os.path.abspath(opts.run_dir)
         )
     results = SimResults(
@@ -186,7 +186,7 @@ def simulate_with(
         parity=parity.result() if parity else None,
         agreements=[g.result() for g in agreements],
     )
-    sources = dict(collect, **({"torch": torch_c} if torch_c else {}))
+    sources = dict(collect, **({PYTORCH: torch_c} if torch_c else {}))
     counts = Counts(
         np.concatenate(input_counts), {s: c.source_counts() for s, c in sources.items()}, labels
     )
