@@ -13,7 +13,7 @@ class TorchReference:
     """Per chunk: the spikes of every layer but the read-out, and the logits."""
 
     def __init__(self, run_dir: str, net: DeployedNet):
-        from ..export.netx import prepare_for_chip
+        from ..models.chip import prepare_for_chip
         from ..train.runs import load_run
 
         run = load_run(run_dir, with_twins=False)
