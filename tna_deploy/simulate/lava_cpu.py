@@ -21,6 +21,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..childproc import python_command
+from ..errors import Stopped
 from ..ir import DeployedNet
 from . import procgroup
 from .emulator import stream_step
@@ -30,10 +31,10 @@ log = logging.getLogger(__name__)
 W_SCALE_V = 4096.0  # Lava v (and SLAYER v_int) per unit of SLAYER float voltage: 64 (weights) x 64 (a_in << 6)
 
 
-class Interrupted(KeyboardInterrupt):
-    """SIGTERM during a Lava run: stopped and cleaned up like Ctrl-C, but exits 143."""
-
-    exit_code = 143
+Interrupted = (
+    Stopped  # SIGTERM during a Lava run: stopped and cleaned up like Ctrl-C, but exits 143
+)
+WORKER_SIGINT, WORKER_SIGTERM = 130, 143  # the worker's exit status when its group got the signal
 
 
 def _chw(a: np.ndarray) -> np.ndarray:
@@ -92,6 +93,10 @@ def run_lava(
             if len(parts) == 3 and parts[0] == "progress" and on_sample:
                 on_sample(int(parts[1]), int(parts[2]))
         rc = proc.wait()
+        if rc == WORKER_SIGINT:  # Ctrl-C or SIGINT sent to the worker's own group: as a Ctrl-C here
+            raise KeyboardInterrupt()
+        if rc == WORKER_SIGTERM:
+            raise Interrupted()
         if rc != 0 or not os.path.isfile(os.path.join(run_dir, "raw.npz")):
             raise RuntimeError(_worker_error(run_dir, rc))
         with np.load(os.path.join(run_dir, "raw.npz"), allow_pickle=False) as z:
@@ -110,6 +115,9 @@ def run_lava(
 
 
 def _worker_error(run_dir: str, rc: int) -> str:
+    if rc < 0:  # killed by a signal it cannot handle (SIGKILL, a crash)
+        name = signal.Signals(-rc).name if -rc in signal.Signals._value2member_map_ else str(-rc)
+        return f"the Lava worker was killed by {name} from outside; nothing was written"
     for name in ("error.txt", "worker.log"):
         try:
             with open(os.path.join(run_dir, name)) as f:

@@ -23,29 +23,41 @@ import numpy as np
 
 from .procgroup import RUN_MARK
 
-_ORPHANED = threading.Lock()
+_FINISHING = (
+    threading.Lock()
+)  # one thread finishes the worker: main, the parent watch or the signal watch
+STOP_SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143}  # the exit status each one gives
 
 
 def _watch_parent(parent: int, run_dir: str) -> None:
     while os.getppid() == parent:
         time.sleep(0.25)
-    _clean_up_orphaned(run_dir)
+    _finish(run_dir, orphaned=True)
 
 
-def _clean_up_orphaned(run_dir: str) -> None:
-    """The parent is gone: stop the rest of the group, free its shared memory and the run folders, then kill
-    the group, this process included. Runs once, from the watchdog or from ``main`` (whichever gets here
-    first: killing Lava's processes makes ``run`` fail, and ``main`` must not exit before the cleanup)."""
-    if not _ORPHANED.acquire(blocking=False):
-        while True:  # the other thread is cleaning up and will kill this process
-            time.sleep(1)
-    from .procgroup import group_pids, mapped_shm, remove_mp_tmp, unlink_shm
+def _watch_signals(parent: int, run_dir: str) -> None:
+    """SIGINT or SIGTERM sent to the worker's process group from outside. They are blocked in every
+    thread (and in Lava's forks, which inherit the mask) and taken here, so they work whatever Lava's
+    main thread is blocked in: the run stops, and the parent sees it as a Ctrl-C (130) or SIGTERM (143)."""
+    sig = signal.sigwait(set(STOP_SIGNALS))
+    name = signal.Signals(sig).name
+    _finish(
+        run_dir,
+        orphaned=os.getppid() != parent,
+        code=STOP_SIGNALS[sig],
+        error=f"{name} reached the Lava worker's process group",
+    )
+
+
+def _stop_the_rest_of_the_group() -> set:
+    """SIGKILL Lava's processes (this one's group, itself excepted) and wait until they are gone: they
+    hold this worker's stdout (the parent would wait for them forever) and could still write into the
+    run folders. Returns the shared-memory segments they had mapped."""
+    from .procgroup import group_pids, mapped_shm
 
     group, me = os.getpgid(0), os.getpid()
     shm = mapped_shm(group_pids(group))
-    for pid in [
-        p for p in group_pids(group) if p != me
-    ]:  # first what could still write into the folders
+    for pid in [p for p in group_pids(group) if p != me]:
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
@@ -53,10 +65,29 @@ def _clean_up_orphaned(run_dir: str) -> None:
     end = time.monotonic() + 5.0
     while [p for p in group_pids(group) if p != me] and time.monotonic() < end:
         time.sleep(0.05)
-    unlink_shm(shm)
-    remove_mp_tmp(run_dir)
-    shutil.rmtree(run_dir, ignore_errors=True)
-    os.killpg(group, signal.SIGKILL)
+    return shm
+
+
+def _finish(run_dir: str, orphaned: bool, code: int = 3, error: str = "") -> None:
+    """End the worker, once, from whichever thread gets here first (the others wait to be killed): stop
+    Lava's processes; when the parent is gone also free the shared memory and the run folders (nobody else
+    will) and kill the group; else leave ``error.txt`` for the parent and exit with ``code``."""
+    if not _FINISHING.acquire(blocking=False):
+        while True:  # another thread is finishing and will end this process
+            time.sleep(1)
+    shm = _stop_the_rest_of_the_group()
+    if orphaned:
+        from .procgroup import remove_mp_tmp, unlink_shm
+
+        unlink_shm(shm)
+        remove_mp_tmp(run_dir)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        os.killpg(os.getpgid(0), signal.SIGKILL)
+    if error:
+        with open(os.path.join(run_dir, "error.txt"), "w") as f:
+            f.write(error[:300])
+    sys.stdout.flush()
+    os._exit(code)
 
 
 def _whc(x_chw_t: np.ndarray) -> np.ndarray:
@@ -141,21 +172,24 @@ def run(run_dir: str) -> None:
 def main() -> None:
     run_dir = sys.argv[1]
     parent = int(sys.argv[2])
+    # multiprocessing's resource tracker, started on Lava's first shared-memory segment, would unblock
+    # SIGINT and SIGTERM in this thread as it starts (resource_tracker.ensure_running): start it first
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    signal.pthread_sigmask(signal.SIG_BLOCK, set(STOP_SIGNALS))  # taken by _watch_signals only
     mp_tmp = multiprocessing.util.get_temp_dir()  # created now, so that cleanup knows it
     with open(os.path.join(mp_tmp, RUN_MARK), "w") as f:  # and can prove it is this run's
         f.write(os.path.abspath(run_dir))
     with open(os.path.join(run_dir, "mp_tmp.txt"), "w") as f:
         f.write(mp_tmp)
-    threading.Thread(target=_watch_parent, args=(parent, run_dir), daemon=True).start()
+    for watch in (_watch_parent, _watch_signals):
+        threading.Thread(target=watch, args=(parent, run_dir), daemon=True).start()
     try:
         run(run_dir)
     except BaseException as e:  # the parent turns this into one line; the worker only reports
-        if os.getppid() != parent:
-            _clean_up_orphaned(run_dir)
-        with open(os.path.join(run_dir, "error.txt"), "w") as f:
-            f.write(f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}")
-        sys.stdout.flush()
-        os._exit(3)
+        reason = str(e).splitlines()[0][:200] if str(e) else ""
+        _finish(run_dir, orphaned=os.getppid() != parent, error=f"{type(e).__name__}: {reason}")
     sys.stdout.flush()
     os._exit(0)  # skip interpreter teardown: Lava's runtime is stopped, its forks are gone
 
