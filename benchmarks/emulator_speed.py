@@ -73,7 +73,7 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/emulator_speed.json")
     args = ap.parse_args()
 
-    import tna_deploy.simulate.emulator as emu
+    import tna_deploy.engine.emulator as emu
     from tna_deploy.atomic import write_json
     from tna_deploy.ir import read_netx
     from tna_deploy.simulate.run import dataset_inputs, simulate

@@ -38,11 +38,11 @@ def main() -> None:
     import onnxruntime
     from test_export_nir import _snntorch_run
 
+    from tna_deploy.engine.emulator import Emulator
     from tna_deploy.export import to_netx
     from tna_deploy.export.nir_writer import write_nir
     from tna_deploy.export.onnx_writer import write_onnx
     from tna_deploy.ir import read_netx
-    from tna_deploy.simulate.emulator import Emulator
     from tna_deploy.simulate.onnx_backend import OnnxRunner
     from tna_deploy.simulate.run import dataset_inputs
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from tna_deploy.cuba import LOIHI, cuba_run
+from tna_deploy.engine.cuba import LOIHI, cuba_run
 
 
 def lava_reference(a_in: np.ndarray, i_decay: int, v_decay: int, vth: int, bias: np.ndarray):

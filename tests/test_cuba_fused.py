@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tna_deploy import cuba_ext
-from tna_deploy.cuba import LOIHI, SLAYER, U_MAX, cuba_run, cuba_run_torch
+from tna_deploy.engine import cuba_ext
+from tna_deploy.engine.cuba import LOIHI, SLAYER, U_MAX, cuba_run, cuba_run_torch
 
 pytestmark = pytest.mark.skipif(
     cuba_ext.get() is None, reason="no C++ compiler: the portable kernel runs alone"

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from helpers import tiny_config
 
 from tna_deploy.cli import main
+from tna_deploy.engine.emulator import Emulator
 from tna_deploy.export.netx import ExportError
 from tna_deploy.ir import DeployedNet, Layer, Neuron, write_netx
-from tna_deploy.simulate.emulator import Emulator
 from tna_deploy.simulate.run import simulate
 
 U_MAX = (1 << 23) - 1

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 nir = pytest.importorskip("nir")
 
+from tna_deploy.engine.emulator import Emulator  # noqa: E402
 from tna_deploy.export.nir_writer import (  # noqa: E402
     DT,
     NirExportError,
@@ -24,7 +25,6 @@ from tna_deploy.export.nir_writer import (  # noqa: E402
     write_nir,
 )
 from tna_deploy.ir import DeployedNet, Layer, Neuron, read_netx  # noqa: E402
-from tna_deploy.simulate.emulator import Emulator  # noqa: E402
 from tna_deploy.simulate.run import dataset_inputs  # noqa: E402
 
 REAL_FMNIST = "/usr/share/datasets/fashion-mnist"

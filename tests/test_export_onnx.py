@@ -13,10 +13,10 @@ import pytest
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
+from tna_deploy.engine.emulator import Emulator  # noqa: E402
 from tna_deploy.export.onnx_writer import OnnxExportError, build_model, random_inputs, write_onnx  # noqa: E402
 from tna_deploy.ir import DeployedNet, Layer, Neuron, read_netx  # noqa: E402
 from tna_deploy.ir.onnx_model import OnnxFormatError, read_onnx  # noqa: E402
-from tna_deploy.simulate.emulator import Emulator  # noqa: E402
 from tna_deploy.simulate.onnx_backend import OnnxRunner  # noqa: E402
 from tna_deploy.simulate.run import simulate  # noqa: E402
 

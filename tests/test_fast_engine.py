@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tna_deploy.cuba import SLAYER, cuba_run
+from tna_deploy.engine.cuba import SLAYER, cuba_run
 from tna_deploy.models.network import build_network
 from tna_deploy.train.config import TrainConfig
 
@@ -255,7 +255,7 @@ def test_neuron_bit_identical_beyond_float32_integers(decays):
 def test_spike_level_is_slayers_float32_test(theta):
     """SLAYER fires when ``int64 v >= (theta + 0.01/4096) * 4096`` (a float32 comparison); the kernel's
     integer level gives the same answer for every voltage around it, including where float32 rounds."""
-    from tna_deploy.cuba import slayer_spike_level
+    from tna_deploy.engine.cuba import slayer_spike_level
 
     level = int(slayer_spike_level(theta * 4096))
     v = torch.arange(level - 40, level + 40, dtype=torch.int64)

@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from ..atomic import atomic_path
-from ..cuba import DECAY_UNITY
+from ..engine.cuba import DECAY_UNITY
 from ..errors import TnaError
 from ..ir import DeployedNet, Layer, dense_weight_bits
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from .. import __version__
 from ..atomic import atomic_path
-from ..cuba import DECAY_UNITY, STATE_SHIFT, U_MAX
+from ..engine.cuba import DECAY_UNITY, STATE_SHIFT, U_MAX
 from ..errors import TnaError
 from ..ir import DeployedNet, Layer, dense_weight_bits
 from ..ir.serial import describe
@@ -354,7 +354,7 @@ def check_against_emulator(net: DeployedNet, data: bytes, samples: int) -> str:
         import onnxruntime as ort
     except ImportError:
         return "not run in onnxruntime (not installed)"
-    from ..simulate.emulator import Emulator
+    from ..engine.emulator import Emulator
 
     x = random_inputs(net, samples)
     opts = ort.SessionOptions()

@@ -7,7 +7,7 @@ how a block's forward and backward are computed:
 * Activations live time-major and folded, ``(T*N, C, H, W)``, from the first block to the read-out.
   A SLAYER conv is a conv3d with kernel depth 1 over (N, C, H, W, T); here it is one conv2d over
   T*N images (a dense block is one matmul), and no block transposes time to the end and back.
-* The neuron is :func:`tna_deploy.cuba.cuba_run` with the SLAYER flavor: the same integers as
+* The neuron is :func:`tna_deploy.engine.cuba.cuba_run` with the SLAYER flavor: the same integers as
   SLAYER's ``_li_dynamics_fwd`` (int64) and its float32 spike test, so spikes and logits are
   bit-identical to stock SLAYER whenever the synaptic sums are (always for weights on the 1/64 grid).
 * The backward is SLAYER's own, written once per block instead of per op: the exponential
@@ -24,7 +24,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from ..cuba import DECAY_UNITY, SLAYER, cuba_run
+from ..engine.cuba import DECAY_UNITY, SLAYER, cuba_run
 
 TAU_RHO_MULT = 100  # lava-dl neuron/cuba.py: the spike call scales tau_rho and scale_rho by these
 SCALE_RHO_MULT = 0.1

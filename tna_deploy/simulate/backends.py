@@ -7,10 +7,10 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from ..engine.trace import Trace
 from ..ir import DeployedNet
 from .inputs import Inputs
 from .results import SimulationError
-from .trace import Trace
 
 
 class Runner:
@@ -34,7 +34,7 @@ class EmulatorRunner(Runner):
     name = "emulator"
 
     def __init__(self, path: str, net: DeployedNet, onnx_bytes: Optional[bytes], record: tuple):
-        from .emulator import Emulator
+        from ..engine.emulator import Emulator
 
         self.emulator = Emulator(net)
         self.record = ("spikes",) + tuple(record)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..engine.trace import Trace
 from ..ir import DeployedNet
 from .results import SourceCounts
-from .trace import Trace
 
 
 class Collector:

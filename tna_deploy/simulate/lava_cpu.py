@@ -21,11 +21,11 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..childproc import python_command
+from ..engine.emulator import stream_step
+from ..engine.trace import Trace
 from ..errors import Stopped
 from ..ir import DeployedNet
 from . import procgroup
-from .emulator import stream_step
-from .trace import Trace
 
 log = logging.getLogger(__name__)
 W_SCALE_V = 4096.0  # Lava v (and SLAYER v_int) per unit of SLAYER float voltage: 64 (weights) x 64 (a_in << 6)

@@ -9,9 +9,9 @@ from typing import Optional
 
 import numpy as np
 
+from ..engine.trace import Trace
 from ..errors import ConfigError
 from ..ir import DeployedNet
-from .trace import Trace
 
 
 def session(data: bytes):

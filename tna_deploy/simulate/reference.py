@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..engine.trace import Trace
 from ..errors import ConfigError
 from ..ir import DeployedNet
-from .trace import Trace
 
 
 class TorchReference:

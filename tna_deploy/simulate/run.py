@@ -16,6 +16,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..atomic import check_writable, file_sha256
+from ..engine.trace import Trace
 from ..errors import ConfigError
 from ..ir import DeployedNet, read_netx
 from ..ir.onnx_model import is_onnx, read_onnx
@@ -39,7 +40,6 @@ from .results import (  # noqa: F401  (COUNTS ... SimulationError: where callers
     Summary,
     write,
 )
-from .trace import Trace
 
 __all__ = ["Options", "simulate", "simulate_with", "dataset_inputs", "SimulationError"]
 RECORD_BUDGET = 4 << 30  # bytes a --record may keep in memory

@@ -7,7 +7,7 @@ Per layer it computes what netx instantiates in Lava with ``Loihi2SimCfg(select_
          8-bit clip and truncation to ``num_weight_bits``, then ``>> -weight_exp`` (flooring), one
          term per delay value.
   input  with a neuron: the sample goes straight into its ``a_in``.
-  neuron ``PyLifResetModelBitAcc`` through the shared kernel ``tna_deploy.cuba`` (LOIHI flavor);
+  neuron ``PyLifResetModelBitAcc`` through the shared kernel ``tna_deploy.engine.cuba`` (LOIHI flavor);
          ``a_in << 6`` wraps in int32 as numpy does.
 The first synapse takes graded input values when the file's input has message bits, else ``!= 0``.
 
@@ -37,8 +37,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..cuba import LOIHI, STATE_SHIFT, cuba_run
 from ..ir import DeployedNet, Layer, dense_weight_bits
+from .cuba import LOIHI, STATE_SHIFT, cuba_run
 from .trace import Trace
 
 F32_EXACT = 1 << 24
