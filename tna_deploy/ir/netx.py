@@ -88,7 +88,7 @@ def read_netx(path: str) -> DeployedNet:
                     raise NetxFormatError(f"{path}: layer/{i} is a dataset, expected a layer group")
                 kind = text(read(g, "type")) if "type" in g else "<missing>"
                 where = f"layer {i} ({kind})"
-                layer = _layer(kind, NetxContext(g, i, shape, flat, read), bool(meta))
+                layer = _layer(kind, NetxContext(g, i, shape, flat, read, Layer), bool(meta))
                 flat = kind == "flatten"
                 layers.append(layer)
                 shape = layer.out_shape

@@ -9,13 +9,14 @@ from typing import Callable, Optional
 @dataclass(frozen=True)
 class NetxContext:
     """One layer group being read: its index, the previous layer's output shape (None before the
-    first), whether the previous layer is a flatten, and the bounded dataset reader."""
+    first), whether the previous layer is a flatten, the bounded dataset reader, and what builds a layer."""
 
     group: object
     index: int
     shape: Optional[tuple]
     after_flatten: bool
     read: Callable
+    layer: Callable  # the IR's Layer class, handed in so that a kind never imports the IR back
 
 
 class LayerKind:

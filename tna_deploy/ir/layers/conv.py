@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..h5 import bias, integers, ints, pair, scalar
-from ..net import Layer
 from .base import LayerKind, NetxContext
 
 NEEDS = "a conv layer needs shape, weight, stride, padding, dilation, groups and a neuron"
@@ -51,7 +50,7 @@ class Conv(LayerKind):
             )
 
     @staticmethod
-    def read_netx(ctx: NetxContext, neuron) -> Layer:
+    def read_netx(ctx: NetxContext, neuron):
         g, read = ctx.group, ctx.read
         if "neuron" not in g:
             raise ValueError("conv layer without a neuron (netx requires one)")
@@ -62,7 +61,7 @@ class Conv(LayerKind):
         if w.ndim < 4:
             raise ValueError(f"weight of shape {w.shape}, expected (out, in / groups, kH, kW)")
         w = w.reshape(w.shape[:4])
-        return Layer(
+        return ctx.layer(
             "conv",
             ctx.index,
             ctx.shape,

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..h5 import bias, integers, ints
-from ..net import Layer
 from .base import LayerKind, NetxContext
 
 NEEDS = "a dense layer needs shape and weight"
@@ -117,7 +116,7 @@ class Dense(LayerKind):
             object.__setattr__(layer, "delay", d)
 
     @staticmethod
-    def read_netx(ctx: NetxContext, neuron) -> Layer:
+    def read_netx(ctx: NetxContext, neuron):
         g, read, shape = ctx.group, ctx.read, ctx.shape
         n_out = math.prod(ints(read(g, "shape", NEEDS), "shape"))
         w = integers(read(g, "weight", NEEDS), "weight")
@@ -130,7 +129,7 @@ class Dense(LayerKind):
         if w.ndim != 2:
             raise ValueError(f"weight of shape {w.shape}, expected (outputs {n_out}, inputs)")
         in_shape = shape if shape is not None else (w.shape[1],)
-        return Layer(
+        return ctx.layer(
             "dense",
             ctx.index,
             in_shape,

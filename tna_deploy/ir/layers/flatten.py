@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-from ..net import Layer
 from .base import LayerKind, NetxContext
 
 
@@ -17,7 +16,7 @@ class Flatten(LayerKind):
             raise ValueError(f"flatten of {layer.in_shape} cannot have shape {layer.out_shape}")
 
     @staticmethod
-    def read_netx(ctx: NetxContext, neuron) -> Layer:
+    def read_netx(ctx: NetxContext, neuron):
         if ctx.shape is None:
             raise ValueError("flatten before any layer with a shape")
-        return Layer("flatten", ctx.index, ctx.shape, (math.prod(ctx.shape),))
+        return ctx.layer("flatten", ctx.index, ctx.shape, (math.prod(ctx.shape),))

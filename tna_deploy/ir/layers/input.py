@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ..h5 import ints
-from ..net import Layer
 from .base import LayerKind, NetxContext
 
 
@@ -17,6 +16,6 @@ class Input(LayerKind):
             raise ValueError(f"input layer shapes differ: {layer.in_shape} vs {layer.out_shape}")
 
     @staticmethod
-    def read_netx(ctx: NetxContext, neuron) -> Layer:
+    def read_netx(ctx: NetxContext, neuron):
         out = ints(ctx.read(ctx.group, "shape", "an input layer needs its shape"), "shape")
-        return Layer("input", ctx.index, out, out, neuron=neuron)
+        return ctx.layer("input", ctx.index, out, out, neuron=neuron)
