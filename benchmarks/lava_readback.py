@@ -28,7 +28,7 @@ def run(path: str, samples: int, stock: bool) -> tuple[float, float, list]:
     from lava.proc import io
 
     from tna_deploy.ir import read_netx
-    from tna_deploy.simulate.lavaproc.recorder import SpikeRecorder
+    from tna_deploy.simulate.lava.procs.recorder import SpikeRecorder
     from tna_deploy.simulate.run import dataset_inputs
 
     ir = read_netx(path)

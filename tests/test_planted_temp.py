@@ -17,7 +17,13 @@ from multiprocessing import shared_memory
 import pytest
 
 from tna_deploy.childproc import python_command, script_command
-from tna_deploy.simulate.procgroup import PREFIX, clean_stale, private_dir, release, write_owner
+from tna_deploy.simulate.lava.procgroup import (
+    PREFIX,
+    clean_stale,
+    private_dir,
+    release,
+    write_owner,
+)
 
 LINUX = sys.platform.startswith("linux") and os.path.isdir("/dev/shm")
 pytestmark = pytest.mark.skipif(not LINUX, reason="process groups, /proc and /dev/shm as on Linux")
@@ -149,10 +155,16 @@ def test_release_refuses_a_folder_that_is_not_private(tmp_path, victims):
 def _planted_cwd(tmp_path):
     cwd = tmp_path / "bundle"
     pkg = cwd / "tna_deploy"
-    (pkg / "simulate").mkdir(parents=True)
+    (pkg / "simulate" / "lava").mkdir(parents=True)
     marker = tmp_path / "PLANTED-CODE-RAN"
     payload = f"open({str(marker)!r}, 'w').write('ran')\n"
-    for f in ("__init__.py", "simulate/__init__.py", "simulate/lava_worker.py", "cli.py"):
+    for f in (
+        "__init__.py",
+        "simulate/__init__.py",
+        "simulate/lava/__init__.py",
+        "simulate/lava/worker.py",
+        "cli.py",
+    ):
         (pkg / f).write_text(payload + "def main(*a, **k):\n    pass\n")
     (cwd / "aedat_worker.py").write_text(payload)
     (cwd / "numpy.py").write_text(payload)

@@ -15,7 +15,7 @@ from multiprocessing import shared_memory
 
 import pytest
 
-from tna_deploy.simulate.procgroup import PREFIX, clean_stale, group_pids, write_owner
+from tna_deploy.simulate.lava.procgroup import PREFIX, clean_stale, group_pids, write_owner
 
 LINUX = sys.platform.startswith("linux") and os.path.isdir("/dev/shm")
 

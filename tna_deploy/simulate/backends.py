@@ -66,7 +66,7 @@ class LavaRunner(Runner):
         self.info: dict = {}
 
     def prepare(self, inputs: Inputs, on_progress) -> None:
-        from .lava_cpu import run_lava
+        from .lava.run import run_lava
 
         x = inputs.chunk(0, inputs.n)
         try:

@@ -1,6 +1,6 @@
-"""``lava_worker.main()`` with argv RUN_DIR PARENT_PID: one Lava run, in its own process group.
+"""``worker.main()`` with argv RUN_DIR PARENT_PID: one Lava run, in its own process group.
 
-``lava_cpu.run_lava`` starts this isolated (``childproc.python_command``: never the working directory's
+``run.run_lava`` starts this isolated (``childproc.python_command``: never the working directory's
 code) with ``start_new_session=True``; it reads ``job.json`` and ``inputs.npy`` from RUN_DIR, runs the
 netx file in Lava's CPU simulator, prints ``progress k K`` per sample on stdout and writes ``raw.npz``
 (each layer's spikes and the probed u / v, in Lava's (W, H, C, steps) layout) or ``error.txt``. A
@@ -99,7 +99,7 @@ def run(run_dir: str) -> None:
     with open(os.path.join(run_dir, "job.json")) as f:
         job = json.load(f)
     inputs = np.load(os.path.join(run_dir, "inputs.npy"), allow_pickle=False)
-    from ..lava_import import quiet_import
+    from ...lava_import import quiet_import
 
     netx = quiet_import("lava.lib.dl.netx")
     from lava.magma.core.run_conditions import RunSteps
@@ -107,8 +107,8 @@ def run(run_dir: str) -> None:
     from lava.proc import io
     from lava.proc.monitor.process import Monitor
 
-    from .lavaproc.recorder import SpikeRecorder
     from .procgroup import mapped_shm
+    from .procs.recorder import SpikeRecorder
 
     k_samples, t = inputs.shape[0], inputs.shape[-1]
     input_neuron, record = job["input_neuron"], job["record"]

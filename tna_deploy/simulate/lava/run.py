@@ -1,4 +1,4 @@
-"""Run a tna-deploy netx file in Lava's CPU simulator, ``Loihi2SimCfg(select_tag='fixed_pt')``.
+"""Run a netx file in Lava's CPU simulator, ``Loihi2SimCfg(select_tag='fixed_pt')``.
 
 Samples run back to back, one every T steps. netx's ``reset_interval=T`` gives every layer a
 ``LIFReset`` neuron that zeroes u and v at its own offset, so each layer starts every sample from
@@ -6,7 +6,7 @@ rest exactly when that sample's first input reaches it. Each Lava layer adds one
 so netx layer i (0-based) holds sample k's activity in steps [kT + i + c, kT + i + c + T): its
 "window" (c = 1, or 0 when the input layer has its own neuron and the input enters its ``a_in``).
 Inside the window the chip and the delay-free PyTorch model compute the same integers.
-Lava is imported only in the worker process (``lava_worker``), started only when ``--backend lava`` asks.
+Lava is imported only in the worker process (``simulate.lava.worker``), started only when ``--backend lava`` asks.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..childproc import python_command
-from ..engine.emulator import stream_step
-from ..engine.trace import Trace
-from ..errors import Stopped
-from ..ir import DeployedNet
+from ...childproc import python_command
+from ...engine.emulator import stream_step
+from ...engine.trace import Trace
+from ...errors import Stopped
+from ...ir import DeployedNet
 from . import procgroup
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def run_lava(
     of every layer but the last, the logits (the last layer's voltage at its window's end, / 4096),
     and when ``record`` asks the current / voltage of every layer; plus timing.
 
-    Lava runs in a worker (``lava_worker``) that leads its own process group. Ctrl-C or SIGTERM here
+    Lava runs in a worker (``simulate.lava.worker``) that leads its own process group. Ctrl-C or SIGTERM here
     stops that whole group and frees its shared memory and temp folder before re-raising
     (``KeyboardInterrupt``; ``Interrupted`` for SIGTERM); the worker itself stops everything if this
     process dies; a run left by a killed process is cleaned up by the next one, and said so."""
@@ -79,7 +79,7 @@ def run_lava(
         np.save(os.path.join(run_dir, "inputs.npy"), np.ascontiguousarray(inputs))
         with open(os.path.join(run_dir, "worker.log"), "w") as log_file:
             proc = subprocess.Popen(
-                python_command("tna_deploy.simulate.lava_worker", run_dir, str(os.getpid())),
+                python_command("tna_deploy.simulate.lava.worker", run_dir, str(os.getpid())),
                 stdout=subprocess.PIPE,
                 stderr=log_file,
                 start_new_session=True,
