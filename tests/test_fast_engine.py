@@ -178,7 +178,8 @@ def test_a_model_trained_with_one_engine_evaluates_and_exports_identically(tiny_
 
     from tna_deploy.data.datasets import load_split
     from tna_deploy.data.encode import encode
-    from tna_deploy.export.netx import _meta, _write_h5, prepare_for_chip
+    from tna_deploy.ir import write_netx
+    from tna_deploy.models.chip import prepare_for_chip, to_ir
     from tna_deploy.train.loop import train
     from tna_deploy.train.runs import load_run
 
@@ -194,7 +195,7 @@ def test_a_model_trained_with_one_engine_evaluates_and_exports_identically(tiny_
         run.base.engine = engine
         net, _ = prepare_for_chip(run)
         path = str(tmp_path / f"{engine}.net")
-        _write_h5(path, net, _meta(run, net))
+        write_netx(to_ir(run, net), path)
         with h5py.File(path) as h:
             weights.append(
                 {

@@ -22,7 +22,7 @@ from ..atomic import atomic_path
 from ..errors import CheckpointError, ExportError
 from ..ir import NetxMeta, write_netx
 from ..ir.meta import FORMAT, FORMAT_VERSION, decode_attrs, is_tna
-from ..models.chip import check_mappable, chip_ir, netx_meta, prepare_for_chip, to_ir
+from ..models.chip import check_mappable, prepare_for_chip, to_ir
 from ..train.runs import load_run
 
 __all__ = [
@@ -71,14 +71,6 @@ def to_netx(
                 ) from None
     log.info("exported %s -> %s", run_dir, out_path)
     return ExportResult(out_path, meta, table, warnings)
-
-
-# the chip copy's metadata and file, as tests/test_fast_engine.py writes them for each engine
-_meta = netx_meta
-
-
-def _write_h5(path: str, net, meta: NetxMeta) -> None:
-    write_netx(chip_ir(net, meta), path)
 
 
 def read_meta(path: str) -> NetxMeta:
