@@ -383,21 +383,22 @@ START, END = (
 
 
 def readme_table(text: str) -> None:
-    """Replace the README's accuracy table (between the two markers) with ``text``."""
-    path = os.path.join(ROOT, "README.md")
-    with open(path) as f:
-        readme = f.read()
-    if START not in readme or END not in readme:
-        print(
-            f"study: README.md has no {START} ... {END} block; the table is in results/table.md",
-            file=sys.stderr,
-        )
-        return
-    head, rest = readme.split(START, 1)
-    tail = rest.split(END, 1)[1]
-    with open(path + ".tmp", "w") as f:
-        f.write(f"{head}{START}\n{text}{END}{tail}")
-    os.replace(path + ".tmp", path)
+    """Replace the accuracy table (between the two markers) in the README and in docs/accuracy.md."""
+    for rel in ("README.md", os.path.join("docs", "accuracy.md")):
+        path = os.path.join(ROOT, rel)
+        with open(path) as f:
+            readme = f.read()
+        if START not in readme or END not in readme:
+            print(
+                f"study: {rel} has no {START} ... {END} block; the table is in results/table.md",
+                file=sys.stderr,
+            )
+            continue
+        head, rest = readme.split(START, 1)
+        tail = rest.split(END, 1)[1]
+        with open(path + ".tmp", "w") as f:
+            f.write(f"{head}{START}\n{text}{END}{tail}")
+        os.replace(path + ".tmp", path)
 
 
 def table(summary: dict) -> str:

@@ -1,1 +1,1 @@
-"""Run an exported netx file: Lava's CPU simulator for Loihi 2 (and later our emulator); compare with PyTorch."""
+"""``tna-deploy simulate``: run a netx or ONNX file in the emulator (``engine/``), Lava (``lava/``) or onnxruntime, beside the PyTorch model, and write the simulation record (``results.py``)."""
