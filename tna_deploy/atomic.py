@@ -107,16 +107,29 @@ MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "tna-deploy-output-set"
 
 
+def _missing_folders(folder: str) -> list:
+    """The folders ``os.makedirs(folder)`` would create, the deepest first."""
+    created, p = [], os.path.abspath(folder)
+    while not os.path.exists(p) and p != os.path.dirname(p):
+        created.append(p)
+        p = os.path.dirname(p)
+    return created
+
+
+def _remove_empty(folders: list) -> None:
+    """Remove each of ``folders`` (the deepest first) that is still empty."""
+    for d in folders:
+        with contextlib.suppress(OSError):
+            os.rmdir(d)
+
+
 def check_writable(folder: str, flag: str = "--out") -> None:
     """Fail now, in one line, if ``folder`` cannot take files (missing permission, read-only or immutable,
     full), rather than after the expensive work. Folders it had to create for the probe are removed again:
     a stage that fails later leaves nothing behind."""
     from .errors import ConfigError
 
-    created, p = [], os.path.abspath(folder)
-    while not os.path.exists(p) and p != os.path.dirname(p):
-        created.append(p)
-        p = os.path.dirname(p)
+    created = _missing_folders(folder)
     try:
         os.makedirs(folder, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".tmp-probe-", dir=folder)
@@ -132,9 +145,7 @@ def check_writable(folder: str, flag: str = "--out") -> None:
             f"choose a folder you can write to"
         ) from None
     finally:
-        for d in created:  # the deepest first
-            with contextlib.suppress(OSError):
-                os.rmdir(d)
+        _remove_empty(created)
 
 
 def file_sha256(path: str) -> str:
@@ -180,10 +191,7 @@ def out_lock(folder: str, flag: str = "--out"):
     uses by one process share the lock."""
     from .errors import ConfigError
 
-    created, p = [], os.path.abspath(folder)
-    while not os.path.exists(p) and p != os.path.dirname(p):
-        created.append(p)
-        p = os.path.dirname(p)
+    created = _missing_folders(folder)
     try:
         os.makedirs(folder, exist_ok=True)
         key = os.path.realpath(folder)
@@ -213,9 +221,7 @@ def out_lock(folder: str, flag: str = "--out"):
         _HELD[key][1] -= 1
         if not _HELD[key][1]:
             os.close(_HELD.pop(key)[0])  # closing the descriptor releases the lock
-        for d in created:  # folders made for a command that wrote nothing go again, deepest first
-            with contextlib.suppress(OSError):
-                os.rmdir(d)
+        _remove_empty(created)  # folders made for a command that wrote nothing go again
 
 
 def check_apart(out: str, inputs, flag: str = "--out") -> None:

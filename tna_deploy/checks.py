@@ -54,9 +54,12 @@ class Field:
     nullable: bool = False  # may be null
 
 
-def check_fields(record: Any, fields: dict, where: str, error: type, hint: str = "") -> None:
+def check_fields(
+    record: Any, fields: dict, where: str, error: type, hint: str = "", noun: str = "field"
+) -> None:
     """Every field of ``fields`` ({name: Field}) present in ``record`` (a dict) and passing its test;
-    otherwise ``error("<where>: field <name> is <shown>, expected <what>[; <hint>]")``."""
+    otherwise ``error("<where>: <noun> <name> is <shown>, expected <what>[; <hint>]")`` (``noun``:
+    what the file calls its fields, e.g. an HDF5 file's "attribute")."""
     tail = f"; {hint}" if hint else ""
     if not isinstance(record, dict):
         raise error(f"{where} is {shown(record)}, expected an object{tail}")
@@ -64,9 +67,9 @@ def check_fields(record: Any, fields: dict, where: str, error: type, hint: str =
         if name not in record:
             if f.optional:
                 continue
-            raise error(f"{where}: field {name} is missing (expected {f.expected}){tail}")
+            raise error(f"{where}: {noun} {name} is missing (expected {f.expected}){tail}")
         value = record[name]
         if value is None and f.nullable:
             continue
         if not f.ok(value):
-            raise error(f"{where}: field {name} is {shown(value)}, expected {f.expected}{tail}")
+            raise error(f"{where}: {noun} {name} is {shown(value)}, expected {f.expected}{tail}")

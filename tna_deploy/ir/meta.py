@@ -13,7 +13,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from .. import __version__
-from ..checks import Field, is_bool, is_int, is_num, is_str, shown
+from ..checks import Field, check_fields, is_bool, is_int, is_num, is_str
 from ..errors import version_problem
 from .modes import WEIGHT_MODES, is_compressed
 
@@ -73,15 +73,7 @@ def check_meta(meta: dict) -> None:
     )
     if problem:
         raise ValueError(f"{WHERE}: {problem}")
-    for key, f in FIELDS.items():
-        if key not in meta:
-            if f.optional:
-                continue
-            raise ValueError(f"{WHERE}: attribute {key} is missing (expected {f.expected})")
-        if not f.ok(meta[key]):
-            raise ValueError(
-                f"{WHERE}: attribute {key} is {shown(meta[key])}, expected {f.expected}"
-            )
+    check_fields(meta, FIELDS, WHERE, ValueError, noun="attribute")
 
 
 def check_info(info: dict) -> None:
