@@ -60,7 +60,7 @@ def test_emulator_equals_lava_and_pytorch_on_an_exported_network(exported):
     from tna_deploy.report import build_report
 
     r = build_report(out)
-    assert r["activity"]["lava"] == r["activity"]["emulator"] == r["activity"]["torch"]
+    assert r.activity["lava"] == r.activity["emulator"] == r.activity["torch"]
 
 
 def test_whole_split_in_chunks_equals_one_chunk(exported):

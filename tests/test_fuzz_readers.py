@@ -443,7 +443,7 @@ def sim_dir(exported):
     return out
 
 
-def _report(path: str) -> dict:
+def _report(path: str):
     from tna_deploy.report import build_report
     from tna_deploy.report.render import summary_lines, to_markdown
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from helpers import tiny_config
 
 from tna_deploy.cli import main
-from tna_deploy.errors import ConfigError
+from tna_deploy.errors import CheckpointError, ConfigError
 from tna_deploy.hardware.profile import FIELDS, load_profile
 
 HW = os.path.join(os.path.dirname(__file__), "..", "hardware")
@@ -184,22 +184,88 @@ def test_report_rows_of_a_file_whose_input_layer_has_a_neuron(tmp_path):
         syn, counts = z["emulator_synops"], z["emulator_counts"]
     assert syn.shape[1] == 3 and not syn[:, 0].any() and syn[:, 1].any() and counts[:, 0].any()
     rep = build_report(str(tmp_path / "o"))
-    rows = rep["activity"]["emulator"]
-    assert [r["layer"] for r in rows] == [layer.name for layer in net.compute_layers]
+    rows = rep.activity["emulator"]
+    assert [r.layer for r in rows] == [layer.name for layer in net.compute_layers]
     inp, conv, dense = rows
-    assert inp["synops"]["per_inference_mean"] == 0 and inp["synops_dense_per_inference"] == 0
-    assert inp["spikes_out"]["per_inference_mean"] == pytest.approx(counts[:, 0].sum(axis=1).mean())
+    assert inp.synops.per_inference_mean == 0 and inp.synops_dense_per_inference == 0
+    assert inp.spikes_out.per_inference_mean == pytest.approx(counts[:, 0].sum(axis=1).mean())
     # the input neurons count as neurons, neuron updates and cores; they hold no weights
-    assert rep["memory"]["neurons"] == 32 + 12 + 2 and rep["layers"][0]["weight_bytes_chip"] == 0
-    assert rep["totals"]["emulator"]["neuron_updates_per_inference"] == (32 + 12 + 2) * 6
-    assert rep["feasibility"]["per_layer"][0]["cores"] == 1
-    assert rep["latency"]["first_result_after_steps"] == 6 + 2
-    assert conv["synops"]["per_inference_mean"] == pytest.approx(syn[:, 1].sum(axis=1).mean())
-    assert conv["spikes_in"]["per_inference_mean"] == pytest.approx(counts[:, 0].sum(axis=1).mean())
-    assert conv["spikes_out"]["per_inference_mean"] == pytest.approx(
-        counts[:, 1].sum(axis=1).mean()
+    assert rep.memory.neurons == 32 + 12 + 2 and rep.layers[0].weight_bytes_chip == 0
+    assert rep.totals["emulator"].neuron_updates_per_inference == (32 + 12 + 2) * 6
+    assert rep.feasibility.per_layer[0].cores == 1
+    assert rep.latency.first_result_after_steps == 6 + 2
+    assert conv.synops.per_inference_mean == pytest.approx(syn[:, 1].sum(axis=1).mean())
+    assert conv.spikes_in.per_inference_mean == pytest.approx(counts[:, 0].sum(axis=1).mean())
+    assert conv.spikes_out.per_inference_mean == pytest.approx(counts[:, 1].sum(axis=1).mean())
+    assert dense.synops.per_inference_mean == pytest.approx(syn[:, 2].sum(axis=1).mean())
+    assert dense.spikes_in.per_inference_mean == pytest.approx(counts[:, 1].sum(axis=1).mean())
+    # every row of report.json has the same keys in the same order, the input layer's too
+    layers = json.loads(rep.to_json())["layers"]
+    assert all(list(row) == list(layers[1]) for row in layers)
+
+
+def test_report_json_round_trips_through_the_tree(simulated, tmp_path):
+    """report.json is the tree's to_json, and the reader gives the same tree back: bytes to tree to bytes,
+    units and statuses included (unknown figures stay null)."""
+    from tna_deploy.report import Report, read
+
+    out = tmp_path / "r"
+    res = CliRunner().invoke(
+        main, ["report", str(simulated / "sim"), "--out", str(out), "--format", "json"]
     )
-    assert dense["synops"]["per_inference_mean"] == pytest.approx(syn[:, 2].sum(axis=1).mean())
-    assert dense["spikes_in"]["per_inference_mean"] == pytest.approx(
-        counts[:, 1].sum(axis=1).mean()
+    assert res.exit_code == 0, res.stderr
+    text = (out / "report.json").read_text()
+    tree = read(str(out / "report.json"))
+    assert isinstance(tree, Report) and tree.to_json() == text
+    assert Report.from_dict(json.loads(text)) == tree
+    assert tree.parity.label == "emulator vs PyTorch" and tree.parity.spikes_equal
+    figure = tree.hardware.figures["energy_neuron_update_pj"]
+    assert figure.value is None and figure.status == "unknown" and figure.source
+    assert json.loads(text)["hardware"]["figures"]["energy_neuron_update_pj"]["value"] is None
+    unknown = [t for t in tree.energy.mean.terms if t.status == "unknown"]
+    assert unknown and all(t.nJ is None and "pj_per_op" not in t.to_dict() for t in unknown)
+    # a report of another format or version is one line naming the file
+    bad = json.loads(text) | {"format_version": 99}
+    (out / "bad.json").write_text(json.dumps(bad))
+    with pytest.raises(CheckpointError, match="bad.json"):
+        read(str(out / "bad.json"))
+    del bad["format_version"], bad["memory"]
+    with pytest.raises(CheckpointError, match="bad.json"):
+        Report.from_dict(bad | {"format_version": 2}, str(out / "bad.json"))
+
+
+def _named(text: str, cell: str, bold: str) -> dict:
+    """Headings, bold summary labels, and every table's first column and header, from one rendering."""
+    import re
+
+    return dict(
+        headings=re.findall(r"(?m)^## (.+)$" if cell == "md" else r"<h2>(.*?)</h2>", text),
+        labels=re.findall(bold, text),
+        cells=re.findall(
+            r"(?m)^\| ([^|]+?) \|" if cell == "md" else r"<tr><t[dh]>(.*?)</t[dh]>", text
+        ),
     )
+
+
+def test_markdown_and_html_name_the_same_figures(simulated):
+    """Both read one document of the tree: the same summary, tables, figures and units, each with its
+    status and source; HTML adds only the plots."""
+    import html as _html
+
+    from tna_deploy.report import build_report
+    from tna_deploy.report.render import render_html, to_markdown
+
+    rep = build_report(str(simulated / "sim"), "loihi2")
+    md, page = to_markdown(rep), _html.unescape(render_html(rep))
+    md_names = _named(md, "md", r"\*\*(.+?)\*\*")
+    page_names = _named(
+        page.replace("<code>", "`").replace("</code>", "`"), "html", r"<b>(.*?)</b>"
+    )
+    page_names["headings"].remove("Plots")
+    assert md_names == page_names
+    assert set(rep.hardware.figures) <= set(md_names["cells"])
+    for term in rep.energy.mean.terms:  # every energy term in both, with its status
+        assert f"| {term.term} |" in md and f"<td>{term.term}</td>" in page
+        assert term.status in md.split(f"| {term.term} |")[1].split("\n")[0]
+    for unit in ("KiB", "nJ", "pJ per op", "synops", "T = 3 timesteps"):
+        assert unit in md and unit in page, unit

@@ -540,9 +540,10 @@ def report(sim_dir, hardware, netx_path, out, formats):
     """
     from .atomic import check_apart, check_writable, out_lock
     from .errors import ConfigError
+    from .report.render import FORMATS
 
     wanted = [f.strip() for f in formats.split(",") if f.strip()]
-    bad = [f for f in wanted if f not in ("json", "md", "html")]
+    bad = [f for f in wanted if f not in FORMATS]
     if bad or not wanted:
         raise ConfigError(f"--format {formats!r}: choose from json, md, html (comma-separated)")
     hardware_file = hardware if ("/" in hardware or hardware.endswith(".toml")) else None
@@ -553,24 +554,18 @@ def report(sim_dir, hardware, netx_path, out, formats):
 
 
 def _report(sim_dir, hardware, netx_path, out, wanted):
-    import json as _json
     import os
 
     from .atomic import OutputSet, verify_set
     from .report import build_report
-    from .report.render import render_html, summary_lines, to_markdown
+    from .report.render import FORMATS, summary_lines
 
     verify_set(sim_dir, "simulate", ("results.json", "counts.npz"))
     r = build_report(sim_dir, hardware, netx_path)
-    writers = {
-        "json": ("report.json", lambda: _json.dumps(r, indent=2)),
-        "md": ("report.md", lambda: to_markdown(r)),
-        "html": ("report.html", lambda: render_html(r)),
-    }
     written = OutputSet(out, "report")
     for f in wanted:
-        name, make = writers[f]
-        text = make().encode()
+        name, render = FORMATS[f]
+        text = render(r).encode()
         written.write(name, lambda fh, t=text: fh.write(t))
     written.close()
     written = [os.path.join(out, name) for name in written.names]

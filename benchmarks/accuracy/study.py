@@ -160,6 +160,8 @@ def _sh(cmd: list[str], log) -> None:
 
 def deploy(name: str, log) -> dict:
     """Export the compressed base, run the whole test set in the emulator with parity, and report."""
+    from tna_deploy.report import read as read_report  # report.json's one reader
+
     run_dir = os.path.join(WORK, name)
     net, sim, rep = (
         os.path.join(WORK, f"{name}.net"),
@@ -171,9 +173,8 @@ def deploy(name: str, log) -> dict:
     _sh([TNA, "report", sim, "--netx", net, "--out", rep, "--format", "json"], log)
     with open(os.path.join(sim, "results.json")) as f:
         sim_res = json.load(f)
-    with open(os.path.join(rep, "report.json")) as f:
-        report = json.load(f)
-    chip = next(k for k in report["totals"] if k != "torch")
+    report = read_report(os.path.join(rep, "report.json"))
+    chip = report.chip
     par = sim_res.get("parity", {})
     return dict(
         chip_backend=chip,
@@ -183,8 +184,8 @@ def deploy(name: str, log) -> dict:
         logits_equal=par.get("logits_equal"),
         spikes_equal=par.get("spikes_equal"),
         prediction_agreement_pct=par.get("prediction_agreement_pct"),
-        synops_per_inference=report["totals"][chip]["synops_per_inference_mean"],
-        synops_dense_per_inference=report["totals"][chip]["synops_dense_per_inference"],
+        synops_per_inference=report.totals[chip].synops_per_inference_mean,
+        synops_dense_per_inference=report.totals[chip].synops_dense_per_inference,
     )
 
 

@@ -1,5 +1,7 @@
-"""The hardware report: assemble from simulation results, render JSON / Markdown / HTML with plots."""
+"""The hardware report: assemble the typed tree (``model.Report``) from simulation results, write and read
+it as report.json, render Markdown / HTML with plots."""
 
 from .build import build_report
+from .model import Report, read
 
-__all__ = ["build_report"]
+__all__ = ["Report", "build_report", "read"]

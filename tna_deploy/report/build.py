@@ -1,12 +1,11 @@
-"""Assemble the report (a plain dict, schema in docs/report-schema.md) from a simulate output folder, read
-through the simulation record's one reader (``tna_deploy.simulate.results``)."""
+"""Assemble the report (the typed tree of ``model``; report.json's schema in docs/report-schema.md) from a
+simulate output folder, read through the simulation record's one reader (``tna_deploy.simulate.results``)."""
 
 from __future__ import annotations
 
 import os
 from typing import Optional
 
-from .. import __version__
 from ..atomic import file_sha256
 from ..errors import CheckpointError
 from ..hardware.counts import layer_activity, static_counts
@@ -15,9 +14,17 @@ from ..hardware.profile import load_profile
 from ..ir import read_model
 from ..simulate import results as sim
 from ..simulate.choices import SOURCE_NAMES
-
-FORMAT = "tna-deploy-report"
-FORMAT_VERSION = 2
+from .model import (
+    Energy,
+    EnergyRange,
+    Feasibility,
+    Latency,
+    LayerActivity,
+    LayerStatic,
+    Memory,
+    Report,
+    Totals,
+)
 
 
 def _check_against(net, results: sim.SimResults, path: str, sim_dir: str) -> None:
@@ -43,7 +50,7 @@ def _check_against(net, results: sim.SimResults, path: str, sim_dir: str) -> Non
 
 def _activity(
     compute_layers, counts: sim.Counts, source: str, timesteps: int, graded: bool
-) -> Optional[list]:
+) -> Optional[list[LayerActivity]]:
     """Per compute layer: the source's measured synaptic ops and spikes in and out (read-out: none out).
     An input layer with its own neuron has no synaptic ops; its spikes are what the next layer receives."""
     if source not in counts.sources:
@@ -53,31 +60,14 @@ def _activity(
     for i, layer in enumerate(compute_layers):
         spikes_in = counts.input_counts if i == 0 else spikes[:, i - 1]
         spikes_out = spikes[:, i] if i < len(compute_layers) - 1 else None
-        rows.append(
-            dict(
-                layer=layer.name,
-                **layer_activity(
-                    layer, syn[:, i], spikes_in, spikes_out, graded and i == 0, timesteps
-                ),
-            )
+        measured = layer_activity(
+            layer, syn[:, i], spikes_in, spikes_out, graded and i == 0, timesteps
         )
+        rows.append(LayerActivity.from_dict(dict(layer=layer.name, **measured)))
     return rows
 
 
-def _totals(activity: list) -> dict:
-    return dict(
-        synops_per_inference_mean=sum(a["synops"]["per_inference_mean"] for a in activity),
-        synops_per_inference_max=sum(a["synops"]["per_inference_max"] for a in activity),
-        synops_dense_per_inference=sum(a["synops_dense_per_inference"] for a in activity),
-        spikes_per_inference_mean=sum(a["spikes_out"]["per_inference_mean"] for a in activity),
-        spikes_per_inference_max=sum(a["spikes_out"]["per_inference_max"] for a in activity),
-        neuron_updates_per_inference=sum(a["neuron_updates_per_inference"] for a in activity),
-        macs=sum(a["synops"]["per_inference_mean"] for a in activity if a["op_type"] == "MAC"),
-        acs=sum(a["synops"]["per_inference_mean"] for a in activity if a["op_type"] == "AC"),
-    )
-
-
-def build_report(sim_dir: str, hardware: str = "loihi2", netx_path: Optional[str] = None) -> dict:
+def build_report(sim_dir: str, hardware: str = "loihi2", netx_path: Optional[str] = None) -> Report:
     """The report of a ``simulate`` folder: the chip backend's counts (the emulator's or Lava's, read
     the same way), PyTorch's beside them when simulated, on the IR of the netx file."""
     results = sim.read(sim_dir)
@@ -106,19 +96,14 @@ def build_report(sim_dir: str, hardware: str = "loihi2", netx_path: Optional[str
         for src in dict.fromkeys((chip,) + SOURCE_NAMES)
         if (a := _activity(layers, counts, src, t, graded)) is not None
     }
-    totals = {src: _totals(a) for src, a in activity.items()}
+    totals = {src: Totals.of(a) for src, a in activity.items()}
     main = totals[chip]
-    mem_chip = sum(s["weight_bytes_chip"] for s in statics)
-    mem_fp32 = sum(s["weight_bytes_fp32"] for s in statics)
-    mem_int8 = sum(s["weight_bytes_int8"] for s in statics)
     meta = net.meta
     pipeline = sum(
         1 for layer in layers if layer.kind != "input"
     )  # an input neuron takes its input in the same step
-    return dict(
-        format=FORMAT,
-        format_version=FORMAT_VERSION,
-        tna_deploy_version=__version__,
+    typed = [LayerStatic.from_dict(s) for s in statics]
+    return Report(
         sim_dir=sim_dir,
         netx_file=path,
         source_run=meta.get("source_run"),
@@ -128,43 +113,37 @@ def build_report(sim_dir: str, hardware: str = "loihi2", netx_path: Optional[str
         timesteps=t,
         n_classes=net.n_classes,
         input_encoding=meta.get("input_encoding", f"{results.input_bits}-bit input"),
-        hardware=profile.to_dict(),
+        hardware=profile,
         accuracy={
             src: s.accuracy if (s := results.summaries.get(src)) else None for src in activity
         },
-        parity=results.parity.to_dict() if results.parity else None,
-        agreement=results.agreement.to_dict() if results.agreement else None,
-        agreements=[g.to_dict() for g in results.agreements],
-        layers=statics,
+        parity=results.parity,
+        agreements=list(results.agreements),
+        layers=typed,
         activity=activity,
         totals=totals,
-        ann_macs_per_inference=sum(s["ann_macs"] for s in statics),
-        memory=dict(
-            chip_bytes=mem_chip,
-            int8_bytes=mem_int8,
-            fp32_bytes=mem_fp32,
-            compression_vs_fp32=mem_fp32 / mem_chip,
-            compression_vs_int8=mem_int8 / mem_chip,
-            neurons=sum(s["neurons"] for s in statics),
-            synapses=sum(s["synapses"] for s in statics),
-            nonzero_synapses=sum(s["nonzero_synapses"] for s in statics),
-        ),
-        feasibility=feasibility(statics, profile, net.input_bits),
-        energy=dict(
-            mean=energy(
-                main["synops_per_inference_mean"],
-                main["neuron_updates_per_inference"],
-                main["spikes_per_inference_mean"],
-                profile,
+        ann_macs_per_inference=sum(s.ann_macs for s in typed),
+        memory=Memory.of(typed),
+        feasibility=Feasibility.from_dict(feasibility(statics, profile, net.input_bits)),
+        energy=EnergyRange(
+            mean=Energy.from_dict(
+                energy(
+                    main.synops_per_inference_mean,
+                    main.neuron_updates_per_inference,
+                    main.spikes_per_inference_mean,
+                    profile,
+                )
             ),
-            max=energy(
-                main["synops_per_inference_max"],
-                main["neuron_updates_per_inference"],
-                main["spikes_per_inference_max"],
-                profile,
+            max=Energy.from_dict(
+                energy(
+                    main.synops_per_inference_max,
+                    main.neuron_updates_per_inference,
+                    main.spikes_per_inference_max,
+                    profile,
+                )
             ),
         ),
-        latency=dict(
+        latency=Latency(
             timesteps_per_inference=t,
             pipeline_layers=pipeline,
             first_result_after_steps=t + pipeline,
@@ -173,5 +152,5 @@ def build_report(sim_dir: str, hardware: str = "loihi2", netx_path: Optional[str
             if not profile["timestep_seconds"].known
             else t * profile["timestep_seconds"].value,
         ),
-        assumptions=ASSUMPTIONS,
+        assumptions=list(ASSUMPTIONS),
     )

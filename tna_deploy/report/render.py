@@ -1,18 +1,20 @@
-"""Render a report dict as Markdown (terminals, pull requests) and HTML (with plots)."""
+"""Render the report tree (``model.Report``) as Markdown (terminals, pull requests) and HTML (with plots).
+
+Both read one document, ``document(report)``: the title, the summary, the per-layer, hardware-figure and
+energy tables and the assumptions, as blocks; each format only lays the blocks out, so the Markdown and the
+HTML name the same figures. report.json is the tree's own ``to_json``."""
 
 from __future__ import annotations
 
 import base64
 import html
 import io
+import re
+from dataclasses import dataclass, field
 
 from ..simulate.choices import PYTORCH
 from ..simulate.choices import label as source_label
-
-
-def pair_label(compared: str) -> str:
-    """A comparison's pair as the report names it: 'onnx vs emulator' -> 'onnxruntime vs emulator'."""
-    return " vs ".join(source_label(name) for name in str(compared).split(" vs "))
+from .model import FORMAT_VERSION, REPORT, Energy, Feasibility, Report
 
 
 def _n(v, digits: int = 3) -> str:
@@ -27,103 +29,99 @@ def _bytes(b: float) -> str:
     return f"{b / 1024:,.1f} KiB" if b >= 1024 else f"{b:,.0f} B"
 
 
-def summary_lines(r: dict) -> list[str]:
-    chip = r["chip"]
-    lava, mem, feas = r["totals"][chip], r["memory"], r["feasibility"]
-    e = r["energy"]["mean"]
-    hw = r["hardware"]["name"]
-    p = r.get("parity")
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+# ---- what the report says ---------------------------------------------------------------------------
+def summary_lines(r: Report) -> list[str]:
+    """The summary as Markdown bullets ("- **label**: ..."); the CLI prints them without the stars."""
+    tot, mem, feas, lat = r.totals[r.chip], r.memory, r.feasibility, r.latency
     lines = [
-        f"- **network**: {len(r['layers'])} layers, {_n(mem['neurons'])} neurons, {_n(mem['synapses'])} synapses "
-        f"({_n(mem['nonzero_synapses'])} nonzero); T = {r['timesteps']}; {r['dataset']}, {r['samples']} samples",
+        f"- **network**: {len(r.layers)} layers, {_n(mem.neurons)} neurons, {_n(mem.synapses)} synapses "
+        f"({_n(mem.nonzero_synapses)} nonzero); T = {r.timesteps}; {r.dataset}, {r.samples} samples",
         "- **accuracy** on those samples: "
-        + ", ".join(
-            f"{source_label(k)} {v:.2f}%" for k, v in r["accuracy"].items() if v is not None
-        ),
+        + ", ".join(f"{source_label(k)} {v:.2f}%" for k, v in r.accuracy.items() if v is not None),
     ]
-    for g in r["agreements"]:
+    for g in r.agreements:
         lines.append(
-            f"- **{pair_label(g['compared'])}** on {g['samples']} samples: spikes equal {'yes' if g['spikes_equal'] else 'no'}, "
-            f"logits equal {'yes' if g['logits_equal'] else 'no'}"
+            f"- **{g.label}** on {g.samples} samples: spikes equal {_yes(g.spikes_equal)}, "
+            f"logits equal {_yes(g.logits_equal)}"
         )
+    p = r.parity
     if p:
+        d = p.first_divergence
         lines.append(
-            f"- **parity** {pair_label(p['compared'])} on {p['samples']} samples: predictions agree "
-            f"{p['prediction_agreement_pct']:.1f}%, logits equal "
-            f"{'yes' if p['logits_equal'] else 'no'}, spikes equal {'yes' if p['spikes_equal'] else 'no'}"
+            f"- **parity** {p.label} on {p.samples} samples: predictions agree "
+            f"{p.prediction_agreement_pct:.1f}%, logits equal {_yes(p.logits_equal)}, spikes equal "
+            f"{_yes(p.spikes_equal)}"
             + (
-                f"; first divergence: layer {p['first_divergence']['layer']}, timestep "
-                f"{p['first_divergence']['timestep']}, sample {p['first_divergence']['sample']}"
-                if p.get("first_divergence")
+                f"; first divergence: layer {d.layer}, timestep {d.timestep}, sample {d.sample}"
+                if d
                 else ""
             )
         )
     lines += [
-        f"- **synaptic ops per inference** (mean / max over samples): {_n(lava['synops_per_inference_mean'])} / "
-        f"{_n(lava['synops_per_inference_max'])} effective ({_n(lava['acs'])} AC + {_n(lava['macs'])} MAC), vs "
-        f"{_n(lava['synops_dense_per_inference'])} dense and {_n(r['ann_macs_per_inference'])} MACs for the same ANN",
-        f"- **spikes per inference**: {_n(lava['spikes_per_inference_mean'])} mean, "
-        f"{_n(lava['spikes_per_inference_max'])} max; **neuron updates**: {_n(lava['neuron_updates_per_inference'])}",
-        f"- **weight memory**: {_bytes(mem['chip_bytes'])} as stored on chip vs {_bytes(mem['int8_bytes'])} all 8-bit "
-        f"and {_bytes(mem['fp32_bytes'])} FP32: {mem['compression_vs_fp32']:.1f}x smaller than FP32, "
-        f"{mem['compression_vs_int8']:.1f}x than 8-bit",
-        f"- **cores on {hw}**: {_n(feas['total_cores'])}"
+        f"- **synaptic ops per inference** (mean / max over samples): {_n(tot.synops_per_inference_mean)} / "
+        f"{_n(tot.synops_per_inference_max)} effective ({_n(tot.acs)} AC + {_n(tot.macs)} MAC), vs "
+        f"{_n(tot.synops_dense_per_inference)} dense and {_n(r.ann_macs_per_inference)} MACs for the same ANN",
+        f"- **spikes per inference**: {_n(tot.spikes_per_inference_mean)} mean, "
+        f"{_n(tot.spikes_per_inference_max)} max; **neuron updates**: {_n(tot.neuron_updates_per_inference)}",
+        f"- **weight memory**: {_bytes(mem.chip_bytes)} as stored on chip vs {_bytes(mem.int8_bytes)} all 8-bit "
+        f"and {_bytes(mem.fp32_bytes)} FP32: {mem.compression_vs_fp32:.1f}x smaller than FP32, "
+        f"{mem.compression_vs_int8:.1f}x than 8-bit",
+        f"- **cores on {r.hardware.name}**: {_n(feas.total_cores)}"
         + (
             ""
-            if feas["fits_one_chip"] is None
-            else f" -> {'fits on one chip' if feas['fits_one_chip'] else 'needs %s chips' % feas['chips']}"
+            if feas.fits_one_chip is None
+            else f" -> {'fits on one chip' if feas.fits_one_chip else 'needs %s chips' % feas.chips}"
         )
         + (
-            f" (depends on unknown: {', '.join(feas['depends_on_unknown'])})"
-            if feas["depends_on_unknown"]
+            f" (depends on unknown: {', '.join(feas.depends_on_unknown)})"
+            if feas.depends_on_unknown
             else ""
         ),
         "- **format limits**: " + limits_text(feas),
-        "- **energy per inference**: " + energy_text(e),
-        f"- **latency**: {r['latency']['timesteps_per_inference']} timesteps per inference once the "
-        f"{r['latency']['pipeline_layers']}-layer pipeline is full (first result after "
-        f"{r['latency']['first_result_after_steps']} steps); seconds: {_n(r['latency']['seconds'])}",
+        "- **energy per inference**: " + energy_text(r.energy.mean),
+        f"- **latency**: {lat.timesteps_per_inference} timesteps per inference once the "
+        f"{lat.pipeline_layers}-layer pipeline is full (first result after "
+        f"{lat.first_result_after_steps} steps); seconds: {_n(lat.seconds)}",
     ]
     return lines
 
 
-def limits_text(feas: dict) -> str:
+def limits_text(feas: Feasibility) -> str:
     """Weight bits, input bits and the state width, as the profile states them (absent in older reports)."""
-    if "weight_bits_exceeded" not in feas:
+    if feas.weight_bits_exceeded is None:
         return "not checked"
     parts = [
         (
             "weights within the profile's bits"
-            if not feas["weight_bits_exceeded"]
-            else "weights wider than the profile allows in "
-            + ", ".join(feas["weight_bits_exceeded"])
+            if not feas.weight_bits_exceeded
+            else "weights wider than the profile allows in " + ", ".join(feas.weight_bits_exceeded)
         )
     ]
-    if feas.get("input_bits_within_limit") is False:
+    if feas.input_bits_within_limit is False:
         parts.append("input spikes wider than the profile's graded spikes")
-    over = feas.get("state_overflow_possible") or []
+    over = feas.state_overflow_possible or []
     parts.append(
         "no layer's worst-case input current exceeds the state width"
         if not over
         else "worst-case input current can exceed the state width in "
-        + ", ".join(o["layer"] for o in over)
+        + ", ".join(o.layer for o in over)
         + " (exact while real activity stays below it; simulate's parity shows whether it does)"
     )
     return "; ".join(parts)
 
 
-def energy_text(e: dict) -> str:
+def energy_text(e: Energy) -> str:
     def rng(lo, hi):
         return f"{lo:,.1f} nJ" if lo == hi else f"{lo:,.1f} to {hi:,.1f} nJ"
 
-    if e["complete"]:
-        return f"{rng(e['low_nJ'], e['high_nJ'])} ({e['kind']})"
-    known = [
-        f"{t['term']} {rng(t['nJ'], t['nJ_max'])} ({t['status']})"
-        for t in e["terms"]
-        if t["nJ"] is not None
-    ]
-    missing = e["depends_on_unknown"]
+    if e.complete:
+        return f"{rng(e.low_nJ, e.high_nJ)} ({e.kind})"
+    known = [f"{t.term} {rng(t.nJ, t.nJ_max)} ({t.status})" for t in e.terms if t.nJ is not None]
+    missing = e.depends_on_unknown
     return (
         "unknown in total, because "
         + " and ".join(missing)
@@ -131,35 +129,6 @@ def energy_text(e: dict) -> str:
         + " unknown"
         + (f"; known part: {'; '.join(known)}" if known else "")
     )
-
-
-def layer_rows(r: dict) -> list[list[str]]:
-    rows = []
-    act = r["activity"][r["chip"]]
-    cores = {c["layer"]: c for c in r["feasibility"]["per_layer"]}
-    torch_act = {a["layer"]: a for a in r["activity"].get(PYTORCH, [])}
-    for s, a in zip(r["layers"], act):
-        c = cores[s["name"]]
-        t = torch_act.get(s["name"])
-        rows.append(
-            [
-                s["name"],
-                s["mode"],
-                _n(s["neurons"]),
-                _n(s["synapses"]),
-                _n(s["nonzero_synapses"]),
-                _bytes(s["weight_bytes_chip"]),
-                _n(a["spikes_in"]["per_inference_mean"]),
-                _n(a["spikes_out"]["per_inference_mean"]),
-                "-" if a["firing_rate"] is None else f"{a['firing_rate']:.3f}",
-                f"{_n(a['synops']['per_inference_mean'])} {a['op_type']}",
-                _n(t["synops"]["per_inference_mean"]) if t else "-",
-                _n(a["synops_dense_per_inference"]),
-                _n(s["ann_macs"]),
-                f"{_n(c['cores'])} ({c['binding'] or '-'})",
-            ]
-        )
-    return rows
 
 
 HEADER = [
@@ -180,68 +149,212 @@ HEADER = [
 ]
 
 
-def to_markdown(r: dict) -> str:
-    out = [
-        f"# tna-deploy report: {r['dataset']} on {r['hardware']['name']}",
-        "",
-        f"Netx file `{r['netx_file']}`, simulation `{r['sim_dir']}` ({source_label(r['chip'])} counts), "
-        f"report format {r['format_version']}.",
-        "Counts are per inference (T = %d timesteps), mean over samples unless marked max."
-        % r["timesteps"],
-        "",
-    ]
-    out += summary_lines(r) + [
-        "",
-        "## Per layer",
-        "",
-        "| " + " | ".join(HEADER) + " |",
-        "|" + "---|" * len(HEADER),
-    ]
-    out += ["| " + " | ".join(row) + " |" for row in layer_rows(r)]
-    out += [
-        "",
-        f"## Hardware figures ({r['hardware']['name']}, `{r['hardware']['path']}`)",
-        "",
-        "| figure | value | status | source |",
-        "|---|---|---|---|",
-    ]
-    for k, f in r["hardware"]["figures"].items():
-        val = _n(f["value"]) + (
-            f" to {_n(f['value_max'])}" if f.get("value_max") is not None else ""
+def layer_rows(r: Report) -> list[list[str]]:
+    cores = {c.layer: c for c in r.feasibility.per_layer}
+    torch_act = {a.layer: a for a in r.activity.get(PYTORCH, [])}
+    rows = []
+    for s, a in zip(r.layers, r.activity[r.chip]):
+        c, t = cores[s.name], torch_act.get(s.name)
+        rows.append(
+            [
+                s.name,
+                s.mode,
+                _n(s.neurons),
+                _n(s.synapses),
+                _n(s.nonzero_synapses),
+                _bytes(s.weight_bytes_chip),
+                _n(a.spikes_in.per_inference_mean),
+                _n(a.spikes_out.per_inference_mean),
+                "-" if a.firing_rate is None else f"{a.firing_rate:.3f}",
+                f"{_n(a.synops.per_inference_mean)} {a.op_type}",
+                _n(t.synops.per_inference_mean) if t else "-",
+                _n(a.synops_dense_per_inference),
+                _n(s.ann_macs),
+                f"{_n(c.cores)} ({c.binding or '-'})",
+            ]
         )
-        out.append(f"| {k} | {val} | {f['status']} | {f['source']} |")
-    e = r["energy"]["mean"]
-    out += [
-        "",
-        "## Energy terms (mean inference)",
-        "",
-        "| term | count | pJ per op | status | nJ |",
-        "|---|---|---|---|---|",
-    ]
-    for t in e["terms"]:
-        out.append(
-            f"| {t['term']} | {_n(t['count'])} | {_n(t.get('pj_per_op'))} | {t['status']} | {_n(t['nJ'])} |"
-        )
-    out += ["", "## Assumptions", ""] + [f"- {a}" for a in r["assumptions"]] + [""]
-    return "\n".join(out)
+    return rows
 
 
+def figure_rows(r: Report) -> list[list[str]]:
+    """The profile's figures, each with its value (a range where it has one), status and source."""
+    return [
+        [
+            k,
+            _n(f.value) + (f" to {_n(f.value_max)}" if f.value_max is not None else ""),
+            f.status,
+            f.source,
+        ]
+        for k, f in r.hardware.figures.items()
+    ]
+
+
+def energy_rows(e: Energy) -> list[list[str]]:
+    return [[t.term, _n(t.count), _n(t.pj_per_op), t.status, _n(t.nJ)] for t in e.terms]
+
+
+# ---- the document both formats lay out ---------------------------------------------------------------
+# Text may hold **bold** and `code`; table cells are plain.
+@dataclass
+class Title:
+    text: str
+
+
+@dataclass
+class Heading:
+    text: str
+
+
+@dataclass
+class Text:
+    lines: list[str]
+
+
+@dataclass
+class Bullets:
+    items: list[str]
+
+
+@dataclass
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+    cls: str = ""
+
+
+@dataclass
+class Plots:
+    """The per-layer plots (HTML only)."""
+
+    report: Report = field(repr=False)
+
+
+def document(r: Report) -> list:
+    hw = r.hardware
+    return [
+        Title(f"tna-deploy report: {r.dataset} on {hw.name}"),
+        Text(
+            [
+                f"Netx file `{r.netx_file}`, simulation `{r.sim_dir}` ({source_label(r.chip)} counts), "
+                f"report format {FORMAT_VERSION}.",
+                f"Counts are per inference (T = {r.timesteps} timesteps), mean over samples unless "
+                f"marked max.",
+            ]
+        ),
+        Bullets([line[2:] for line in summary_lines(r)]),
+        Plots(r),
+        Heading("Per layer"),
+        Table(HEADER, layer_rows(r)),
+        Heading(f"Hardware figures ({hw.name}, `{hw.path}`)"),
+        Table(["figure", "value", "status", "source"], figure_rows(r), "hw"),
+        Heading("Energy terms (mean inference)"),
+        Table(["term", "count", "pJ per op", "status", "nJ"], energy_rows(r.energy.mean)),
+        Heading("Assumptions"),
+        Bullets(r.assumptions),
+    ]
+
+
+# ---- Markdown ---------------------------------------------------------------------------------------
+def _md(block) -> str | None:
+    if isinstance(block, Title):
+        return f"# {block.text}"
+    if isinstance(block, Heading):
+        return f"## {block.text}"
+    if isinstance(block, Text):
+        return "\n".join(block.lines)
+    if isinstance(block, Bullets):
+        return "\n".join(f"- {item}" for item in block.items)
+    if isinstance(block, Table):
+        return "\n".join(
+            ["| " + " | ".join(block.header) + " |", "|" + "---|" * len(block.header)]
+            + ["| " + " | ".join(row) + " |" for row in block.rows]
+        )
+    return None  # plots: HTML only
+
+
+def to_markdown(r: Report) -> str:
+    return "\n\n".join(t for b in document(r) if (t := _md(b)) is not None) + "\n"
+
+
+# ---- HTML -------------------------------------------------------------------------------------------
+def _e(v) -> str:
+    """Escape anything that came from a file (results.json, netx metadata, a profile) for HTML."""
+    return html.escape(str(v))
+
+
+def _inline(text: str) -> str:
+    """Escaped text with its **bold** and `code` as tags."""
+    out = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", _e(text))
+    return re.sub(r"`([^`]*)`", r"<code>\1</code>", out)
+
+
+def _table(t: Table) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in t.header)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in t.rows)
+    return f"<table class='{t.cls}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _html(block) -> str:
+    if isinstance(block, Title):
+        return f"<h1>{_inline(block.text)}</h1>"
+    if isinstance(block, Heading):
+        return f"<h2>{_inline(block.text)}</h2>"
+    if isinstance(block, Text):
+        return f"<p>{' '.join(_inline(line) for line in block.lines)}</p>"
+    if isinstance(block, Bullets):
+        return "<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in block.items) + "</ul>"
+    if isinstance(block, Table):
+        return _table(block)
+    imgs = "".join(
+        f'<figure><img alt="{_e(k)}" src="data:image/png;base64,{v}"></figure>'
+        for k, v in plots(block.report).items()
+    )
+    return f"<h2>Plots</h2>{imgs}"
+
+
+STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}"
+    "table{border-collapse:collapse;font-size:13px;margin:1em 0}"
+    "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#f0f0f0}"
+    "td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:0.5em}"
+    "img{max-width:560px}table.hw td{text-align:left}"
+)
+
+
+def render_html(r: Report) -> str:
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>tna-deploy report</title>"
+        f"<style>{STYLE}</style></head><body>"
+        + "".join(_html(b) for b in document(r))
+        + "</body></html>"
+    )
+
+
+# --format: its file and its renderer
+FORMATS = {
+    "json": (REPORT, Report.to_json),
+    "md": ("report.md", to_markdown),
+    "html": ("report.html", render_html),
+}
+
+
+# ---- plots ------------------------------------------------------------------------------------------
 def _png(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def plots(r: dict) -> dict:
+def plots(r: Report) -> dict:
     """Per-layer synaptic ops, spike rates, memory and cores, as base64 PNGs."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [s["name"] for s in r["layers"]]
-    act = r["activity"][r["chip"]]
-    chip = source_label(r["chip"])
+    names = [s.name for s in r.layers]
+    act = r.activity[r.chip]
+    chip = source_label(r.chip)
     x = range(len(names))
     figs = {}
 
@@ -271,86 +384,31 @@ def plots(r: dict) -> dict:
     figs["synops"] = bar(
         "Synaptic operations per inference",
         {
-            f"effective ({chip}, mean)": [a["synops"]["per_inference_mean"] for a in act],
-            "dense": [a["synops_dense_per_inference"] for a in act],
-            "ANN MACs": [s["ann_macs"] for s in r["layers"]],
+            f"effective ({chip}, mean)": [a.synops.per_inference_mean for a in act],
+            "dense": [a.synops_dense_per_inference for a in act],
+            "ANN MACs": [s.ann_macs for s in r.layers],
         },
         "ops",
         log=True,
     )
     figs["rates"] = bar(
         "Firing rate (spikes per neuron per timestep)",
-        {chip: [a["firing_rate"] for a in act]},
+        {chip: [a.firing_rate for a in act]},
         "rate",
     )
     figs["memory"] = bar(
         "Weight memory",
         {
-            "on chip": [s["weight_bytes_chip"] for s in r["layers"]],
-            "8-bit": [s["weight_bytes_int8"] for s in r["layers"]],
-            "FP32": [s["weight_bytes_fp32"] for s in r["layers"]],
+            "on chip": [s.weight_bytes_chip for s in r.layers],
+            "8-bit": [s.weight_bytes_int8 for s in r.layers],
+            "FP32": [s.weight_bytes_fp32 for s in r.layers],
         },
         "bytes",
         log=True,
     )
     figs["cores"] = bar(
-        f"Cores per layer on {r['hardware']['name']}",
-        {"cores": [c["cores"] for c in r["feasibility"]["per_layer"]]},
+        f"Cores per layer on {r.hardware.name}",
+        {"cores": [c.cores for c in r.feasibility.per_layer]},
         "cores",
     )
     return figs
-
-
-def _table(header, rows, cls: str = "") -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table class='{cls}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _e(v) -> str:
-    """Escape anything that came from a file (results.json, netx metadata, a profile) for HTML."""
-    return html.escape(str(v))
-
-
-def render_html(r: dict) -> str:
-    import re
-
-    figs = plots(r)
-    summary = "".join(
-        "<li>" + re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", _e(line[2:])) + "</li>"
-        for line in summary_lines(r)
-    )
-    hw_rows = [
-        [
-            k,
-            _n(f["value"])
-            + (f" to {_n(f['value_max'])}" if f.get("value_max") is not None else ""),
-            f["status"],
-            f["source"],
-        ]
-        for k, f in r["hardware"]["figures"].items()
-    ]
-    imgs = "".join(
-        f'<figure><img alt="{_e(k)}" src="data:image/png;base64,{v}"></figure>'
-        for k, v in figs.items()
-    )
-    style = (
-        "body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}"
-        "table{border-collapse:collapse;font-size:13px;margin:1em 0}"
-        "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#f0f0f0}"
-        "td:first-child,th:first-child{text-align:left}figure{display:inline-block;margin:0.5em}"
-        "img{max-width:560px}table.hw td{text-align:left}"
-    )
-    hw = r["hardware"]
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>tna-deploy report</title>"
-        f"<style>{style}</style></head><body>"
-        f"<h1>tna-deploy report: {_e(r['dataset'])} on {_e(hw['name'])}</h1>"
-        f"<p>Netx file <code>{_e(r['netx_file'])}</code>. Counts per inference (T = {_e(r['timesteps'])}), "
-        f"mean over {_e(r['samples'])} samples unless marked max.</p><ul>{summary}</ul>"
-        f"<h2>Plots</h2>{imgs}<h2>Per layer</h2>{_table(HEADER, layer_rows(r))}"
-        f"<h2>Hardware figures ({_e(hw['name'])}, profile <code>{_e(hw['path'])}</code>)</h2>"
-        f"{_table(['figure', 'value', 'status', 'source'], hw_rows, 'hw')}"
-        f"<h2>Assumptions</h2><ul>{''.join('<li>' + _e(a) + '</li>' for a in r['assumptions'])}</ul>"
-        f"</body></html>"
-    )

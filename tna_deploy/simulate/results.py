@@ -416,9 +416,9 @@ def _parse(raw: Any, rpath: str) -> SimResults:
         summaries=summaries,
         parity=None
         if parity is None
-        else _comparison(parity, f"{rpath}: parity", layers, [backends[0], PYTORCH]),
+        else read_comparison(parity, f"{rpath}: parity", layers, [backends[0], PYTORCH]),
         agreements=[
-            _comparison(g, f"{rpath}: agreements[{i}]", layers, backends)
+            read_comparison(g, f"{rpath}: agreements[{i}]", layers, backends)
             for i, g in enumerate(raw.get("agreements", []))
         ],
         tna_deploy_version=raw["tna_deploy_version"],
@@ -457,8 +457,9 @@ def _summary(raw: dict, name: str, rpath: str, n: int) -> Summary:
     )
 
 
-def _comparison(g: Any, where: str, layers: list, sources: list) -> Comparison:
-    """One comparison of two of ``sources`` (the simulated sources) over ``layers`` but the read-out."""
+def read_comparison(g: Any, where: str, layers: list, sources: list) -> Comparison:
+    """One comparison of two of ``sources`` (the simulated sources) over ``layers`` but the read-out; the
+    report reads the comparisons it carries with it too."""
     _check(
         g,
         where,
