@@ -35,10 +35,9 @@ from ..atomic import atomic_path
 from ..engine.cuba import DECAY_UNITY, STATE_SHIFT, U_MAX
 from ..errors import TnaError
 from ..ir import DeployedNet, Layer, dense_weight_bits
+from ..ir.onnx_model import FORMAT, FORMAT_VERSION  # the format's name and version: its reader's
 from ..ir.serial import describe
 
-FORMAT = "tna-deploy-onnx"
-FORMAT_VERSION = 1
 OPSET = 17
 IR_VERSION = 8  # what onnxruntime >= 1.14 reads with opset 17
 F32_EXACT = 1 << 24
