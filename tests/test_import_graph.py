@@ -10,7 +10,7 @@ import os
 import tna_deploy
 
 PKG = os.path.dirname(tna_deploy.__file__)
-LEAVES = {"errors", "checks", "atomic", "childproc", "lava_import", "__init__"}
+LEAVES = {"errors", "checks", "atomic", "childproc", "lava_import", "memory", "__init__"}
 # room -> rooms it may import (besides the leaves); a room is a subpackage or a top-level module
 ALLOWED = {
     "ir": set(),

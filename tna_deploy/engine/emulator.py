@@ -240,3 +240,20 @@ def _from_channels_last(x: torch.Tensor) -> torch.Tensor:
 def _to_batch_major(x: torch.Tensor) -> torch.Tensor:
     """(T, K, ...) -> (K, ..., T)."""
     return x.permute(*range(1, x.ndim), 0)
+
+
+STATE_BYTES = (
+    24  # per neuron and step in a chunk: u, v and the synaptic input (int32/float), spikes
+)
+RECORD_BYTES = 48  # the same when current and voltage are also kept
+
+
+def bytes_per_sample(net: DeployedNet, timesteps: int, record: bool = False) -> int:
+    """Memory one sample takes in the emulator (every compute layer's state at every step)."""
+    neurons = sum(layer.neurons for layer in net.compute_layers)
+    return neurons * int(timesteps) * (RECORD_BYTES if record else STATE_BYTES)
+
+
+def largest_layer(net: DeployedNet) -> str:
+    layer = max(net.compute_layers, key=lambda lay: lay.neurons)
+    return f"layer {layer.name} holds {layer.neurons:,} neurons of {layer.out_shape}"

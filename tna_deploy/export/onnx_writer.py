@@ -33,10 +33,12 @@ import numpy as np
 from .. import __version__
 from ..atomic import atomic_path
 from ..engine.cuba import DECAY_UNITY, STATE_SHIFT, U_MAX
+from ..engine.emulator import bytes_per_sample, largest_layer
 from ..errors import TnaError
 from ..ir import DeployedNet, Layer, dense_weight_bits
 from ..ir.onnx_model import FORMAT, FORMAT_VERSION  # the format's name and version: its reader's
 from ..ir.serial import describe
+from ..memory import refuse_over
 
 OPSET = 17
 IR_VERSION = 8  # what onnxruntime >= 1.14 reads with opset 17
@@ -321,6 +323,12 @@ def write_onnx(net: DeployedNet, path: str, check_samples: int = 4) -> dict:
     emulator's integers on ``check_samples`` random inputs (skipped without onnxruntime); returns a summary."""
     import onnx
 
+    if check_samples:  # the memory guard: onnxruntime and the emulator each run the samples
+        refuse_over(
+            2 * check_samples * bytes_per_sample(net, int(net.timesteps or 1)),
+            f"checking the ONNX export on {check_samples} samples ({largest_layer(net)})",
+            "export a smaller network",
+        )
     model = build_model(net)
     onnx.checker.check_model(model, full_check=True)
     data = model.SerializeToString()

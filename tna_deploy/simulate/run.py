@@ -16,10 +16,12 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..atomic import check_writable, file_sha256
+from ..engine.emulator import bytes_per_sample, largest_layer
 from ..engine.trace import Trace
 from ..errors import ConfigError
 from ..ir import DeployedNet, read_netx
 from ..ir.onnx_model import is_onnx, read_onnx
+from ..memory import refuse_over
 from .backends import RUNNERS
 from .choices import PYTORCH, SOURCE_NAMES
 from .collect import Collector
@@ -105,6 +107,7 @@ def simulate_with(
     check_writable(out_dir)
     net, inputs, onnx_bytes = _load(path, opts)
     backends, record, n, t = opts.backends, opts.record, inputs.n, inputs.timesteps
+    check_fits(path, net, t, opts)
     per_sample = (
         sum(layer.neurons for layer in net.compute_layers)
         * t
@@ -236,7 +239,17 @@ def torch_reference(ref: TorchReference, x: np.ndarray) -> Trace:
 
 
 def chunk_size(net: DeployedNet, timesteps: int, record: tuple) -> int:
-    per_sample = (
-        sum(layer.neurons for layer in net.compute_layers) * timesteps * (48 if record else 24)
-    )
+    per_sample = bytes_per_sample(net, timesteps, bool(record))
     return int(max(1, min(1000, CHUNK_BUDGET // max(per_sample, 1))))
+
+
+def check_fits(path: str, net: DeployedNet, timesteps: int, opts: Options) -> None:
+    """The memory guard: one sample in every source at once must fit, checked on the IR before any
+    source is built (a 77 KB file can describe layers of millions of neurons)."""
+    copies = len(opts.backends) + (1 if opts.run_dir else 0)
+    need = bytes_per_sample(net, timesteps, bool(opts.record)) * copies
+    refuse_over(
+        need,
+        f"{path}: one sample in {copies} source(s) ({largest_layer(net)})",
+        "simulate a smaller network, or on a machine with more memory",
+    )

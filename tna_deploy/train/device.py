@@ -9,6 +9,7 @@ import os
 import torch
 
 from ..errors import ConfigError
+from ..memory import available_bytes
 
 log = logging.getLogger(__name__)
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N")
@@ -63,14 +64,7 @@ def free_bytes(device: torch.device) -> int:
     """Memory a new allocation can use now: the GPU's free memory, or the OS's MemAvailable."""
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 1 << 62  # unknown: do not refuse
+    return available_bytes()
 
 
 # Peak training memory per stored activation value (a float32 neuron output per timestep), measured by

@@ -40,6 +40,12 @@ class Conv(LayerKind):
             raise ValueError(
                 f"stride {layer.stride}, padding {layer.padding}, dilation {layer.dilation}"
             )
+        reach = tuple(d * (k - 1) for d, k in zip(layer.dilation, w.shape[2:]))
+        if any(p > r for p, r in zip(layer.padding, reach)):
+            raise ValueError(  # a cost bound before anything is built: such outputs see only zeros
+                f"padding {layer.padding} exceeds the kernel's reach {reach} (dilation x (kernel - 1)): "
+                f"the outputs beyond it would see only padding; the file is damaged or crafted"
+            )
         expect = (w.shape[0],) + conv_out_hw(
             h, wd, w.shape[2:], layer.stride, layer.padding, layer.dilation
         )

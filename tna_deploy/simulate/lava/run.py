@@ -23,7 +23,7 @@ import numpy as np
 from ...childproc import python_command
 from ...engine.emulator import stream_step
 from ...engine.trace import Trace
-from ...errors import Stopped
+from ...errors import ConfigError, Stopped
 from ...ir import DeployedNet
 from . import procgroup
 
@@ -35,6 +35,7 @@ Interrupted = (
     Stopped  # SIGTERM during a Lava run: stopped and cleaned up like Ctrl-C, but exits 143
 )
 WORKER_SIGINT, WORKER_SIGTERM = 130, 143  # the worker's exit status when its group got the signal
+MAX_LAYERS = 64  # Lava runs a process per layer: a crafted file of hundreds would fork hundreds
 
 
 def _chw(a: np.ndarray) -> np.ndarray:
@@ -57,6 +58,11 @@ def run_lava(
     stops that whole group and frees its shared memory and temp folder before re-raising
     (``KeyboardInterrupt``; ``Interrupted`` for SIGTERM); the worker itself stops everything if this
     process dies; a run left by a killed process is cleaned up by the next one, and said so."""
+    if len(net.compute_layers) > MAX_LAYERS:
+        raise ConfigError(
+            f"{path}: {len(net.compute_layers)} layers, and Lava forks one process per layer (at most "
+            f"{MAX_LAYERS} here); run it with --backend emulator, which computes the same integers"
+        )
     t = inputs.shape[-1]
     run_dir = procgroup.new_run_dir(path)
     job = dict(
