@@ -49,7 +49,7 @@ class OnnxRuntimeRunner(Runner):
     def __init__(self, path: str, net: DeployedNet, onnx_bytes: Optional[bytes], record: tuple):
         from .onnx_backend import OnnxRunner
 
-        self.runner = OnnxRunner(net, onnx_bytes)
+        self.runner = OnnxRunner(net, onnx_bytes, path)
 
     def run(self, x: np.ndarray, a: int, b: int) -> Trace:
         return self.runner.run(x)

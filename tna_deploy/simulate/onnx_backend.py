@@ -10,7 +10,7 @@ from typing import Optional
 import numpy as np
 
 from ..engine.trace import Trace
-from ..errors import ConfigError
+from ..errors import ConfigError, FormatError
 from ..ir import DeployedNet
 
 
@@ -26,14 +26,49 @@ def session(data: bytes):
     return ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
+def check_graph(path: str, net: DeployedNet, data: bytes) -> None:
+    """A tna-deploy ONNX file carries its network (the IR) in its metadata, and its graph is what the
+    writer builds from that network: anything else (an opset or IR version changed, a node removed,
+    an input made huge, a tensor moved to external data that would make onnxruntime read another
+    file) is refused in one line before onnxruntime parses a byte of it."""
+    import onnx
+
+    from ..export.onnx_writer import build_model
+
+    try:
+        model = onnx.ModelProto.FromString(data)
+    except Exception:  # noqa: BLE001 -- protobuf's DecodeError and friends
+        raise FormatError(f"{path}: not a readable ONNX model; re-export it") from None
+    want = build_model(net)
+    same = (
+        model.ir_version == want.ir_version
+        and list(model.opset_import) == list(want.opset_import)
+        and model.graph == want.graph
+    )
+    if not same:
+        raise FormatError(
+            f"{path}: its graph is not the one its tna-deploy metadata describes (an edited or damaged "
+            f"file: opset, IR version, nodes, inputs or tensors differ); re-export it with "
+            f"tna-deploy export --format onnx"
+        )
+
+
 class OnnxRunner:
-    def __init__(self, net: DeployedNet, data: Optional[bytes] = None):
+    def __init__(self, net: DeployedNet, data: Optional[bytes] = None, path: str = "the ONNX file"):
         if data is None:
             from ..export.onnx_writer import build_model
 
             data = build_model(net).SerializeToString()
+        else:
+            check_graph(path, net, data)
         self.net = net
-        self.session = session(data)
+        try:
+            self.session = session(data)
+        except ConfigError:
+            raise
+        except Exception as e:  # noqa: BLE001 -- onnxruntime's own exception types, one line each
+            first = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+            raise FormatError(f"{path}: onnxruntime cannot run it ({first})") from None
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.top = (1 << net.input_bits) - 1
 
