@@ -273,7 +273,9 @@ def test_bad_input_arrays_are_one_line(exported, tmp_path):
     for name, arr in bad.items():
         np.save(tmp_path / name, arr, allow_pickle=True)
     (tmp_path / "junk.npy").write_bytes(b"nope")
+    np.savez(tmp_path / "arrays.npz", x=np.zeros((1, 1, 28, 28, 4), np.uint8))
     for name, words in (
+        ("arrays.npz", "an .npz archive of several arrays; give one .npy array"),
         ("shape.npy", "the network takes (K, 1, 28, 28, T)"),
         ("float.npy", "dtype float32"),
         ("obj.npy", "not a readable .npy"),

@@ -81,6 +81,12 @@ def file_inputs(net: DeployedNet, input_path: str, samples) -> tuple[Inputs, Dep
         raise DataError(
             f"--input {input_path}: not a readable .npy array ({str(e).splitlines()[0][:80]})"
         ) from None
+    if not isinstance(x, np.ndarray):  # an .npz archive (np.load reads it by content, any name)
+        x.close()
+        raise DataError(
+            f"--input {input_path}: an .npz archive of several arrays; give one .npy array "
+            f"(np.save('x.npy', spikes))"
+        )
     want = tuple(net.input_shape)
     if x.ndim == len(want) + 1:
         x = x[None]
