@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from typing import Any
 
@@ -54,7 +55,8 @@ def atomic_path(path: str):
 
 
 def clean_stale_temps(folder: str) -> list:
-    """Delete ``.tmp-<pid>-*`` files in ``folder`` whose writing process is gone (a SIGKILL mid-write)."""
+    """Delete ``.tmp-<pid>-*`` files (and ``.tmp-<pid>-set-*`` staging folders) in ``folder`` whose writing
+    process is gone (a SIGKILL mid-write)."""
     import re
 
     gone = []
@@ -66,8 +68,14 @@ def clean_stale_temps(folder: str) -> list:
         m = re.match(r"\.tmp-(\d+)-", name)
         if not m or _pid_alive(int(m.group(1))):
             continue
+        path = os.path.join(folder, name)
         with contextlib.suppress(OSError):
-            os.unlink(os.path.join(folder, name))
+            if stat.S_ISDIR(os.lstat(path).st_mode) and name.startswith(f"{m.group(0)}set-"):
+                import shutil
+
+                shutil.rmtree(path)  # an output set's staging folder (never a link: lstat)
+            else:
+                os.unlink(path)
             gone.append(name)
     return gone
 
@@ -87,6 +95,19 @@ def atomic_write(path: str, write) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             write(f)
+
+
+def write_bytes(path: str, data: bytes, flag: str = "--out") -> None:
+    """An exported file, atomically; a disk that cannot take it is one line and leaves nothing behind."""
+    try:
+        atomic_write(path, lambda f: f.write(data))
+    except OSError as e:
+        from .errors import ExportError
+
+        raise ExportError(
+            f"{flag} {path}: could not write it ({e.strerror or type(e).__name__}); nothing was "
+            f"written: free some space or choose another place"
+        ) from None
 
 
 def write_json(path: str, obj: Any) -> None:
@@ -243,55 +264,123 @@ def check_apart(out: str, inputs, flag: str = "--out") -> None:
 
 
 class OutputSet:
-    """The files one stage writes into a folder. ``write(name, fn)`` writes one atomically; ``close``
-    records every file's SHA-256 in ``manifest.json``, written last. A folder without a manifest is
-    incomplete; a file whose hash differs from the manifest's belongs to another run. The folder is
-    locked (:func:`out_lock`) from here to ``close``, unless the caller holds it already."""
+    """The files one stage writes into a folder, appearing together or not at all.
+
+    ``write(name, fn)`` writes one into a private staging folder beside them; ``close`` then, with
+    SIGINT and SIGTERM held back, removes the previous set's files (only those its manifest proves this
+    stage wrote), moves the new ones into place and writes ``manifest.json`` (every file's SHA-256) last.
+    A failure or an interrupt before ``close`` (a full disk, Ctrl-C) removes the staging folder and leaves
+    the previous set as it was. A folder without a manifest is incomplete; a file whose hash differs from
+    the manifest's belongs to another run. The folder is locked (:func:`out_lock`) for the set's life,
+    unless the caller holds it already. Use it as a context manager, or call ``abort`` on failure."""
 
     def __init__(self, folder: str, stage: str):
         self.folder, self.stage, self.names = folder, stage, []
         self._lock = out_lock(folder)
         self._lock.__enter__()
-        old = read_manifest(folder)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(os.path.join(folder, MANIFEST))  # from here on the folder reads as incomplete
-        files = old.get("files", {}) if old.get("stage") == stage else {}
-        for name, digest in files.items():  # the previous set's files, and only those it can prove
-            path = os.path.join(folder, str(name))
-            if (
-                os.path.basename(str(name)) != name
-                or name == MANIFEST
-                or not _same_file(path, digest)
-            ):
-                continue  # a file the manifest names but this stage did not write is never deleted
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+        try:
+            clean_stale_temps(folder)
+            self.staging = tempfile.mkdtemp(prefix=f".tmp-{os.getpid()}-set-", dir=folder)
+        except BaseException:
+            self.release()
+            raise
+
+    def __enter__(self) -> "OutputSet":
+        return self
+
+    def __exit__(self, kind, value, tb) -> None:
+        if kind is not None:
+            self.abort()
 
     def write(self, name: str, write) -> str:
-        path = os.path.join(self.folder, name)
-        atomic_write(path, write)
+        if os.path.basename(name) != name or name == MANIFEST:
+            raise ValueError(f"not a file name of an output set: {name!r}")
+        try:
+            atomic_write(os.path.join(self.staging, name), write)
+        except BaseException:
+            self.abort()
+            raise
         self.names.append(name)
-        return path
+        return os.path.join(self.folder, name)
 
     def close(self, extra: dict = None) -> None:
-        files = {name: file_sha256(os.path.join(self.folder, name)) for name in self.names}
         from datetime import datetime, timezone
 
-        manifest = dict(
-            format=MANIFEST_FORMAT,
-            stage=self.stage,
-            files=files,
-            written=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            **(extra or {}),
-        )
-        write_json(os.path.join(self.folder, MANIFEST), manifest)
+        try:
+            files = {n: file_sha256(os.path.join(self.staging, n)) for n in self.names}
+            manifest = dict(
+                format=MANIFEST_FORMAT,
+                stage=self.stage,
+                files=files,
+                written=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                **(extra or {}),
+            )
+            write_json(os.path.join(self.staging, MANIFEST), manifest)
+        except BaseException:
+            self.abort()
+            raise
+        with _signals_held():  # renames only: no disk space needed, nothing left half-done
+            old = read_manifest(self.folder)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.folder, MANIFEST))  # the folder reads as incomplete
+            proved = old.get("files", {}) if old.get("stage") == self.stage else {}
+            for name, digest in proved.items():
+                path = os.path.join(self.folder, str(name))
+                if (
+                    os.path.basename(str(name)) == name
+                    and name != MANIFEST
+                    and _same_file(path, digest)
+                ):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(
+                            path
+                        )  # a file the manifest names but this stage did not write stays
+            for name in self.names + [MANIFEST]:  # the manifest last
+                os.replace(os.path.join(self.staging, name), os.path.join(self.folder, name))
+            _remove_empty([self.staging])
+        self.release()
+
+    def abort(self) -> None:
+        """Drop the staged files and give up the lock; the folder keeps its previous set."""
+        import shutil
+
+        shutil.rmtree(self.staging, ignore_errors=True)
         self.release()
 
     def release(self) -> None:
-        """Give up the folder's lock (``close`` does; call it when abandoning a set)."""
+        """Give up the folder's lock (``close`` and ``abort`` do)."""
         if self._lock is not None:
             lock, self._lock = self._lock, None
             lock.__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """SIGINT and SIGTERM wait (on Linux, in this thread) until the block ends, then arrive."""
+    import signal
+
+    held = {signal.SIGINT, signal.SIGTERM}
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def write_npz(f, arrays: dict) -> None:
+    """``np.savez_compressed`` into an open file, with the archive closed whatever happens (numpy's own
+    leaves its ZipFile open when a write fails, and its finalizer then prints a traceback)."""
+    import zipfile
+
+    import numpy as np
+
+    with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as z:
+        for name, a in arrays.items():
+            with z.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(a), allow_pickle=False)
 
 
 def _same_file(path: str, digest) -> bool:

@@ -557,18 +557,24 @@ def _report(sim_dir, hardware, netx_path, out, wanted):
     import os
 
     from .atomic import OutputSet, verify_set
+    from .errors import ConfigError
     from .report import build_report
     from .report.render import FORMATS, summary_lines
 
     verify_set(sim_dir, "simulate", ("results.json", "counts.npz"))
     r = build_report(sim_dir, hardware, netx_path)
-    written = OutputSet(out, "report")
-    for f in wanted:
-        name, render = FORMATS[f]
-        text = render(r).encode()
-        written.write(name, lambda fh, t=text: fh.write(t))
-    written.close()
-    written = [os.path.join(out, name) for name in written.names]
+    texts = {FORMATS[f][0]: FORMATS[f][1](r).encode() for f in wanted}  # rendered before writing
+    try:
+        with OutputSet(out, "report") as written:
+            for name, text in texts.items():
+                written.write(name, lambda fh, t=text: fh.write(t))
+            written.close()
+    except OSError as e:
+        raise ConfigError(
+            f"--out {out}: could not write the report ({e.strerror or type(e).__name__}); the "
+            f"previous report there is unchanged: free some space and re-run"
+        ) from None
+    written = [os.path.join(out, name) for name in texts]
     for line in summary_lines(r):
         click.echo(line.replace("**", ""))
     click.echo("report -> " + ", ".join(written))

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 from ..atomic import atomic_path
 from ..errors import CheckpointError, ExportError
-from ..ir import NetxMeta, write_netx
+from ..ir import NetxMeta
 from ..ir.meta import FORMAT, FORMAT_VERSION, decode_attrs, is_tna
+from ..ir.netx import netx_bytes
 from ..models.chip import check_mappable, prepare_for_chip, to_ir
 from ..train.runs import load_run
 
@@ -58,17 +59,24 @@ def to_netx(
     warnings = notes + check_mappable(net, float((1 << run.cfg.input_bits) - 1), allow_overflow)
     ir = to_ir(run, net)
     meta = NetxMeta.from_dict(ir.meta)
-    table = ""
-    with atomic_path(out_path) as tmp:
-        write_netx(ir, tmp)
-        if verify:
-            try:
-                table = netx_table(tmp, meta)
-            except Exception as e:  # netx raised: the file must not appear as if it were good
-                raise ExportError(
-                    f"{out_path}: netx could not load the exported network "
-                    f"({type(e).__name__}: {str(e).splitlines()[0][:120]})"
-                ) from None
+    table, data = "", netx_bytes(ir)
+    try:
+        with atomic_path(out_path) as tmp:
+            with open(tmp, "wb") as f:
+                f.write(data)
+            if verify:
+                try:
+                    table = netx_table(tmp, meta)
+                except Exception as e:  # netx raised: the file must not appear as if it were good
+                    raise ExportError(
+                        f"{out_path}: netx could not load the exported network "
+                        f"({type(e).__name__}: {str(e).splitlines()[0][:120]})"
+                    ) from None
+    except OSError as e:
+        raise ExportError(
+            f"--out {out_path}: could not write it ({e.strerror or type(e).__name__}); nothing was "
+            f"written: free some space or choose another place"
+        ) from None
     log.info("exported %s -> %s", run_dir, out_path)
     return ExportResult(out_path, meta, table, warnings)
 

@@ -24,11 +24,12 @@ The order within a step is Loihi's: the voltage integrates the current of the sa
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy as np
 
-from ..atomic import atomic_path
+from ..atomic import write_bytes
 from ..engine.cuba import DECAY_UNITY
 from ..errors import TnaError
 from ..ir import DeployedNet, Layer, dense_weight_bits
@@ -168,13 +169,15 @@ def write_nir(net: DeployedNet, path: str) -> dict:
     import nir
 
     graph = build_graph(net)
-    with atomic_path(path) as tmp:
-        nir.write(tmp, graph)
-        problem = graph_difference(graph, nir.read(tmp))
-        if problem:
-            raise NirExportError(
-                f"nir.read does not give back the graph written: {problem}; please report this"
-            )
+    buf = io.BytesIO()  # built and read back in memory: HDF5 on a disk that fills up can crash
+    nir.write(buf, graph)
+    data = buf.getvalue()
+    problem = graph_difference(graph, nir.read(io.BytesIO(data)))
+    if problem:
+        raise NirExportError(
+            f"nir.read does not give back the graph written: {problem}; please report this"
+        )
+    write_bytes(path, data)
     return dict(
         nodes=len(graph.nodes),
         edges=len(graph.edges),

@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 from .. import __version__
-from ..atomic import atomic_path
+from ..atomic import write_bytes
 from ..engine.cuba import DECAY_UNITY, STATE_SHIFT, U_MAX
 from ..engine.emulator import bytes_per_sample, largest_layer
 from ..errors import TnaError
@@ -333,9 +333,7 @@ def write_onnx(net: DeployedNet, path: str, check_samples: int = 4) -> dict:
     onnx.checker.check_model(model, full_check=True)
     data = model.SerializeToString()
     checked = check_against_emulator(net, data, check_samples) if check_samples else "not checked"
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(data)
+    write_bytes(path, data)
     weights = sum(
         math.prod(t.dims) * (1 if t.data_type == 3 else 2)
         for t in model.graph.initializer

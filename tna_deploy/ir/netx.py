@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from ..atomic import atomic_path
+from ..atomic import atomic_write
 from ..errors import FormatError
 from .h5 import Reader, text, write_bias, write_type
 from .layers import LAYER_KINDS, NetxContext
@@ -110,17 +110,27 @@ def read_netx(path: str) -> DeployedNet:
         raise NetxFormatError(f"{path}: {where + ': ' if where else ''}{msg}") from None
 
 
-def write_netx(net: DeployedNet, path: str) -> None:
-    """Write ``net`` as a netx file (atomically) that ``read_netx`` and netx read back identically."""
+def netx_bytes(net: DeployedNet) -> bytes:
+    """``net`` as the bytes of a netx file, built in memory (HDF5 writing into a file on a disk that
+    fills up can crash the process; bytes in memory are written like any other file)."""
+    import io
+
     import h5py
 
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as h:
-            for k, v in encode_attrs(net.meta).items():
-                h.attrs[k] = v
-            root = h.create_group("layer")
-            for i, layer in enumerate(net.layers):
-                _write_layer(root.create_group(str(i)), layer)
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as h:
+        for k, v in encode_attrs(net.meta).items():
+            h.attrs[k] = v
+        root = h.create_group("layer")
+        for i, layer in enumerate(net.layers):
+            _write_layer(root.create_group(str(i)), layer)
+    return buf.getvalue()
+
+
+def write_netx(net: DeployedNet, path: str) -> None:
+    """Write ``net`` as a netx file (atomically) that ``read_netx`` and netx read back identically."""
+    data = netx_bytes(net)
+    atomic_write(path, lambda f: f.write(data))
 
 
 def _write_layer(g, layer: Layer) -> None:

@@ -279,6 +279,9 @@ def write(
         try:
             _write_set(rescue, files, text)
         except OSError:
+            import shutil
+
+            shutil.rmtree(rescue, ignore_errors=True)
             raise SimulationError(
                 f"--out {out_dir}: could not write the results ({e.strerror or e}), nor to "
                 f"{rescue}; free some space and re-run"
@@ -290,13 +293,13 @@ def write(
 
 
 def _write_set(folder: str, files: list, text: str) -> None:
-    from ..atomic import OutputSet
+    from ..atomic import OutputSet, write_npz
 
-    out = OutputSet(folder, "simulate")
-    for name, content in files:
-        out.write(name, lambda f, c=content: np.savez_compressed(f, **c))
-    out.write(RESULTS, lambda f: f.write(text.encode()))
-    out.close()
+    with OutputSet(folder, "simulate") as out:
+        for name, content in files:
+            out.write(name, lambda f, c=content: write_npz(f, c))
+        out.write(RESULTS, lambda f: f.write(text.encode()))
+        out.close()
 
 
 # ---- the reader ------------------------------------------------------------------------------------
