@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -79,3 +81,40 @@ def test_spikes_written_over_the_input_equal_fresh_ones():
         and torch.equal(got.u, ref.u)
     )
     assert ref.spikes.any()
+
+
+@pytest.mark.slow
+def test_two_checkouts_share_one_build_and_only_the_first_is_announced(tmp_path):
+    """Two copies of the package (two checkouts, or two venvs) with the same source: one build in a folder
+    named by what changes the binary, announced once, never rebuilt when the other copy runs."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    import tna_deploy
+
+    ext = tmp_path / "ext"
+    copies = []
+    for name in ("checkout-a", "checkout-b"):
+        root = tmp_path / name
+        shutil.copytree(os.path.dirname(tna_deploy.__file__), root / "tna_deploy",
+                        ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+        copies.append(root)
+    probe = (
+        "import sys, time; sys.path.insert(0, sys.argv[1]); from tna_deploy.engine import cuba_ext; "
+        "said = []; cuba_ext.announce = said.append; t = time.time(); m = cuba_ext.get(); "
+        "print(m is not None, len(said), round(time.time() - t, 1), cuba_ext.__file__)"
+    )
+    runs = []
+    for root in (copies[0], copies[1], copies[0]):
+        t0 = time.monotonic()
+        out = subprocess.run([sys.executable, "-c", probe, str(root)], capture_output=True, text=True,
+                             env=dict(os.environ, TORCH_EXTENSIONS_DIR=str(ext)), timeout=600)  # fmt: skip
+        assert out.returncode == 0, out.stderr[-2000:]
+        built, announced, seconds, where = out.stdout.split()
+        assert built == "True" and where.startswith(str(root)), out.stdout
+        runs.append((int(announced), float(seconds), time.monotonic() - t0))
+    assert [r[0] for r in runs] == [1, 0, 0], runs  # announced by the first use only
+    assert runs[1][1] < 5 and runs[2][1] < 5, runs  # the other checkout, and back: no rebuild
+    assert len([d for d in os.listdir(ext) if d.startswith("tna_cuba_")]) == 1

@@ -81,6 +81,10 @@ def main(verbose: bool, debug: bool) -> None:
     import faulthandler
     import signal
 
+    from .engine import cuba_ext
+
+    cuba_ext.announce = lambda message: click.echo(message, err=True)
+
     if (
         hasattr(signal, "SIGUSR1") and sys.__stderr__ is not None
     ):  # `kill -USR1 PID`: every thread's stack

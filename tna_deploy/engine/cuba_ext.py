@@ -1,6 +1,12 @@
 """The fused CPU build of the CUBA kernel (``csrc/cuba.cpp``), compiled with the system's C++ compiler on
 first use and cached by torch (``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``).
 
+The build folder is named by what changes the binary: the source's hash, the flags, the torch and Python
+versions and the CPU (:func:`build_key`). The source is copied into it and compiled from there, so two
+checkouts or venvs with the same source share one build and never rebuild each other's (torch's build
+file records the source path); concurrent first uses wait on torch's lock for one build. A first build
+is announced through :data:`announce` (the CLI prints it) and happens before any timed work.
+
 Where no compiler is found, or ``TNA_FUSED=0`` is set, :func:`get` returns None and the kernel runs as
 portable torch operations (``cuba.py``), which compute the same integers (tested) more slowly.
 """
@@ -12,6 +18,7 @@ import io
 import logging
 import os
 import threading
+from typing import Callable, Optional
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -30,9 +37,61 @@ def get():
     return _state["module"]
 
 
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "cuba.cpp")
+FLAGS = ("-O3", "-march=native", "-fno-trapping-math")
+announce: Optional[Callable[[str], None]] = None  # told once, before a build (the CLI prints it)
+
+
+def build_key(source: bytes) -> str:
+    """What the binary depends on, hashed: source, flags, torch and Python versions, CPU."""
+    import hashlib
+    import sys
+
+    import torch
+
+    text = b"\0".join(
+        [
+            source,
+            " ".join(FLAGS).encode(),
+            torch.__version__.encode(),
+            sys.version.encode(),
+            _cpu_tag().encode(),
+        ]
+    )
+    return hashlib.sha1(text).hexdigest()[:16]
+
+
+def build_dir(source: bytes) -> tuple[str, str]:
+    """(module name, build folder) of ``source``."""
+    root = os.environ.get("TORCH_EXTENSIONS_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "torch_extensions"
+    )
+    name = f"tna_cuba_{build_key(source)}"
+    return name, os.path.join(root, name)
+
+
+def is_built() -> bool:
+    """True when this machine already has the build this source, torch and CPU need."""
+    with open(SOURCE, "rb") as f:
+        name, folder = build_dir(f.read())
+    return os.path.isfile(os.path.join(folder, f"{name}.so"))
+
+
 def _build():
-    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "cuba.cpp")
     try:
+        with open(SOURCE, "rb") as f:
+            source = f.read()
+        name, folder = build_dir(source)
+        os.makedirs(folder, exist_ok=True)
+        src = os.path.join(folder, "cuba.cpp")  # compiled from here: one path for every checkout
+        if _read(src) != source:
+            from ..atomic import atomic_write
+
+            atomic_write(src, lambda f: f.write(source))
+        if not os.path.isfile(os.path.join(folder, f"{name}.so")) and announce is not None:
+            announce(
+                "building the fused CUBA kernel, once for this machine, torch and source (about 30 s)"
+            )
         notice = (
             io.StringIO()
         )  # torch prints "No CUDA runtime is found" when the module is imported
@@ -40,12 +99,11 @@ def _build():
             from torch.utils.cpp_extension import load
         log.debug("torch.utils.cpp_extension: %s", notice.getvalue().strip())
         with contextlib.redirect_stdout(io.StringIO()):
-            log.info("building the fused CUBA kernel (once; cached by torch)")
-            # built for this machine's CPU (one build per CPU model, so a shared home dir is safe)
             return load(
-                name=f"tna_cuba_{_cpu_tag()}",
+                name=name,
                 sources=[src],
-                extra_cflags=["-O3", "-march=native", "-fno-trapping-math"],
+                extra_cflags=list(FLAGS),
+                build_directory=folder,
                 verbose=False,
             )
     except Exception as e:  # no compiler, no headers: the portable path computes the same integers
@@ -53,6 +111,14 @@ def _build():
             "fused CUBA kernel unavailable (%s); using portable torch operations",
             str(e).strip().splitlines()[-1][:160] if str(e).strip() else type(e).__name__,
         )
+        return None
+
+
+def _read(path: str) -> Optional[bytes]:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
         return None
 
 
