@@ -22,8 +22,7 @@ from ..atomic import atomic_path
 from ..errors import CheckpointError, ExportError
 from ..ir import NetxMeta, write_netx
 from ..ir.meta import FORMAT, FORMAT_VERSION, decode_attrs, is_tna
-from ..models.chip import check_mappable, prepare_for_chip, to_ir
-from ..train.runs import load_run
+from ..models.chip import prepare_for_chip
 
 __all__ = [
     "FORMAT",
@@ -53,14 +52,30 @@ def to_netx(
 ) -> ExportResult:
     """Write the base network of ``run_dir`` to ``out_path``: written and loaded back in netx under a temp
     name, renamed into place only then, so an interrupted or failed export leaves nothing behind."""
-    run = load_run(run_dir, with_twins=False)
-    net, notes = prepare_for_chip(run)
-    warnings = notes + check_mappable(net, float((1 << run.cfg.input_bits) - 1), allow_overflow)
-    ir = to_ir(run, net)
-    meta = NetxMeta.from_dict(ir.meta)
+    from .formats import run_source
+
+    return _write(run_source(run_dir, allow_overflow), out_path, verify)
+
+
+def export_netx(src, path: str):
+    """The ``--format netx`` writer (``export/formats.py``): ``to_netx`` of a resolved source."""
+    from .formats import Exported
+
+    res = _write(src, path)
+    m = res.meta
+    return Exported(
+        f"exported {src.path} -> {path}: {len(m.layers)} layers ({len(m.ternary_layers)} ternary), "
+        f"T={m.timesteps}, input {m.input_bits}-bit graded spikes, {m.n_classes} classes",
+        res.table,
+        res.warnings,
+    )
+
+
+def _write(src, out_path: str, verify: bool = True) -> ExportResult:
+    meta = NetxMeta.from_dict(src.net.meta)
     table = ""
     with atomic_path(out_path) as tmp:
-        write_netx(ir, tmp)
+        write_netx(src.net, tmp)
         if verify:
             try:
                 table = netx_table(tmp, meta)
@@ -69,8 +84,8 @@ def to_netx(
                     f"{out_path}: netx could not load the exported network "
                     f"({type(e).__name__}: {str(e).splitlines()[0][:120]})"
                 ) from None
-    log.info("exported %s -> %s", run_dir, out_path)
-    return ExportResult(out_path, meta, table, warnings)
+    log.info("exported %s -> %s", src.path, out_path)
+    return ExportResult(out_path, meta, table, src.notes)
 
 
 def read_meta(path: str) -> NetxMeta:
