@@ -142,16 +142,16 @@ def test_resume_conflict_and_corrupt_checkpoint(fmnist_dir, tmp_path):
 
 
 def test_nan_loss_via_cli(fmnist_dir, tmp_path, monkeypatch):
-    import tna_deploy.train.loop as loop
+    import tna_deploy.train.losses as losses
 
-    real = loop.tna_loss
+    real = losses.tna_loss
 
     def poisoned(*a, **k):
         p = real(*a, **k)
         p.total = p.total * float("inf") * 0
         return p
 
-    monkeypatch.setattr(loop, "tna_loss", poisoned)
+    monkeypatch.setattr(losses, "tna_loss", poisoned)
     res = run(["train", "--data-dir", fmnist_dir, *TINY, "--out", str(tmp_path / "n")])
     one_line_error(res, "loss became nan", "lower --lr")
     assert res.exit_code == 3

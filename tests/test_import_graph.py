@@ -34,7 +34,11 @@ ALLOWED = {
         "hardware",
         "simulate",
         "report",
+        "cli_print",
+        "cli_options",
     },
+    "cli_print": set(),  # what the commands print
+    "cli_options": {"train"},  # the commands' options, from the registries and TrainConfig
     "__main__": {"cli"},
 }
 

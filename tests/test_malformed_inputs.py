@@ -541,9 +541,9 @@ def test_ctrl_c_outside_train_does_not_talk_about_resume(
         raise KeyboardInterrupt
 
     if command == "export":
-        import tna_deploy.export as target
+        import tna_deploy.export.formats as target
 
-        monkeypatch.setattr(target, "to_netx", interrupt)
+        monkeypatch.setattr(target, "load_source", interrupt)
         args = ["export", exported[0], "--out", tmp_path / "x.net"]
     elif command == "simulate":
         import tna_deploy.simulate.run as target

@@ -102,16 +102,16 @@ def test_resume_with_a_different_config_is_refused(tiny_cfg, tmp_path):
 
 
 def test_nan_loss_stops_with_one_error(tiny_cfg, tmp_path, monkeypatch):
-    import tna_deploy.train.loop as loop
+    import tna_deploy.train.losses as losses
 
-    real = loop.tna_loss
+    real = losses.tna_loss
 
     def poisoned(*a, **k):
         parts = real(*a, **k)
         parts.total = parts.total * float("nan")
         return parts
 
-    monkeypatch.setattr(loop, "tna_loss", poisoned)
+    monkeypatch.setattr(losses, "tna_loss", poisoned)
     with pytest.raises(TrainingDiverged, match="loss became nan at epoch 1, batch 1"):
         train(tiny_cfg(), str(tmp_path / "n"))
     assert not os.path.exists(tmp_path / "n" / CHECKPOINT)

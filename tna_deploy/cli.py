@@ -1,9 +1,9 @@
-"""The ``tna-deploy`` command line. Thin commands; one place turns expected errors into one line."""
+"""The ``tna-deploy`` command line: the list of commands, each one call per stage, and the one place
+that turns expected errors into one line. What they print is in cli_print.py, how their options are
+built from the registries in cli_options.py."""
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import os
 import sys
@@ -12,10 +12,11 @@ from typing import Optional
 import click
 
 from . import __version__
+from .cli_options import choices_help, config_options, train_config
 from .errors import TnaError
 from .export.formats import FORMATS
 from .simulate.choices import BACKENDS, RECORD_FIELDS
-from .train.config import DATASETS, ENGINES, PRESETS, TrainConfig
+from .train.config import DATASETS, ENGINES, PRESETS
 
 
 def debugging(ctx: Optional[click.Context] = None) -> bool:
@@ -98,54 +99,7 @@ def main(verbose: bool, debug: bool) -> None:
             pass
 
 
-def _choices(registry: dict) -> str:
-    return "; ".join(f"{k}: {v}" for k, v in registry.items()) + "."
-
-
-_SIM_BACKENDS, _SIM_RECORD = _choices(BACKENDS), _choices(RECORD_FIELDS)
-
-
-_TYPES = {"int": int, "float": float, "str": str, "bool": None}  # bool: an on/off flag pair
-
-
-def _shown_default(f: dataclasses.Field) -> Optional[str]:
-    """A TrainConfig default as the help shows it, read from the field so the two cannot drift."""
-    if f.metadata.get("default_text") is not None:
-        return f.metadata["default_text"]
-    if f.default is None:
-        return None
-    return {True: "on", False: "off"}[f.default] if isinstance(f.default, bool) else str(f.default)
-
-
-def config_option(f: dataclasses.Field) -> tuple[list, dict]:
-    """The click option of one TrainConfig field, from its metadata (config.py ``_flag_field``):
-    ``(param_decls, attrs)``. Every default is None: ``train`` tells given flags by their source,
-    and ``with_preset`` (or the saved run) fills the rest."""
-    meta = f.metadata
-    annotation = str(f.type)
-    base = annotation[9:-1] if annotation.startswith("Optional[") else annotation
-    flag = meta.get("flag") or "--" + f.name.replace("_", "-")
-    if base == "bool" and "/" not in flag:
-        flag = f"{flag}/--no-{flag[2:]}"
-    choices = meta.get("choices")
-    shown = _shown_default(f)
-    text = meta["help"].replace("{choices}", " | ".join(choices) if choices is not None else "")
-    help_ = text + (f" [{shown}]" if shown is not None else "") + "."
-    if choices is not None:
-        type_ = click.Choice(list(choices))
-    elif meta.get("directory"):
-        type_ = click.Path(file_okay=False)
-    else:
-        type_ = _TYPES[base]
-    return [f.name, flag], dict(type=type_, default=None, help=help_)
-
-
-def config_options(fn):
-    """Decorate a command with one option per TrainConfig field marked as a flag, in field order."""
-    for f in reversed([f for f in dataclasses.fields(TrainConfig) if f.metadata.get("cli")]):
-        decls, attrs = config_option(f)
-        fn = click.option(*decls, **attrs)(fn)
-    return fn
+_SIM_BACKENDS, _SIM_RECORD = choices_help(BACKENDS), choices_help(RECORD_FIELDS)
 
 
 @main.command()
@@ -189,82 +143,31 @@ def train(ctx, preset, out, resume, engine, device, **flags):
     """
     import time
 
-    from tqdm import tqdm
-
-    from .train.checkpoint import saved_config
-    from .train.config import with_preset
+    from .cli_print import TrainProgress, trained
     from .train.distributed import ranks_from_env
     from .train.loop import interrupt_message
     from .train.loop import train as run_training
 
     started = time.time()
-    given = {
-        k: v
-        for k, v in flags.items()
-        if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE
-    }
-    saved = (
-        saved_config(out) if resume else None
-    )  # the checkpoint's, or config.json's before epoch 1 ends
-    if saved is not None:
-        cfg = TrainConfig.from_dict(dict(saved, **given))  # flags not given come from the saved run
-    else:
-        cfg = with_preset(preset, given)
-    bar = {"b": None}
-
-    def on_batch(epoch, done, n, loss):  # images/s and the epoch's ETA, on a terminal only
-        if bar["b"] is None:
-            bar["b"] = tqdm(
-                total=n,
-                desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                unit="img",
-                leave=False,
-                file=sys.stderr,
-                dynamic_ncols=True,
-                disable=None,
-            )
-        bar["b"].update(done - bar["b"].n)
-        bar["b"].set_postfix(loss=f"{loss:.3f}")
-
-    def on_epoch(row):
-        if bar["b"] is not None:
-            bar["b"].close()
-            bar["b"] = None
-        twin = f", twin {row['test_acc_twin']:.2f}%" if row.get("test_acc_twin") is not None else ""
-        val = (
-            f", val base {row['val_acc_base']:.2f}%" if row.get("val_acc_base") is not None else ""
-        )
-        click.echo(
-            f"epoch {row['epoch']}/{cfg.epochs}: loss {row['train_loss']:.4f}, test base "
-            f"{row['test_acc_base']:.2f}%{twin}{val}{' [compressed]' if row['compressed'] else ''}, "
-            f"{row['images_per_s']:.0f} img/s",
-            err=True,
-        )
-
+    cfg = train_config(ctx, preset, out, resume, flags)
+    progress = TrainProgress(cfg.epochs)
     try:
         result = run_training(
             cfg,
             out,
             resume=resume,
-            on_batch=on_batch,
-            on_epoch=on_epoch,
+            on_batch=progress.on_batch,
+            on_epoch=progress.on_epoch,
             engine=engine,
             device=device,
         )
     except KeyboardInterrupt:
-        if bar["b"] is not None:
-            bar["b"].close()
+        progress.close()
         if os.environ.get("RANK", "0") == "0":  # under torchrun, one line, not one per rank
             click.echo(interrupt_message(out, resume, started), err=True)
         sys.exit(130)
-    if not ranks_from_env().is_main:
-        return
-    f = result.final
-    twin = f", twin {f['test_acc_twin']:.2f}%" if f.get("test_acc_twin") is not None else ""
-    click.echo(
-        f"trained {cfg.method}/{cfg.weights} on {cfg.dataset}: {len(result.history)} epochs, test accuracy "
-        f"base {f.get('test_acc_base', float('nan')):.2f}%{twin} -> {out}"
-    )
+    if ranks_from_env().is_main:
+        trained(cfg, result, out)
 
 
 @main.command()
@@ -283,29 +186,10 @@ def evaluate(run_dir, limit_test, data_dir, as_json):
     Example:
       tna-deploy evaluate runs/demo
     """
+    from .cli_print import evaluation
     from .train.evaluate import evaluate_run
 
-    res = evaluate_run(run_dir, limit_test, data_dir)
-    if as_json:
-        click.echo(json.dumps(res, indent=2))
-        return
-    twins = "".join(f", twin {a:.2f}%" for a in res["test_acc_twins"])
-    click.echo(
-        f"{run_dir} (epoch {res['epoch']}, {res['samples']} test samples): "
-        f"base {res['test_acc_base']:.2f}%{twins}"
-    )
-    click.echo(
-        f"{'layer':<12}{'role':<8}{'mode':<9}{'weights':>9}{'distinct':>10}  values (x1/64: share)"
-    )
-    for r in res["base_layers"]:
-        shares = (
-            "  ".join(f"{v:+g}: {s:.1%}" for v, s in sorted(r["shares"].items()))
-            if r["shares"]
-            else f"zeros {r['zero_share']:.1%}"
-        )
-        click.echo(
-            f"{r['layer']:<12}{r['role']:<8}{r['mode']:<9}{r['n_weights']:>9}{r['distinct']:>10}  {shares}"
-        )
+    evaluation(run_dir, evaluate_run(run_dir, limit_test, data_dir), as_json)
 
 
 @main.command()
@@ -316,7 +200,7 @@ def evaluate(run_dir, limit_test, data_dir, as_json):
     type=click.Choice(list(FORMATS)),
     default="netx",
     show_default=True,
-    help="Output format. " + _choices({k: f.help for k, f in FORMATS.items()}),
+    help="Output format. " + choices_help({k: f.help for k, f in FORMATS.items()}),
 )
 @click.option(
     "--out",
@@ -341,44 +225,18 @@ def export(source, fmt, out, allow_overflow):
       tna-deploy export runs/demo --format onnx --out export/demo.onnx
       tna-deploy export export/demo.net --format nir --out export/demo.nir
     """
-    import os
-
     from .atomic import check_apart, check_writable
-    from .errors import ConfigError
-    from .export.formats import default_out, load_ir, writer
+    from .cli_print import exported
+    from .export.formats import default_out, load_source, writer
 
     out = out or default_out(source, fmt)
     run_files = (
         [os.path.join(source, n) for n in os.listdir(source)] if os.path.isdir(source) else []
     )
     check_apart(out, [source, *run_files])
-    if fmt == "netx":
-        from .export import to_netx
-
-        if os.path.isfile(source):
-            raise ConfigError(
-                f"{source} is a file: --format netx exports a run folder (a netx file is already netx)"
-            )
-        check_writable(os.path.dirname(os.path.abspath(out)))
-        res = to_netx(source, out, allow_overflow=allow_overflow)
-        for w in res.warnings:
-            click.echo(f"note: {w}", err=True)
-        m = res.meta
-        click.echo(
-            f"exported {source} -> {out}: {len(m.layers)} layers ({len(m.ternary_layers)} ternary), "
-            f"T={m.timesteps}, input {m.input_bits}-bit graded spikes, {m.n_classes} classes"
-        )
-        click.echo(res.table)
-        return
-    write = writer(fmt)
+    write = writer(fmt, source)  # refuses a source the format cannot take, or a missing library
     check_writable(os.path.dirname(os.path.abspath(out)))
-    net = load_ir(source, allow_overflow)
-    summary = write(net, out)
-    detail = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary.items() if k != "checked")
-    click.echo(
-        f"exported {source} -> {out} ({fmt}): {len(net.compute_layers)} layers, T={net.timesteps}, {detail}"
-    )
-    click.echo(f"checked: {summary['checked']}")
+    exported(write(load_source(source, allow_overflow), out))
 
 
 @main.command()
@@ -442,28 +300,11 @@ def simulate(file, dataset, samples, input_path, backend, record, run_dir, data_
 
 
 def _simulate(file, dataset, samples, input_path, backends, record, run_dir, data_dir, out):
-    from tqdm import tqdm
-
+    from .cli_print import SimProgress, simulated
     from .simulate.choices import parse_record
     from .simulate.run import simulate as run_sim
 
-    bar = {}
-
-    def on_progress(
-        done, total
-    ):  # the bar appears once a backend runs, never before an input error
-        if "b" not in bar:
-            bar["b"] = tqdm(
-                total=total,
-                desc=",".join(backends),
-                unit="sample",
-                file=sys.stderr,
-                leave=False,
-                dynamic_ncols=True,
-                disable=None,
-            )  # None: no bar when stderr is not a terminal
-        bar["b"].update(done - bar["b"].n)
-
+    progress = SimProgress(backends)
     try:
         res = run_sim(
             file,
@@ -475,39 +316,11 @@ def _simulate(file, dataset, samples, input_path, backends, record, run_dir, dat
             dataset,
             input_path=input_path,
             record=parse_record(record),
-            on_progress=on_progress,
+            on_progress=progress.on_progress,
         )
     finally:
-        if "b" in bar:
-            bar["b"].close()
-    for b in backends:
-        r = res[b]
-        acc = f", accuracy {r['accuracy']:.2f}%" if "accuracy" in r else ""
-        rate = f" ({r['samples_per_second']:.1f} samples/s)" if r.get("samples_per_second") else ""
-        click.echo(f"{b}: {res['samples']} samples{acc}, {r['seconds']:.1f} s{rate}")
-    checks = [("agreement", p) for p in res.get("agreements", [])] + (
-        [("parity", res["parity"])] if "parity" in res else []
-    )
-    for key, p in checks:
-        a, b = p["compared"].split(" vs ")
-        if key == "parity":
-            click.echo(f"pytorch: accuracy {res['torch']['accuracy']:.2f}%")
-        click.echo(
-            f"{key} {p['compared']}: predictions agree {p['prediction_agreement_pct']:.1f}%, logits equal "
-            f"{'yes' if p['logits_equal'] else 'no'} (max diff {p['logits_max_abs_diff']:g}), spikes equal "
-            f"{'yes' if p['spikes_equal'] else 'no'}, spike counts equal {'yes' if p['spike_counts_equal'] else 'no'}"
-        )
-        for r in p["per_layer"]:
-            click.echo(
-                f"  {r['layer']:<10} {'equal' if r['equal'] else 'DIFFERS'}  {a} {r[a + '_spikes']:>9}  "
-                f"{b} {r[b + '_spikes']:>9}  mismatched {r['mismatched']}"
-            )
-        if p["first_divergence"]:
-            d = p["first_divergence"]
-            click.echo(
-                f"first divergence: layer {d['layer']}, timestep {d['timestep']}, sample {d['sample']}"
-            )
-    click.echo(f"results -> {out}/results.json, {out}/counts.npz")
+        progress.close()
+    simulated(res, backends, out)
 
 
 @main.command()

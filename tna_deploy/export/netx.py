@@ -23,8 +23,7 @@ from ..errors import CheckpointError, ExportError
 from ..ir import NetxMeta
 from ..ir.meta import FORMAT, FORMAT_VERSION, decode_attrs, is_tna
 from ..ir.netx import netx_bytes
-from ..models.chip import check_mappable, prepare_for_chip, to_ir
-from ..train.runs import load_run
+from ..models.chip import prepare_for_chip
 
 __all__ = [
     "FORMAT",
@@ -54,12 +53,28 @@ def to_netx(
 ) -> ExportResult:
     """Write the base network of ``run_dir`` to ``out_path``: written and loaded back in netx under a temp
     name, renamed into place only then, so an interrupted or failed export leaves nothing behind."""
-    run = load_run(run_dir, with_twins=False)
-    net, notes = prepare_for_chip(run)
-    warnings = notes + check_mappable(net, float((1 << run.cfg.input_bits) - 1), allow_overflow)
-    ir = to_ir(run, net)
-    meta = NetxMeta.from_dict(ir.meta)
-    table, data = "", netx_bytes(ir)
+    from .formats import run_source
+
+    return _write(run_source(run_dir, allow_overflow), out_path, verify)
+
+
+def export_netx(src, path: str):
+    """The ``--format netx`` writer (``export/formats.py``): ``to_netx`` of a resolved source."""
+    from .formats import Exported
+
+    res = _write(src, path)
+    m = res.meta
+    return Exported(
+        f"exported {src.path} -> {path}: {len(m.layers)} layers ({len(m.ternary_layers)} ternary), "
+        f"T={m.timesteps}, input {m.input_bits}-bit graded spikes, {m.n_classes} classes",
+        res.table,
+        res.warnings,
+    )
+
+
+def _write(src, out_path: str, verify: bool = True) -> ExportResult:
+    meta = NetxMeta.from_dict(src.net.meta)
+    table, data = "", netx_bytes(src.net)  # built in memory: HDF5 onto a full disk can crash
     try:
         with atomic_path(out_path) as tmp:
             with open(tmp, "wb") as f:
@@ -77,8 +92,8 @@ def to_netx(
             f"--out {out_path}: could not write it ({e.strerror or type(e).__name__}); nothing was "
             f"written: free some space or choose another place"
         ) from None
-    log.info("exported %s -> %s", run_dir, out_path)
-    return ExportResult(out_path, meta, table, warnings)
+    log.info("exported %s -> %s", src.path, out_path)
+    return ExportResult(out_path, meta, table, src.notes)
 
 
 def read_meta(path: str) -> NetxMeta:

@@ -205,3 +205,10 @@ def graph_difference(a, b) -> str:
             if not np.array_equal(np.asarray(value), np.asarray(theirs)):
                 return f"node {name}: {key} differs"
     return ""
+
+
+def export_nir(src, path: str):
+    """The ``--format nir`` writer (``export/formats.py``): ``write_nir`` of the source's IR."""
+    from .formats import ir_summary
+
+    return ir_summary("nir", src, path, write_nir(src.net, path))

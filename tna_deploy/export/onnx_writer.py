@@ -382,3 +382,10 @@ def check_against_emulator(net: DeployedNet, data: bytes, samples: int) -> str:
     return (
         f"onnxruntime {ort.__version__} == emulator on {samples} random inputs (logits and spikes)"
     )
+
+
+def export_onnx(src, path: str):
+    """The ``--format onnx`` writer (``export/formats.py``): ``write_onnx`` of the source's IR."""
+    from .formats import ir_summary
+
+    return ir_summary("onnx", src, path, write_onnx(src.net, path))

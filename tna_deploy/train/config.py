@@ -65,7 +65,7 @@ def _flag_field(
     flag: Optional[str] = None,
     directory: bool = False,
 ) -> Any:
-    """A field that is also a ``train`` flag. The CLI builds the option from this metadata (cli.py
+    """A field that is also a ``train`` flag. The CLI builds the option from this metadata (cli_options.py
     ``config_options``): ``help`` (``{choices}`` becomes the choice names joined by " | "), then the
     default in brackets, read from the field or ``default_text`` (shown when the default is None);
     ``choices``: the registry the values select from; ``flag``: the flag if not ``--field-name``;

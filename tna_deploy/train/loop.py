@@ -36,7 +36,7 @@ from .checkpoint import (
 from .config import ENGINES, TrainConfig
 from .device import check_fits, check_weights_fit, resolve_device
 from .distributed import ranks_from_env
-from .losses import kd_ce_loss, kd_loss, single_loss, tna_loss
+from .methods import METHODS
 from .runs import ModelMeta, correct_count, load_teacher, make_networks
 
 log = logging.getLogger(__name__)
@@ -157,8 +157,57 @@ def train(
 def _train(
     cfg, run_dir, resume, on_batch, on_epoch, stop_after_batches, engine, dev, ranks
 ) -> TrainResult:
+    """Set the run up (or restore it), then per epoch: train, test, save."""
+    r = _setup(cfg, run_dir, resume, engine, dev, ranks)
+    for epoch in range(r.start, cfg.epochs):
+        sums, n_batches, n_train, seconds = _train_epoch(r, epoch, on_batch, stop_after_batches)
+        row = _end_epoch(r, epoch, sums, n_batches, n_train, seconds)
+        r.history.append(row)
+        if ranks.is_main:
+            _save_epoch(run_dir, r.history, _state(r, epoch))
+        distributed.barrier(ranks)
+        log.info("epoch %d: %s", epoch + 1, row)
+        if on_epoch:
+            on_epoch(row)
+    return TrainResult(run_dir, r.history, r.start)
+
+
+@dataclass
+class _Run:
+    """What every epoch of one run shares: data, networks, optimizer, and how far the run is."""
+
+    cfg: TrainConfig
+    run_dir: str
+    engine: str
+    dev: torch.device
+    ranks: distributed.Ranks
+    meta: ModelMeta
+    train_set: object
+    test_set: object
+    val_set: object  # None without --val-split
+    teacher: object  # None unless the method distils
+    base: object
+    twins: list
+    model: Callable  # x -> [logits per net]; a DDP module under torchrun
+    enc: Callable  # uint8 images -> input spikes on the device
+    opt: torch.optim.Optimizer
+    sched: object
+    history: list
+    start: int  # the first epoch this process trains (after the resumed ones)
+    batches_done: int = 0
+
+    @property
+    def nets(self) -> list:
+        return [self.base] + self.twins
+
+
+def _setup(cfg, run_dir, resume, engine, dev, ranks) -> _Run:
+    """Refuse what cannot run (before the data), load the data, build the networks and the optimizer,
+    restore a resumed run, and write the resolved config."""
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
+    if METHODS[cfg.method].loss is None:
+        raise ConfigError(f"--method {cfg.method} has no loss to train with")
     ckpt = check_run_dir(cfg, run_dir, resume, clean=ranks.is_main)
     if ranks.is_main:  # before the data: a folder that cannot take the run fails in one line now
         check_writable(run_dir)
@@ -173,9 +222,33 @@ def _train(
     if ckpt is not None:
         check_resume_meta(ckpt, os.path.join(run_dir, CHECKPOINT), meta.to_dict())
     teacher = load_teacher(cfg.teacher, meta)
+    base, twins, enc, probe = _networks(cfg, meta, train_set, teacher, engine, dev, ranks)
+    params = [p for net in [base] + twins for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_gamma)
+    history, start = [], 0
+    if ckpt is not None:  # every tensor checked against the networks of the config, then loaded
+        restore_training(
+            ckpt, os.path.join(run_dir, CHECKPOINT), base, twins, opt, sched, meta.to_dict()
+        )
+        if dev.type == "cuda" and ckpt.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(ckpt["cuda_rng"], dev)
+        history, start = list(ckpt["history"]), int(ckpt["epoch"])
+    if ranks.is_main:
+        _write_config(cfg, run_dir, meta, engine, dev, ranks)
+    model = distributed.wrap([base] + twins, ranks, dev, probe)
+    return _Run(
+        cfg=cfg, run_dir=run_dir, engine=engine, dev=dev, ranks=ranks, meta=meta,
+        train_set=train_set, test_set=test_set, val_set=val_set, teacher=teacher,
+        base=base, twins=twins, model=model, enc=enc, opt=opt, sched=sched,
+        history=history, start=start,
+    )  # fmt: skip
 
-    networks = 1 + cfg.n_twins
-    check_weights_fit(cfg, meta.in_shape, meta.n_classes, networks, dev, _sharing(dev))
+
+def _networks(cfg, meta, train_set, teacher, engine, dev, ranks):
+    """The base and its twins, seeded, on ``dev``, every neuron shaped by one probe input, and checked
+    to fit the device; returns them with the input encoder and the probe."""
+    check_weights_fit(cfg, meta.in_shape, meta.n_classes, 1 + cfg.n_twins, dev, _sharing(dev))
     torch.manual_seed(cfg.seed)
     base, twins = make_networks(cfg, meta)
     nets = [base] + twins
@@ -192,145 +265,147 @@ def _train(
     check_fits(
         nets, share.stop - share.start, cfg.timesteps, engine, dev, cfg.width, processes=sharing
     )
-    params = [p for net in nets for p in net.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.lr_gamma)
-    history: list[dict] = []
-    start = 0
-    if ckpt is not None:  # every tensor checked against the networks of the config, then loaded
-        restore_training(
-            ckpt, os.path.join(run_dir, CHECKPOINT), base, twins, opt, sched, meta.to_dict()
-        )
-        if dev.type == "cuda" and ckpt.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(ckpt["cuda_rng"], dev)
-        history, start = list(ckpt["history"]), int(ckpt["epoch"])
-    if ranks.is_main:
-        os.makedirs(run_dir, exist_ok=True)
-        write_json(
-            os.path.join(run_dir, CONFIG),
-            dict(
-                cfg.resolved(),
-                meta=meta.to_dict(),
-                runtime=dict(engine=engine, device=str(dev), processes=ranks.world),
-            ),
-        )
-    model = distributed.wrap(nets, ranks, dev, probe)
+    return base, twins, enc, probe
 
-    qe = cfg.resolved_quantize_epoch
-    batches_done = 0
-    for epoch in range(start, cfg.epochs):
-        base.set_compression(compression_active(epoch, qe))
-        for net in nets:
-            net.train()
-        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
-        order = torch.randperm(len(train_set), generator=gen)
-        n_batches = math.ceil(len(order) / cfg.batch_size)
-        sums = dict(
-            loss=0.0,
-            ce_base=0.0,
-            ce_twin=0.0,
-            match=0.0,
-            correct_base=0,
-            correct_twin=0,
-            constant=0,
+
+def _write_config(cfg, run_dir, meta, engine, dev, ranks) -> None:
+    os.makedirs(run_dir, exist_ok=True)
+    write_json(
+        os.path.join(run_dir, CONFIG),
+        dict(
+            cfg.resolved(),
+            meta=meta.to_dict(),
+            runtime=dict(engine=engine, device=str(dev), processes=ranks.world),
+        ),
+    )
+
+
+def _train_epoch(r: _Run, epoch, on_batch, stop_after_batches) -> tuple[dict, int, int, float]:
+    """One pass over the training set, shuffled and augmented by a generator seeded by (seed, epoch):
+    the batch sums over all ranks, the number of batches and of images, and the seconds it took."""
+    cfg, ranks = r.cfg, r.ranks
+    r.base.set_compression(compression_active(epoch, cfg.resolved_quantize_epoch))
+    for net in r.nets:
+        net.train()
+    gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+    order = torch.randperm(len(r.train_set), generator=gen)
+    n_batches = math.ceil(len(order) / cfg.batch_size)
+    sums = dict(
+        loss=0.0, ce_base=0.0, ce_twin=0.0, match=0.0, correct_base=0, correct_twin=0, constant=0
+    )
+    flat = 0  # consecutive batches in which the base gave every sample the same logits
+    t0 = time.perf_counter()
+    for b in range(n_batches):
+        idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+        xb, yb = r.train_set.x[idx], r.train_set.y[idx]
+        if cfg.augment:  # the whole batch, identically on every rank, then this rank's share
+            xb = augment(xb, gen, r.meta.event_data)
+        mine = ranks.share(len(idx))
+        x, yb = r.enc(xb[mine]), yb[mine].to(r.dev)
+        logits = r.model(x)
+        logits_b, logits_t = logits[0], logits[1:]
+        parts = _loss(r, logits_b, logits_t, yb, x)
+        if not torch.isfinite(parts.total):
+            raise TrainingDiverged(
+                f"loss became {float(parts.total)} at epoch {epoch + 1}, batch {b + 1}: lower --lr or --alpha "
+                f"(the last good checkpoint, if any, is {os.path.join(r.run_dir, CHECKPOINT)})"
+            )
+        same = len(yb) > 1 and bool((logits_b - logits_b[:1]).abs().max() == 0)
+        sums["constant"] += int(same)
+        flat = flat + 1 if same else 0
+        if flat >= DEAD_BATCHES and ranks.world == 1:
+            raise _dead(cfg, epoch, f"for {flat} batches in a row")
+        r.opt.zero_grad(set_to_none=True)
+        parts.total.backward()
+        r.opt.step()
+        _add_batch(sums, parts, logits_b, logits_t, yb)
+        if on_batch:
+            on_batch(
+                epoch, min((b + 1) * cfg.batch_size, len(order)), len(order), float(parts.total)
+            )
+        r.batches_done += 1
+        if stop_after_batches is not None and r.batches_done >= stop_after_batches:
+            raise KeyboardInterrupt("stopped by stop_after_batches")
+    seconds = time.perf_counter() - t0
+    keys = list(sums)
+    sums = dict(zip(keys, distributed.all_sum([sums[k] for k in keys], ranks, r.dev)))
+    return sums, n_batches, len(order), seconds
+
+
+def _loss(r: _Run, logits_b, logits_t, yb, x):
+    """The method's loss on one batch (Eq. 5 for tna), given the frozen teacher's logits where the
+    method distils."""
+    method = METHODS[r.cfg.method]
+    logits_teacher = None
+    if method.needs_teacher:
+        with torch.no_grad():
+            logits_teacher = r.teacher(x)
+    return method.loss(logits_b, logits_t, logits_teacher, yb, r.cfg.resolved_alpha)
+
+
+def _add_batch(sums: dict, parts, logits_b, logits_t, yb) -> None:
+    n = len(yb)
+    sums["loss"] += float(parts.total) * n
+    sums["ce_base"] += parts.ce_base * n
+    sums["ce_twin"] += parts.ce_twin * n
+    sums["match"] += parts.match * n
+    sums["correct_base"] += int((logits_b.argmax(1) == yb).sum())
+    if logits_t:
+        sums["correct_twin"] += int((logits_t[0].argmax(1) == yb).sum())
+
+
+def _end_epoch(r: _Run, epoch, sums, n_batches, n_train, seconds) -> dict:
+    """Refuse a dead network, decay the learning rate, test; the epoch's row of metrics."""
+    cfg, ranks, base, twins = r.cfg, r.ranks, r.base, r.twins
+    last = epoch == cfg.epochs - 1  # a short run is judged by its last epoch, whole
+    if (n_batches >= 5 or (last and n_batches * ranks.world >= 2)) and sums[
+        "constant"
+    ] >= 0.9 * n_batches * ranks.world:  # every rank decides alike
+        raise _dead(cfg, epoch, f"in {int(sums['constant'])} of {n_batches * ranks.world} batches")
+    lr = r.opt.param_groups[0]["lr"]
+    r.sched.step()
+    test = lambda net, split: _test_accuracy(net, split, r.enc, ranks, r.dev)  # noqa: E731
+    row = dict(
+        epoch=epoch + 1,
+        lr=lr,
+        seconds=round(seconds, 3),
+        images_per_s=round(n_train / seconds, 2),
+        compressed=base.compressed,
+        train_loss=sums["loss"] / n_train,
+        ce_base=sums["ce_base"] / n_train,
+        ce_twin=_nan_none(sums["ce_twin"] / n_train),
+        match=_nan_none(sums["match"] / n_train),
+        train_acc_base=100.0 * sums["correct_base"] / n_train,
+        train_acc_twin=100.0 * sums["correct_twin"] / n_train if twins else None,
+        test_acc_base=test(base, r.test_set),
+        test_acc_twin=test(twins[0], r.test_set) if twins else None,
+        engine=r.engine,
+        device=str(r.dev),
+        processes=ranks.world,
+    )
+    if r.val_set is not None:
+        row.update(
+            val_acc_base=test(base, r.val_set),
+            val_acc_twin=test(twins[0], r.val_set) if twins else None,
         )
-        flat = 0  # consecutive batches in which the base gave every sample the same logits
-        t0 = time.perf_counter()
-        for b in range(n_batches):
-            idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            xb, yb = train_set.x[idx], train_set.y[idx]
-            if cfg.augment:  # the whole batch, identically on every rank, then this rank's share
-                xb = augment(xb, gen, meta.event_data)
-            mine = ranks.share(len(idx))
-            x, yb = enc(xb[mine]), yb[mine].to(dev)
-            logits = model(x)
-            logits_b, logits_t = logits[0], logits[1:]
-            parts = _loss(cfg, logits_b, logits_t, yb, teacher, x)
-            if not torch.isfinite(parts.total):
-                raise TrainingDiverged(
-                    f"loss became {float(parts.total)} at epoch {epoch + 1}, batch {b + 1}: lower --lr or --alpha "
-                    f"(the last good checkpoint, if any, is {os.path.join(run_dir, CHECKPOINT)})"
-                )
-            same = len(yb) > 1 and bool((logits_b - logits_b[:1]).abs().max() == 0)
-            sums["constant"] += int(same)
-            flat = flat + 1 if same else 0
-            if flat >= DEAD_BATCHES and ranks.world == 1:
-                raise _dead(cfg, epoch, f"for {flat} batches in a row")
-            opt.zero_grad(set_to_none=True)
-            parts.total.backward()
-            opt.step()
-            n = len(yb)
-            sums["loss"] += float(parts.total) * n
-            sums["ce_base"] += parts.ce_base * n
-            sums["ce_twin"] += parts.ce_twin * n
-            sums["match"] += parts.match * n
-            sums["correct_base"] += int((logits_b.argmax(1) == yb).sum())
-            if logits_t:
-                sums["correct_twin"] += int((logits_t[0].argmax(1) == yb).sum())
-            if on_batch:
-                on_batch(
-                    epoch, min((b + 1) * cfg.batch_size, len(order)), len(order), float(parts.total)
-                )
-            batches_done += 1
-            if stop_after_batches is not None and batches_done >= stop_after_batches:
-                raise KeyboardInterrupt("stopped by stop_after_batches")
-        seconds = time.perf_counter() - t0
-        keys = list(sums)
-        sums = dict(zip(keys, distributed.all_sum([sums[k] for k in keys], ranks, dev)))
-        last = epoch == cfg.epochs - 1  # a short run is judged by its last epoch, whole
-        if (n_batches >= 5 or (last and n_batches * ranks.world >= 2)) and sums[
-            "constant"
-        ] >= 0.9 * n_batches * ranks.world:  # every rank decides alike
-            raise _dead(
-                cfg, epoch, f"in {int(sums['constant'])} of {n_batches * ranks.world} batches"
-            )
-        lr = opt.param_groups[0]["lr"]
-        sched.step()
-        n_train = len(order)
-        row = dict(
-            epoch=epoch + 1,
-            lr=lr,
-            seconds=round(seconds, 3),
-            images_per_s=round(n_train / seconds, 2),
-            compressed=base.compressed,
-            train_loss=sums["loss"] / n_train,
-            ce_base=sums["ce_base"] / n_train,
-            ce_twin=_nan_none(sums["ce_twin"] / n_train),
-            match=_nan_none(sums["match"] / n_train),
-            train_acc_base=100.0 * sums["correct_base"] / n_train,
-            train_acc_twin=100.0 * sums["correct_twin"] / n_train if twins else None,
-            test_acc_base=_test_accuracy(base, test_set, enc, ranks, dev),
-            test_acc_twin=_test_accuracy(twins[0], test_set, enc, ranks, dev) if twins else None,
-            engine=engine,
-            device=str(dev),
-            processes=ranks.world,
-        )
-        if val_set is not None:
-            row.update(
-                val_acc_base=_test_accuracy(base, val_set, enc, ranks, dev),
-                val_acc_twin=_test_accuracy(twins[0], val_set, enc, ranks, dev) if twins else None,
-            )
-        history.append(row)
-        if ranks.is_main:
-            state = dict(
-                config=cfg.to_dict(),
-                meta=meta.to_dict(),
-                epoch=epoch + 1,
-                compressed=base.compressed,
-                base=base.state_dict(),
-                twins=[t.state_dict() for t in twins],
-                optimizer=opt.state_dict(),
-                scheduler=sched.state_dict(),
-                rng=torch.get_rng_state(),
-                cuda_rng=torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None,
-                history=history,
-            )
-            _save_epoch(run_dir, history, state)
-        distributed.barrier(ranks)
-        log.info("epoch %d: %s", epoch + 1, row)
-        if on_epoch:
-            on_epoch(row)
-    return TrainResult(run_dir, history, start)
+    return row
+
+
+def _state(r: _Run, epoch: int) -> dict:
+    """The checkpoint of a finished epoch: everything a resumed run needs to end where this one will."""
+    return dict(
+        config=r.cfg.to_dict(),
+        meta=r.meta.to_dict(),
+        epoch=epoch + 1,
+        compressed=r.base.compressed,
+        base=r.base.state_dict(),
+        twins=[t.state_dict() for t in r.twins],
+        optimizer=r.opt.state_dict(),
+        scheduler=r.sched.state_dict(),
+        rng=torch.get_rng_state(),
+        cuda_rng=torch.cuda.get_rng_state(r.dev) if r.dev.type == "cuda" else None,
+        history=r.history,
+    )
 
 
 def _sharing(dev) -> int:
@@ -363,21 +438,6 @@ def _dead(cfg: TrainConfig, epoch: int, how: str) -> TrainingDiverged:
     return TrainingDiverged(
         f"the base network's output stopped depending on its input in epoch {epoch + 1}: every sample got the "
         f"same logits {how} (no neuron fires, or all do), so it cannot learn; lower --lr (now {cfg.lr:g})"
-    )
-
-
-def _loss(cfg: TrainConfig, logits_b, logits_t, yb, teacher, x):
-    """The method's loss (Eq. 5 for tna) on one batch."""
-    if cfg.method == "tna":
-        return tna_loss(logits_b, logits_t, yb, cfg.resolved_alpha)
-    if cfg.method == "single":
-        return single_loss(logits_b, yb)
-    with torch.no_grad():
-        logits_teacher = teacher(x)
-    return (
-        kd_loss(logits_b, logits_teacher, yb)
-        if cfg.method == "kd"
-        else kd_ce_loss(logits_b, logits_teacher, yb, cfg.resolved_alpha)
     )
 
 
