@@ -695,3 +695,56 @@ def test_the_fuzzing_starts_from_valid_files(
     assert read_batch(str(tmp / "b"), "labels")[0].shape == (4, 3072)
     assert decode_recordings([str(aedat_file)], (128, 128, 2), 4, 48).sum() == 60
     assert idx_files[1][:4] == b"\x00\x00\x08\x03"
+
+
+# ---- the ONNX graph check, the manifests and the report ---------------------------------------------
+@given(data=st.data())
+def test_onnx_graph(onnx_export, data):
+    """Mutated ONNX bytes through what ``simulate x.onnx --backend onnx`` does before onnxruntime runs."""
+    from tna_deploy.ir.onnx_model import read_onnx
+    from tna_deploy.simulate.onnx_backend import check_graph
+
+    p = onnx_export.parent / "fuzz-graph.onnx"
+    p.write_bytes(data.draw(mutated_bytes(onnx_export.read_bytes())))
+
+    def check():
+        net, raw = read_onnx(str(p))
+        check_graph(str(p), net, raw)
+
+    outcome(check, str(p))
+
+
+@given(data=st.data())
+def test_manifest_json(sim_dir, data):
+    from tna_deploy.atomic import verify_set
+
+    d = sim_dir.parent / "fuzz-manifest"
+    shutil.copytree(sim_dir, d, dirs_exist_ok=True)
+    original = (sim_dir / "manifest.json").read_bytes()
+    if data.draw(st.booleans(), label="as bytes"):
+        (d / "manifest.json").write_bytes(data.draw(mutated_bytes(original)))
+    else:
+        (d / "manifest.json").write_text(json.dumps(data.draw(mutated_tree(json.loads(original)))))
+    outcome(lambda: verify_set(str(d), "simulate", ("results.json", "counts.npz")), str(d))
+
+
+@pytest.fixture(scope="module")
+def report_json(sim_dir):
+    from tna_deploy.report import build_report
+
+    path = sim_dir.parent / "fuzz-report.json"
+    if not path.exists():
+        path.write_text(build_report(str(sim_dir)).to_json())
+    return path
+
+
+@given(data=st.data())
+def test_report_json(report_json, data):
+    from tna_deploy.report import read
+
+    p = report_json.parent / "fuzz-report-mutated.json"
+    if data.draw(st.booleans(), label="as bytes"):
+        p.write_bytes(data.draw(mutated_bytes(report_json.read_bytes())))
+    else:
+        p.write_text(json.dumps(data.draw(mutated_tree(json.loads(report_json.read_text())))))
+    outcome(lambda: read(str(p)), str(p))
