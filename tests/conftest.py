@@ -13,7 +13,7 @@ def pytest_addoption(parser):
         "--fuzz",
         action="store_true",
         default=False,
-        help="fuzz the file readers for long (thousands of examples each; see tests/test_fuzz_readers.py)",
+        help="fuzz the file readers for long (thousands of examples each; see tests/hardening/test_fuzz_readers.py)",
     )
 
 

@@ -6,7 +6,7 @@ A source scan: a new ``pickle.load``, ``torch.load`` without ``weights_only=True
 import pathlib
 import re
 
-PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "tna_deploy"
+PACKAGE = pathlib.Path(__file__).resolve().parents[2] / "tna_deploy"
 ALLOWED_UNPICKLER = {"data/cifar.py"}  # BatchUnpickler: numpy arrays and plain data only
 
 

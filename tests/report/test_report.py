@@ -12,7 +12,7 @@ from tna_deploy.cli import main
 from tna_deploy.errors import CheckpointError, ConfigError
 from tna_deploy.hardware.profile import FIELDS, load_profile
 
-HW = os.path.join(os.path.dirname(__file__), "..", "hardware")
+HW = os.path.join(os.path.dirname(__file__), "..", "..", "hardware")
 
 
 def test_shipped_profiles_parse_with_sources():

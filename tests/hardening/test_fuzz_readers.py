@@ -8,7 +8,7 @@ must either return a valid result or raise its one-line TnaError naming the file
 a reader running longer than ``LIMIT_S`` or the process growing by more than ``MEMORY`` fails the test.
 
 A normal run tries a few dozen examples per reader, reproducibly (profile ``tna-default`` in
-conftest.py); ``pytest -m fuzz --fuzz tests/test_fuzz_readers.py`` tries thousands, at random.
+conftest.py); ``pytest -m fuzz --fuzz tests/hardening/test_fuzz_readers.py`` tries thousands, at random.
 """
 
 from __future__ import annotations

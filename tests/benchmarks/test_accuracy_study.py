@@ -9,7 +9,7 @@ import pytest
 
 from tna_deploy import cli
 
-STUDY = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "accuracy", "study.py")
+STUDY = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "accuracy", "study.py")
 
 
 @pytest.fixture(scope="module")
