@@ -11,7 +11,9 @@ RUN=${1:-runs/demo}
 NAME=$(basename "$RUN")
 TNA=.venv/bin/tna-deploy
 echo "== 1/8 train ($RUN) ==" >&2
-$TNA train --preset demo --dataset fashion-mnist --method tna --weights ternary --out "$RUN" --resume
+RESUME=""   # continue a run this script started before (train refuses --resume of an empty folder)
+if [ -f "$RUN/checkpoint.pt" ] || [ -f "$RUN/config.json" ]; then RESUME="--resume"; fi
+$TNA train --preset demo --dataset fashion-mnist --method tna --weights ternary --out "$RUN" $RESUME
 echo "== 2/8 evaluate ==" >&2
 $TNA evaluate "$RUN"
 echo "== 3/8 export -> export/$NAME.net ==" >&2
