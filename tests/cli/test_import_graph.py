@@ -20,7 +20,7 @@ ALLOWED = {
     "models": {"ir", "engine", "quant", "data", "train"},  # models/chip reads a trained run
     "train": {"ir", "engine", "quant", "data", "models"},
     "export": {"ir", "engine", "models", "train"},
-    "hardware": {"ir"},
+    "hardware": {"ir", "engine"},
     "simulate": {"ir", "engine", "models", "train", "data", "export", "hardware"},
     "report": {"ir", "hardware", "simulate"},
     "cli": {

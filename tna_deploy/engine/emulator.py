@@ -30,47 +30,21 @@ float64 (exact integers).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Optional
-
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ..ir import DeployedNet, Layer, dense_weight_bits
+from ..ir import DeployedNet, Layer
 from .cuba import LOIHI, STATE_SHIFT, cuba_run
+from .numeric import F32_EXACT, shift_left6_int32
+from .synapses import SYNAPSES, Prepared
 from .trace import Trace
 
-F32_EXACT = 1 << 24
 A_IN_WIDE = 1 << 25  # |a_in| from here on, a_in << 6 overflows int32
-
-
-def signed_clamp24(x: torch.Tensor) -> torch.Tensor:
-    """Lava's ``conv.utils.signed_clamp(x, 24)``: wrap modulo 2^24 into [-2^23, 2^23)."""
-    return torch.remainder(x + float(1 << 23), float(1 << 24)) - float(1 << 23)
-
-
-def shift_left6_int32(a: torch.Tensor) -> torch.Tensor:
-    """``np.left_shift(a_in, 6)`` on int32: exact below 2^25, two's-complement wrap beyond."""
-    a = a * 64.0
-    if a.numel() and float(a.abs().max()) >= 2.0**31:
-        a = torch.remainder(a + 2.0**31, 2.0**32) - 2.0**31
-    return a
 
 
 def stream_step(layer: int, sample: int, timesteps: int, input_neuron: bool) -> int:
     """The 0-based Lava step (sink column) where ``sample``'s window in compute layer ``layer`` starts."""
     return sample * timesteps + layer + (0 if input_neuron else 1)
-
-
-@dataclass
-class _Prepared:
-    layer: Layer
-    weight: Optional[torch.Tensor] = None  # conv: file weights; dense: after Lava's truncation
-    row_sum: float = 0.0  # max over outputs of sum |w|: bounds the sum
-    weight_exp: int = 0
-    delays: list = field(default_factory=list)  # dense: [(d, weight of the synapses with delay d)]
-    bias: object = 0  # state units, broadcast against one step (K, *shape)
 
 
 class Emulator:
@@ -82,27 +56,16 @@ class Emulator:
         self.max_delay = max(
             (max(d for d, _ in p.delays) for p in self.layers if p.delays), default=0
         )
-        self._tails: dict = {}  # dense layer -> its input stream's last max_delay steps
+        self.tails: dict = {}  # dense layer -> its input stream's last max_delay steps
 
     @staticmethod
-    def _prepare(layer: Layer) -> _Prepared:
-        p = _Prepared(layer)
-        if layer.kind == "conv":
-            w = layer.weight.astype(np.float64)
-            p.weight = torch.from_numpy(w)
-            p.row_sum = float(np.abs(w).reshape(w.shape[0], -1).sum(1).max())
-        elif layer.kind == "dense":
-            dw = dense_weight_bits(layer.weight)
-            w = dw.weight.astype(np.float64)
-            p.weight_exp = dw.weight_exp
-            p.row_sum = float(np.abs(w).sum(1).max())
-            delay = layer.delay if layer.delay is not None else np.zeros(w.shape, dtype=np.int64)
-            p.delays = [
-                (int(d), torch.from_numpy(np.where(delay == d, w, 0.0))) for d in np.unique(delay)
-            ]
+    def _prepare(layer: Layer) -> Prepared:
+        p = Prepared(layer)
+        kind = SYNAPSES[layer.kind]
+        kind.prepare(p)
         b = layer.bias_per_neuron()
         if b is not None:
-            if layer.kind == "conv":  # conv layers run channels-last: (H, W, C)
+            if kind.channels_last:  # such layers run channels-last: (H, W, C)
                 b = b.transpose(1, 2, 0)
             p.bias = torch.from_numpy(
                 np.ascontiguousarray(b).astype(np.float64) * (1 << STATE_SHIFT)
@@ -111,7 +74,7 @@ class Emulator:
 
     def reset(self) -> None:
         """Forget the previous chunk (only dense delays carry anything across samples)."""
-        self._tails = {}
+        self.tails = {}
 
     def run(self, x, record: tuple = ("spikes",)) -> Trace:
         """``x``: (K, *input_shape, T) integers, the inputs of K consecutive samples."""
@@ -126,7 +89,8 @@ class Emulator:
         spikes, currents, voltages, logits = [], [], [], None
         last = len(self.layers) - 1
         for i, p in enumerate(self.layers):
-            a, a_max = self._synapse(i, p, prev, prev_max)
+            kind = SYNAPSES[p.layer.kind]
+            a, a_max = kind.run(self, i, p, prev, prev_max)
             if a_max * 64 >= 2.0**31:  # a_in << 6 overflows int32 somewhere: wrap it as numpy does
                 a, scale = shift_left6_int32(a.to(torch.float64)), 1.0
             else:
@@ -146,7 +110,7 @@ class Emulator:
                 spike_dtype=torch.float32,
                 spikes_out=a if own else None,
             )
-            view = _from_channels_last if p.layer.kind == "conv" else (lambda v: v)
+            view = _from_channels_last if kind.channels_last else (lambda v: v)
             s = view(trace.spikes)
             spikes.append(_to_batch_major(s).to(torch.uint8).contiguous().numpy())
             if keep_state:
@@ -161,75 +125,6 @@ class Emulator:
             currents if keep_state else None,
             voltages if keep_state else None,
         )
-
-    def _synapse(self, i: int, p: _Prepared, prev: torch.Tensor, prev_max: float) -> tuple:
-        """The layer's synaptic input a_in (T, K, *out_shape) in its own window's time frame, and a bound
-        on its magnitude. ``prev_max`` bounds the input values."""
-        layer = p.layer
-        if layer.kind == "input":
-            return prev, prev_max
-        t, k = prev.shape[:2]
-        bound = prev_max * p.row_sum
-        dtype = torch.float32 if bound < F32_EXACT else torch.float64
-        if layer.kind == "conv":
-            x = (
-                prev.reshape(t * k, *prev.shape[2:])
-                .to(dtype)
-                .contiguous(memory_format=torch.channels_last)
-            )
-            z = F.conv2d(
-                x,
-                p.weight.to(dtype),
-                stride=layer.stride,
-                padding=layer.padding,
-                dilation=layer.dilation,
-                groups=layer.groups,
-            )
-            z = z.permute(
-                0, 2, 3, 1
-            ).contiguous()  # channels-last: the neuron runs on (H, W, C) order
-            if bound >= 1 << 23:  # only then can Lava's 24-bit signed_clamp change it
-                z = signed_clamp24(z.to(torch.float64))
-                bound = float(1 << 23)
-            c, h, w = layer.out_shape
-            return z.reshape(t, k, h, w, c), bound
-        flat = prev.reshape(t, k, -1).to(dtype)
-        a = None
-        for d, w in p.delays:
-            term = torch.matmul(flat, w.to(dtype).t()).to(torch.float64)
-            if p.weight_exp:
-                term = torch.floor(term * 2.0**p.weight_exp)
-            if d:
-                term = self._delayed(i, d, term)
-            a = term if a is None else a + term
-        if self.max_delay:
-            self._tails[i] = _stream(flat.to(torch.float64))[-self.max_delay :]
-        return a, bound * 2.0**p.weight_exp * max(1, len(p.delays))
-
-    def _delayed(self, i: int, d: int, term: torch.Tensor) -> torch.Tensor:
-        """``term`` (T, K, n) moved d steps later along the back-to-back stream of samples."""
-        t, k, n = term.shape
-        stream = _stream(term)
-        tail = self._tails.get(i)
-        if tail is not None:
-            p = self.layers[i]
-            w = dict(p.delays)[d]
-            head = torch.floor(torch.matmul(tail.to(torch.float64), w.t()) * 2.0**p.weight_exp)[-d:]
-        else:
-            head = torch.zeros((d, n), dtype=term.dtype)
-        head = torch.cat([torch.zeros((max(0, d - len(head)), n), dtype=term.dtype), head])
-        moved = (
-            torch.cat([head, stream[:-d]])
-            if d < len(stream)
-            else torch.cat([head, stream])[: len(stream)]
-        )
-        return moved.reshape(k, t, n).transpose(0, 1)
-
-
-def _stream(x: torch.Tensor) -> torch.Tensor:
-    """(T, K, n) -> (K*T, n): the samples' windows one after another, as Lava runs them."""
-    t, k = x.shape[:2]
-    return x.transpose(0, 1).reshape(k * t, -1)
 
 
 def _from_channels_last(x: torch.Tensor) -> torch.Tensor:

@@ -34,6 +34,7 @@ from .. import __version__
 from ..atomic import write_bytes
 from ..engine.cuba import DECAY_UNITY, STATE_SHIFT, U_MAX
 from ..engine.emulator import bytes_per_sample, largest_layer
+from ..engine.numeric import F32_EXACT
 from ..errors import TnaError
 from ..ir import DeployedNet, Layer, dense_weight_bits
 from ..ir.onnx_model import FORMAT, FORMAT_VERSION  # the format's name and version: its reader's
@@ -42,7 +43,6 @@ from ..memory import refuse_over
 
 OPSET = 17
 IR_VERSION = 8  # what onnxruntime >= 1.14 reads with opset 17
-F32_EXACT = 1 << 24
 
 
 class OnnxExportError(TnaError):

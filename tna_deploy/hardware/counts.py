@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..engine.numeric import F32_EXACT
 from ..ir import Layer
 
 
@@ -55,9 +56,6 @@ def fanout(layer: Layer, nonzero_only: bool = True) -> np.ndarray:
             groups=layer.groups,
         )
     return f[0].round().numpy().astype(np.int64)
-
-
-F32_EXACT = 1 << 24  # float32 sums of integers are exact below this
 
 
 def synops_of(active: torch.Tensor, fo: torch.Tensor) -> torch.Tensor:

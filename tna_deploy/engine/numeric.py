@@ -1,0 +1,27 @@
+"""The integer arithmetic the emulator shares with the ONNX writer and the op counter: when float sums are
+exact, and Lava's fixed-point wraps."""
+
+from __future__ import annotations
+
+import torch
+
+F32_EXACT = 1 << 24  # float32 sums of integers are exact while every partial sum stays below this
+
+
+def signed_clamp24(x: torch.Tensor) -> torch.Tensor:
+    """Lava's ``conv.utils.signed_clamp(x, 24)``: wrap modulo 2^24 into [-2^23, 2^23)."""
+    return torch.remainder(x + float(1 << 23), float(1 << 24)) - float(1 << 23)
+
+
+def shift_left6_int32(a: torch.Tensor) -> torch.Tensor:
+    """``np.left_shift(a_in, 6)`` on int32: exact below 2^25, two's-complement wrap beyond."""
+    a = a * 64.0
+    if a.numel() and float(a.abs().max()) >= 2.0**31:
+        a = torch.remainder(a + 2.0**31, 2.0**32) - 2.0**31
+    return a
+
+
+def stream(x: torch.Tensor) -> torch.Tensor:
+    """(T, K, n) -> (K*T, n): the samples' windows one after another, as Lava runs them."""
+    t, k = x.shape[:2]
+    return x.transpose(0, 1).reshape(k * t, -1)

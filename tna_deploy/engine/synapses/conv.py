@@ -1,0 +1,47 @@
+"""``conv`` (pools included: grouped convs): Lava's ``PyConvModelFixed``, a conv2d of the integer weights
+whose sum wraps to 24 bits, run channels-last."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..numeric import F32_EXACT, signed_clamp24
+from .base import Prepared, Synapse
+
+
+class Conv(Synapse):
+    channels_last = True
+
+    @staticmethod
+    def prepare(p: Prepared) -> None:
+        w = p.layer.weight.astype(np.float64)
+        p.weight = torch.from_numpy(w)
+        p.row_sum = float(np.abs(w).reshape(w.shape[0], -1).sum(1).max())
+
+    @staticmethod
+    def run(emulator, i, p, prev, prev_max) -> tuple:
+        layer = p.layer
+        t, k = prev.shape[:2]
+        bound = prev_max * p.row_sum
+        dtype = torch.float32 if bound < F32_EXACT else torch.float64
+        x = (
+            prev.reshape(t * k, *prev.shape[2:])
+            .to(dtype)
+            .contiguous(memory_format=torch.channels_last)
+        )
+        z = F.conv2d(
+            x,
+            p.weight.to(dtype),
+            stride=layer.stride,
+            padding=layer.padding,
+            dilation=layer.dilation,
+            groups=layer.groups,
+        )
+        z = z.permute(0, 2, 3, 1).contiguous()  # channels-last: the neuron runs on (H, W, C) order
+        if bound >= 1 << 23:  # only then can Lava's 24-bit signed_clamp change it
+            z = signed_clamp24(z.to(torch.float64))
+            bound = float(1 << 23)
+        c, h, w = layer.out_shape
+        return z.reshape(t, k, h, w, c), bound
