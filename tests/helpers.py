@@ -73,3 +73,22 @@ def reseal(d) -> None:
         }
         with open(path, "w") as f:
             json.dump(m, f)
+
+
+def conv_dense_net(neuron, *, input_neuron=None, dense=None, timesteps=None):
+    """The hand-built network several tests share: a (2, 4, 4) input (with a neuron of its own when
+    ``input_neuron`` is given), a 3x3 conv of 3 channels (stride 2, padding 1), flatten, a dense layer of 2
+    (``dense``: its weights, a fixed pattern by default); ``neuron`` on both compute layers."""
+    import numpy as np
+
+    from tna_deploy.ir import DeployedNet, Layer
+
+    conv = np.arange(54).reshape(3, 2, 3, 3) % 5 - 1
+    dense = np.arange(24).reshape(2, 12) % 7 - 2 if dense is None else dense
+    layers = (
+        Layer("input", 0, (2, 4, 4), (2, 4, 4), neuron=input_neuron),
+        Layer("conv", 1, (2, 4, 4), (3, 2, 2), neuron, conv, stride=(2, 2), padding=(1, 1)),
+        Layer("flatten", 2, (3, 2, 2), (12,)),
+        Layer("dense", 3, (12,), (2,), neuron, dense),
+    )
+    return DeployedNet(layers, (2, 4, 4), timesteps=timesteps)

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers import tiny_config
+from helpers import conv_dense_net, tiny_config
 
 from tna_deploy.cli import main
 from tna_deploy.engine.emulator import Emulator
@@ -228,24 +228,7 @@ def test_hand_built_conv_clamp_and_input_neuron(tmp_path):
     raw = 255 * 9 * 59000
     assert raw > 1 << 23 and (s["emulator_current_L0"] != 0).any()
     inp = Neuron(threshold=10, current_decay=2000, voltage_decay=500)
-    net2 = _net(
-        [
-            Layer("input", 0, (2, 4, 4), (2, 4, 4), neuron=inp),
-            Layer(
-                "conv",
-                1,
-                (2, 4, 4),
-                (3, 2, 2),
-                n,
-                np.arange(54).reshape(3, 2, 3, 3) % 5 - 1,
-                stride=(2, 2),
-                padding=(1, 1),
-            ),
-            Layer("flatten", 2, (3, 2, 2), (12,)),
-            Layer("dense", 3, (12,), (2,), n, np.ones((2, 12), int) * 20),
-        ],
-        (2, 4, 4),
-    )
+    net2 = conv_dense_net(n, input_neuron=inp, dense=np.ones((2, 12), int) * 20)
     write_netx(net2, str(tmp_path / "in.net"))
     np.save(
         tmp_path / "x2.npy",

@@ -13,6 +13,8 @@ import pytest
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
+from helpers import conv_dense_net  # noqa: E402
+
 from tna_deploy.engine.emulator import Emulator  # noqa: E402
 from tna_deploy.export.onnx_writer import OnnxExportError, build_model, random_inputs, write_onnx  # noqa: E402
 from tna_deploy.ir import DeployedNet, Layer, Neuron, read_netx  # noqa: E402
@@ -89,25 +91,7 @@ def test_conv_clamp_pool_groups_and_input_neuron():
     assert 4095 * 255 * 9 > 1 << 23
     _same_as_emulator(net, x)
     inp = Neuron(threshold=10, current_decay=2000, voltage_decay=500)
-    net2 = DeployedNet(
-        (
-            Layer("input", 0, (2, 4, 4), (2, 4, 4), neuron=inp),
-            Layer(
-                "conv",
-                1,
-                (2, 4, 4),
-                (3, 2, 2),
-                n,
-                np.arange(54).reshape(3, 2, 3, 3) % 5 - 1,
-                stride=(2, 2),
-                padding=(1, 1),
-            ),
-            Layer("flatten", 2, (3, 2, 2), (12,)),
-            Layer("dense", 3, (12,), (2,), n, np.ones((2, 12), int) * 20),
-        ),
-        (2, 4, 4),
-        timesteps=6,
-    )
+    net2 = conv_dense_net(n, input_neuron=inp, dense=np.ones((2, 12), int) * 20, timesteps=6)
     x2 = (
         np.random.default_rng(2).integers(-40, 1 << 26, (4, 2, 4, 4, 6)).astype(np.int32)
     )  # a_in << 6 wraps

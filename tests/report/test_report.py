@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
-from helpers import tiny_config
+from helpers import conv_dense_net, tiny_config
 
 from tna_deploy.cli import main
 from tna_deploy.errors import CheckpointError, ConfigError
@@ -139,35 +139,13 @@ def test_report_rows_of_a_file_whose_input_layer_has_a_neuron(tmp_path):
     conv's synaptic ops and the input neuron's spikes as its input, not the next layer's."""
     import numpy as np
 
-    from tna_deploy.ir import DeployedNet, Layer, Neuron, write_netx
+    from tna_deploy.ir import Neuron, write_netx
     from tna_deploy.report import build_report
     from tna_deploy.simulate.run import simulate
 
     n = Neuron(threshold=2000, current_decay=4096, voltage_decay=1024)
-    net = DeployedNet(
-        (
-            Layer(
-                "input",
-                0,
-                (2, 4, 4),
-                (2, 4, 4),
-                neuron=Neuron(threshold=10, current_decay=2000, voltage_decay=500),
-            ),
-            Layer(
-                "conv",
-                1,
-                (2, 4, 4),
-                (3, 2, 2),
-                n,
-                np.arange(54).reshape(3, 2, 3, 3) % 5 - 1,
-                stride=(2, 2),
-                padding=(1, 1),
-            ),
-            Layer("flatten", 2, (3, 2, 2), (12,)),
-            Layer("dense", 3, (12,), (2,), n, np.ones((2, 12), int) * 20),
-        ),
-        (2, 4, 4),
-    )
+    inp = Neuron(threshold=10, current_decay=2000, voltage_decay=500)
+    net = conv_dense_net(n, input_neuron=inp, dense=np.ones((2, 12), int) * 20)
     write_netx(net, str(tmp_path / "in.net"))
     np.save(
         tmp_path / "x.npy",

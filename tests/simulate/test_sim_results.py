@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from helpers import conv_dense_net
 
 from tna_deploy.errors import CheckpointError
 from tna_deploy.simulate import results as sim
@@ -18,27 +19,10 @@ from tna_deploy.simulate.choices import BACKENDS, SOURCE_NAMES, label
 
 def small_net(path):
     """A conv and a dense layer behind 0/1 input spikes (2, 4, 4), written as a netx file."""
-    from tna_deploy.ir import DeployedNet, Layer, Neuron, write_netx
+    from tna_deploy.ir import Neuron, write_netx
 
     n = Neuron(threshold=60, current_decay=4096, voltage_decay=1024)
-    net = DeployedNet(
-        (
-            Layer("input", 0, (2, 4, 4), (2, 4, 4)),
-            Layer(
-                "conv",
-                1,
-                (2, 4, 4),
-                (3, 2, 2),
-                n,
-                np.arange(54).reshape(3, 2, 3, 3) % 5 - 1,
-                stride=(2, 2),
-                padding=(1, 1),
-            ),
-            Layer("flatten", 2, (3, 2, 2), (12,)),
-            Layer("dense", 3, (12,), (2,), n, np.arange(24).reshape(2, 12) % 7 - 2),
-        ),
-        (2, 4, 4),
-    )
+    net = conv_dense_net(n)
     write_netx(net, str(path))
     return net
 
