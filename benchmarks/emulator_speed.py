@@ -74,6 +74,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import tna_deploy.engine.emulator as emu
+    import tna_deploy.engine.numeric as numeric
     from tna_deploy.atomic import write_json
     from tna_deploy.ir import read_netx
     from tna_deploy.simulate.run import dataset_inputs, simulate
@@ -99,14 +100,14 @@ def main() -> None:
     inputs = dataset_inputs(net, args.netx, args.f64_samples, None, None)
     x = inputs.chunk(0, inputs.n)
     timings = {}
-    for name, limit in (("float32_where_exact", emu.F32_EXACT), ("float64_always", 0)):
-        emu.F32_EXACT = limit
+    for name, limit in (("float32_where_exact", numeric.F32_EXACT), ("float64_always", 0)):
+        numeric.F32_EXACT = limit
         e = emu.Emulator(net)
         t0 = time.perf_counter()
         for a in range(0, len(x), 250):
             e.run(x[a : a + 250])
         timings[name] = round(len(x) / (time.perf_counter() - t0), 1)
-    emu.F32_EXACT = 1 << 24
+    numeric.F32_EXACT = 1 << 24
 
     macs = dense_macs_per_sample(net, t)
     thr = conv_throughput(net)

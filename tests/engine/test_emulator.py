@@ -348,3 +348,23 @@ def test_emulator_and_report_run_without_lava(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and "lava-free ok" in out.stdout, out.stderr[-2000:]
     assert json.load(open(tmp_path / "r" / "report.json"))["chip"] == "emulator"
+
+
+def test_float64_throughout_gives_the_same_integers(exported, monkeypatch):
+    """float32 sums are used only where provably exact: forcing float64 everywhere (as
+    benchmarks/emulator_speed.py does to time it) must change nothing, and must really switch."""
+    import torch
+
+    import tna_deploy.engine.numeric as numeric
+    from tna_deploy.engine.emulator import Emulator
+    from tna_deploy.ir import read_netx
+
+    _, net, _ = exported
+    ir = read_netx(net)
+    x = np.random.default_rng(3).integers(0, 16, (4, *ir.input_shape, ir.timesteps))
+    fast = Emulator(ir).run(x)
+    monkeypatch.setattr(numeric, "F32_EXACT", 0)
+    assert numeric.sum_dtype(1.0) == torch.float64
+    slow = Emulator(ir).run(x)
+    assert np.array_equal(fast.logits, slow.logits)
+    assert all(np.array_equal(a, b) for a, b in zip(fast.spikes, slow.spikes))

@@ -35,7 +35,7 @@ import torch
 
 from ..ir import DeployedNet, Layer
 from .cuba import LOIHI, STATE_SHIFT, cuba_run
-from .numeric import F32_EXACT, shift_left6_int32
+from .numeric import shift_left6_int32, sum_dtype
 from .synapses import SYNAPSES, Prepared
 from .trace import Trace
 
@@ -84,7 +84,7 @@ class Emulator:
         prev = torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 0)))  # (T, K, ...)
         if not self.net.input_neuron and self.net.input_bits == 0:
             prev, prev_max = (prev != 0), min(prev_max, 1.0)
-        prev = prev.to(torch.float32 if prev_max < F32_EXACT else torch.float64)
+        prev = prev.to(sum_dtype(prev_max))
         keep_state = "current" in record or "voltage" in record
         spikes, currents, voltages, logits = [], [], [], None
         last = len(self.layers) - 1

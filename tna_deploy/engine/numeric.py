@@ -8,6 +8,12 @@ import torch
 F32_EXACT = 1 << 24  # float32 sums of integers are exact while every partial sum stays below this
 
 
+def sum_dtype(bound: float) -> torch.dtype:
+    """float32 where every sum bounded by ``bound`` is exact in it, else float64 (read at call time, so
+    that ``benchmarks/emulator_speed.py`` can set ``F32_EXACT = 0`` to time float64 throughout)."""
+    return torch.float32 if bound < F32_EXACT else torch.float64
+
+
 def signed_clamp24(x: torch.Tensor) -> torch.Tensor:
     """Lava's ``conv.utils.signed_clamp(x, 24)``: wrap modulo 2^24 into [-2^23, 2^23)."""
     return torch.remainder(x + float(1 << 23), float(1 << 24)) - float(1 << 23)

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..numeric import F32_EXACT, signed_clamp24
+from ..numeric import signed_clamp24, sum_dtype
 from .base import Prepared, Synapse
 
 
@@ -25,7 +25,7 @@ class Conv(Synapse):
         layer = p.layer
         t, k = prev.shape[:2]
         bound = prev_max * p.row_sum
-        dtype = torch.float32 if bound < F32_EXACT else torch.float64
+        dtype = sum_dtype(bound)
         x = (
             prev.reshape(t * k, *prev.shape[2:])
             .to(dtype)

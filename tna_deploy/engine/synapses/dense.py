@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from ...ir import dense_weight_bits
-from ..numeric import F32_EXACT, stream
+from ..numeric import stream, sum_dtype
 from .base import Prepared, Synapse
 
 
@@ -28,7 +28,7 @@ class Dense(Synapse):
     def run(emulator, i, p, prev, prev_max) -> tuple:
         t, k = prev.shape[:2]
         bound = prev_max * p.row_sum
-        dtype = torch.float32 if bound < F32_EXACT else torch.float64
+        dtype = sum_dtype(bound)
         flat = prev.reshape(t, k, -1).to(dtype)
         a = None
         for d, w in p.delays:
