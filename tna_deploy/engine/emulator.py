@@ -30,16 +30,17 @@ float64 (exact integers).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Optional
+
 import numpy as np
 import torch
 
 from ..ir import DeployedNet, Layer
-from .cuba import LOIHI, STATE_SHIFT, cuba_run
-from .numeric import shift_left6_int32, sum_dtype
+from .neurons import NEURON_RUNS, NeuronOut
+from .numeric import sum_dtype
 from .synapses import SYNAPSES, Prepared
 from .trace import Trace
-
-A_IN_WIDE = 1 << 25  # |a_in| from here on, a_in << 6 overflows int32
 
 
 def stream_step(layer: int, sample: int, timesteps: int, input_neuron: bool) -> int:
@@ -47,12 +48,51 @@ def stream_step(layer: int, sample: int, timesteps: int, input_neuron: bool) -> 
     return sample * timesteps + layer + (0 if input_neuron else 1)
 
 
-class Emulator:
-    """Runs chunks of samples through ``net``; call :meth:`run` repeatedly for consecutive chunks."""
+@dataclass(frozen=True)
+class Stream:
+    """Run each input as one stream of steps in Lava's own time frame (column t = Lava's step t + 1,
+    one step of latency per synapse), the neurons reset as netx's ``Network(reset_interval=...,
+    reset_offset=...)`` resets them (compute layer i at the steps where ``step % interval ==
+    (offset + 1 + i) % interval``), or never (``reset_interval`` None). Sigma-delta neurons never reset,
+    as in Lava."""
 
-    def __init__(self, net: DeployedNet):
+    reset_interval: Optional[int] = None
+    reset_offset: int = 0
+
+    def __post_init__(self):
+        if self.reset_interval is not None and self.reset_interval < 1:
+            raise ValueError(f"reset interval {self.reset_interval} must be at least 1")
+
+    def first_reset(self, position: int) -> int:
+        """The 0-based column before which compute layer ``position`` first resets."""
+        r = self.reset_interval
+        return (self.reset_offset + 1 + position - 1) % r
+
+
+class Emulator:
+    """Runs chunks of samples through ``net``; call :meth:`run` repeatedly for consecutive chunks.
+
+    ``stream``: None runs each sample in its own window of T steps (see the module's docstring);
+    a ``Stream`` runs each input as one stream. ``drive="bias"``: the input layer's neuron is driven
+    by its bias (one frame per sample, as lava-dl's PilotNet tests feed ``image.npy``) instead of
+    inputs into its ``a_in``."""
+
+    def __init__(self, net: DeployedNet, stream: Optional[Stream] = None, drive: str = "spikes"):
         self.net = net
+        self.stream = stream
+        if drive not in ("spikes", "bias"):
+            raise ValueError(f"drive {drive!r}: 'spikes' or 'bias'")
+        if drive == "bias" and not net.input_neuron:
+            raise ValueError("only an input layer with a neuron can be driven by its bias")
+        self.drive = drive
         self.layers = [self._prepare(layer) for layer in net.compute_layers]
+        if stream is None:
+            for p in self.layers:
+                if not NEURON_RUNS[p.layer.neuron.family].resets:
+                    raise ValueError(
+                        f"layer {p.layer.name}: {p.layer.neuron.kind} neurons never reset, so samples "
+                        f"cannot run in separate windows: run the input as one stream"
+                    )
         self.max_delay = max(
             (max(d for d, _ in p.delays) for p in self.layers if p.delays), default=0
         )
@@ -67,18 +107,38 @@ class Emulator:
         if b is not None:
             if kind.channels_last:  # such layers run channels-last: (H, W, C)
                 b = b.transpose(1, 2, 0)
-            p.bias = torch.from_numpy(
-                np.ascontiguousarray(b).astype(np.float64) * (1 << STATE_SHIFT)
-            )
+            shift = NEURON_RUNS[layer.neuron.family].bias_shift
+            p.bias = torch.from_numpy(np.ascontiguousarray(b).astype(np.float64) * (1 << shift))
+        else:
+            p.bias = None
         return p
 
     def reset(self) -> None:
         """Forget the previous chunk (only dense delays carry anything across samples)."""
         self.tails = {}
 
-    def run(self, x, record: tuple = ("spikes",)) -> Trace:
-        """``x``: (K, *input_shape, T) integers, the inputs of K consecutive samples."""
+    def run(self, x, record: tuple = ("spikes",), steps: Optional[int] = None) -> Trace:
+        """``x``: (K, *input_shape, T) integers, the inputs of K consecutive samples (windows) or K
+        separate streams of T steps; with ``drive="bias"``, (K, *input_shape) bias mantissas, one frame
+        per sample, run for ``steps`` steps."""
         x = np.asarray(x)
+        bias_in = None
+        if self.drive == "bias":
+            if steps is None or steps < 1:
+                raise ValueError("a bias-driven input needs the number of steps to run")
+            bias_in = torch.from_numpy(x.astype(np.float64) * (1 << 6))
+            x = np.zeros(x.shape + (int(steps),), dtype=np.int32)
+        if self.stream is None:
+            return self._run(x, record, bias_in)
+        parts = []
+        for j in range(x.shape[0]):  # streams are independent: one at a time (K = 1 in _neurons)
+            self.reset()
+            b = None if bias_in is None else bias_in[j : j + 1]
+            parts.append(self._run(x[j : j + 1], record, b))
+        self.reset()
+        return Trace.concat(parts)
+
+    def _run(self, x: np.ndarray, record: tuple, bias_in) -> Trace:
         k = x.shape[0]
         prev_max = float(np.abs(x).max()) if x.size else 0.0  # bounds every sum of the next layer
         prev = torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 0)))  # (T, K, ...)
@@ -91,40 +151,85 @@ class Emulator:
         for i, p in enumerate(self.layers):
             kind = SYNAPSES[p.layer.kind]
             a, a_max = kind.run(self, i, p, prev, prev_max)
-            if a_max * 64 >= 2.0**31:  # a_in << 6 overflows int32 somewhere: wrap it as numpy does
-                a, scale = shift_left6_int32(a.to(torch.float64)), 1.0
-            else:
-                scale = float(1 << STATE_SHIFT)
-            n = p.layer.neuron
-            # a is this layer's own fresh buffer (never the caller's input): the spikes are written over it
-            own = p.layer.kind != "input" and a.dtype == torch.float32 and a.is_contiguous()
-            trace = cuba_run(
-                a,
-                n.current_decay,
-                n.voltage_decay,
-                float(n.threshold << STATE_SHIFT),
-                LOIHI,
-                bias=p.bias,
-                record=keep_state or i == last,
-                in_scale=scale,
-                spike_dtype=torch.float32,
-                spikes_out=a if own else None,
-            )
+            if self.stream is not None and p.layer.kind != "input":
+                a = _one_step_later(a)  # Lava's synapse hands on each step's sum one step later
+            bias = bias_in if (i == 0 and bias_in is not None) else p.bias
+            out = self._neurons(i, p, a, a_max, bias, keep_state or i == last)
             view = _from_channels_last if kind.channels_last else (lambda v: v)
-            s = view(trace.spikes)
-            spikes.append(_to_batch_major(s).to(torch.uint8).contiguous().numpy())
+            s = view(out.out)
+            spikes.append(
+                _to_batch_major(s)
+                .to(torch.int32 if out.graded else torch.uint8)
+                .contiguous()
+                .numpy()
+            )
             if keep_state:
-                currents.append(_to_batch_major(view(trace.u)).to(torch.int32).numpy())
-                voltages.append(_to_batch_major(view(trace.v)).to(torch.int32).numpy())
+                currents.append(_to_batch_major(view(out.u)).to(torch.int32).numpy())
+                voltages.append(_to_batch_major(view(out.v)).to(torch.int32).numpy())
             if i == last:
-                logits = (view(trace.v)[-1].reshape(k, -1) / float(1 << (2 * STATE_SHIFT))).numpy()
-            prev, prev_max = s, 1.0
+                logits = (view(out.v)[-1].reshape(k, -1) / float(1 << 12)).numpy()
+            prev, prev_max = s, out.out_max
         return Trace(
             spikes,
             logits.astype(np.float64),
             currents if keep_state else None,
             voltages if keep_state else None,
         )
+
+    def _neurons(self, i: int, p: Prepared, a, a_max: float, bias, record: bool) -> NeuronOut:
+        """Layer ``i``'s neurons over ``a``: one window (or stream) from rest, or, in a stream with
+        resets, each stretch between two resets from rest."""
+        runner = NEURON_RUNS[p.layer.neuron.family]
+        own = p.layer.kind != "input"
+        n = p.layer.neuron
+        if self.stream is None or self.stream.reset_interval is None or not runner.resets:
+            return runner.run(a, a_max, n, bias, record, own)
+        r, t0 = self.stream.reset_interval, self.stream.first_reset(i)
+        steps = a.shape[0]
+        pieces = []
+        if t0:
+            pieces.append(runner.run(a[:t0].contiguous(), a_max, n, bias, record, False))
+        rest = a[t0:]
+        if len(rest):
+            m = -(-len(rest) // r)
+            pad = torch.zeros((m * r - len(rest),) + tuple(rest.shape[1:]), dtype=rest.dtype)
+            seg = torch.cat([rest, pad]).reshape((m, r) + tuple(rest.shape[1:]))
+            seg = seg.transpose(0, 1).reshape((r, m * rest.shape[1]) + tuple(rest.shape[2:]))
+            o = runner.run(seg.contiguous(), a_max, n, bias, record, True)
+            pieces.append(_unsegment(o, m, rest.shape[1], len(rest)))
+        return _join(pieces, steps)
+
+
+def _one_step_later(a):
+    """(T, K, ...) -> the same one step later (zeros first, the last step dropped)."""
+    if isinstance(a, tuple):
+        return tuple(_one_step_later(v) for v in a)
+    return torch.cat([torch.zeros_like(a[:1]), a[:-1]])
+
+
+def _unsegment(o: NeuronOut, m: int, k: int, length: int) -> NeuronOut:
+    """(R, m*K, ...) segments back to (length, K, ...)."""
+
+    def back(t):
+        if t is None:
+            return None
+        r = t.shape[0]
+        t = t.reshape((r, m, k) + tuple(t.shape[2:])).transpose(0, 1)
+        return t.reshape((m * r, k) + tuple(t.shape[3:]))[:length]
+
+    return NeuronOut(back(o.out), o.out_max, o.graded, back(o.u), back(o.v))
+
+
+def _join(pieces: list, steps: int) -> NeuronOut:
+    if len(pieces) == 1:
+        return pieces[0]
+    cat = lambda name: (  # noqa: E731
+        None
+        if getattr(pieces[0], name) is None
+        else torch.cat([getattr(q, name).to(torch.float64) for q in pieces])
+    )
+    out = torch.cat([q.out.to(torch.float64) for q in pieces])
+    return NeuronOut(out, max(q.out_max for q in pieces), pieces[0].graded, cat("u"), cat("v"))
 
 
 def _from_channels_last(x: torch.Tensor) -> torch.Tensor:

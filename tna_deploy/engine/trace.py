@@ -21,6 +21,19 @@ class Trace:
     current: Optional[list] = None
     voltage: Optional[list] = None
 
+    @staticmethod
+    def concat(parts: list) -> "Trace":
+        """The traces of consecutive samples as one."""
+        if len(parts) == 1:
+            return parts[0]
+        join = lambda name: (  # noqa: E731
+            None
+            if getattr(parts[0], name) is None
+            else [np.concatenate(arrays) for arrays in zip(*(getattr(t, name) for t in parts))]
+        )
+        logits = np.concatenate([t.logits for t in parts])
+        return Trace(join("spikes"), logits, join("current"), join("voltage"))
+
     def slice(self, a: int, b: int) -> "Trace":
         """Samples ``a:b`` of every array."""
         cut = lambda arrays: None if arrays is None else [v[a:b] for v in arrays]  # noqa: E731

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..h5 import scalar, write_type
 
@@ -20,6 +21,7 @@ class Neuron:
     voltage_decay: int  # vDecay in 0..4096
     kind: str = "CUBA"
     ref_delay: int = 1  # refDelay: written back, not used by Lava's CUBA LIF
+    family: ClassVar[str] = "cuba"  # the emulator's kernel (engine/neurons/)
 
     def __post_init__(self):
         if self.kind not in NETX_TYPES:
