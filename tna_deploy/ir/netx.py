@@ -49,7 +49,7 @@ def _layer(kind: str, ctx: NetxContext, tna: bool) -> Layer:
             f"its own neuron (netx would silently use its default one): re-export the file"
         )
     takes = k.compute or (k.optional_neuron and "neuron" in ctx.group)
-    neuron = read_neuron(ctx.group, ctx.read) if takes else None
+    neuron = read_neuron(ctx.group, ctx.read, is_input=kind == "input") if takes else None
     return k.read_netx(ctx, neuron)
 
 

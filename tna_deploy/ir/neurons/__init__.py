@@ -1,6 +1,6 @@
 """The neuron kinds, one module each, registered by the netx ``neuron/type`` they read. A neuron kind
-is a frozen dataclass validated on creation, with ``read_netx(group, read, type)`` and
-``write_netx(layer_group)``; a new kind is one module plus one line here (and its emulator step)."""
+is a frozen dataclass validated on creation, with ``read_netx(group, read, type, is_input=)``,
+``write_netx(layer_group)`` and ``family`` (the emulator's kernel in ``engine/neurons/``); a new kind is one module plus one line here (and its emulator step)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ from .cuba import NETX_DEFAULT, Neuron
 NEURON_KINDS = {"CUBA": Neuron, "LOIHI": Neuron}
 
 
-def read_neuron(g, read):
-    """The neuron of layer group ``g``: its ``neuron`` group, else netx's default one."""
+def read_neuron(g, read, is_input: bool = False):
+    """The neuron of layer group ``g``: its ``neuron`` group, else netx's default one. ``is_input``: the
+    group is the input layer (netx builds some kinds differently there: a sigma-delta input is Delta)."""
     if "neuron" not in g:
         return NETX_DEFAULT
     n = g["neuron"]
     kind = text(read(n, "type", "a neuron needs type, vThMant, iDecay and vDecay"))
     if kind not in NEURON_KINDS:
         raise ValueError(f"neuron type {kind!r}: only {' / '.join(NEURON_KINDS)} neurons run")
-    return NEURON_KINDS[kind].read_netx(n, read, kind)
+    return NEURON_KINDS[kind].read_netx(n, read, kind, is_input=is_input)
 
 
 __all__ = ["NEURON_KINDS", "NETX_DEFAULT", "Neuron", "read_neuron"]

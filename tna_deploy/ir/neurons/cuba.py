@@ -33,7 +33,7 @@ class Neuron:
             raise ValueError(f"threshold {self.threshold} is negative")
 
     @classmethod
-    def read_netx(cls, n, read, kind: str) -> "Neuron":
+    def read_netx(cls, n, read, kind: str, is_input: bool = False) -> "Neuron":
         """From a layer's ``neuron`` group (its ``type`` already read as ``kind``)."""
         needs = "a neuron needs type, vThMant, iDecay and vDecay"
         ref = scalar(read(n, "refDelay"), "refDelay") if "refDelay" in n else 1
