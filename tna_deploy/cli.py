@@ -15,7 +15,7 @@ from . import __version__
 from .cli_options import choices_help, config_options, train_config
 from .errors import TnaError
 from .export.formats import FORMATS
-from .simulate.choices import BACKENDS, RECORD_FIELDS
+from .simulate.choices import BACKENDS, DRIVES, RECORD_FIELDS
 from .train.config import DATASETS, ENGINES, PRESETS
 
 
@@ -245,7 +245,9 @@ def export(source, fmt, out, allow_overflow):
     "--dataset", type=click.Choice(list(DATASETS)), help="Must be the file's dataset [the file's]."
 )
 @click.option(
-    "--samples", default="20", show_default=True, help="Test samples to run back to back, or 'all'."
+    "--samples",
+    default=None,
+    help="Samples to run, or 'all' [all of --input; 20 dataset samples].",
 )
 @click.option(
     "--input",
@@ -274,9 +276,53 @@ def export(source, fmt, out, allow_overflow):
 )
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Dataset folder [the run's].")
 @click.option(
+    "--stream",
+    is_flag=True,
+    help="Run each --input sample as one stream in Lava's own time frame (state carried, one step "
+    "of latency per layer), not in windows of T steps; sigma-delta networks need it.",
+)
+@click.option(
+    "--reset-interval",
+    type=int,
+    default=None,
+    help="With --stream: reset the neurons every N steps, as netx's reset_interval [never].",
+)
+@click.option(
+    "--reset-offset",
+    type=int,
+    default=0,
+    show_default=True,
+    help="With --reset-interval: netx's reset_offset (layer i resets at step % N == offset + 1 + i).",
+)
+@click.option(
+    "--input-drive",
+    "drive",
+    type=click.Choice(list(DRIVES)),
+    default="spikes",
+    show_default=True,
+    help="spikes: --input's values enter step by step; bias: each --input sample is one frame set "
+    "as the input neuron's bias for --steps steps (as lava-dl's PilotNet tests run image.npy).",
+)
+@click.option("--steps", type=int, default=None, help="Steps per frame with --input-drive bias.")
+@click.option(
     "--out", "out", required=True, type=click.Path(file_okay=False), help="Results folder."
 )
-def simulate(file, dataset, samples, input_path, backend, record, run_dir, data_dir, out):
+def simulate(
+    file,
+    dataset,
+    samples,
+    input_path,
+    backend,
+    record,
+    run_dir,
+    data_dir,
+    stream,
+    reset_interval,
+    reset_offset,
+    drive,
+    steps,
+    out,
+):
     """Run a netx file (or an ONNX export) on test samples in the emulator, Lava or onnxruntime, and check it
     against the PyTorch model.
 
@@ -286,41 +332,49 @@ def simulate(file, dataset, samples, input_path, backend, record, run_dir, data_
       tna-deploy simulate export/demo.net --samples 20 --backend lava,emulator --out sim/demo-lava
       tna-deploy simulate other.net --input spikes.npy --record spikes,voltage --out sim/other
       tna-deploy simulate export/demo.onnx --samples all --backend onnx,emulator --out sim/demo-onnx
+      tna-deploy simulate pilotnet.net --input image.npy --input-drive bias --steps 16 --out sim/p
+      tna-deploy simulate sdnn.net --input video.npy --stream --out sim/sdnn
     """
     from .atomic import check_apart, out_lock
     from .errors import ConfigError
-    from .simulate.choices import default_backend, parse_backends
+    from .simulate.choices import default_backend, parse_backends, parse_record
+    from .simulate.run import Options
 
     backends = parse_backends(backend or default_backend(file))
+    if samples is None:
+        samples = "all" if input_path else "20"
     if samples != "all" and not samples.isdigit():
         raise ConfigError(f"--samples {samples!r}: give a number of samples or 'all'")
+    opts = Options(
+        samples,
+        backends,
+        run_dir,
+        data_dir,
+        dataset,
+        input_path,
+        parse_record(record),
+        stream=stream,
+        reset_interval=reset_interval,
+        reset_offset=reset_offset,
+        drive=drive,
+        steps=steps,
+    )
+    opts.check()
     check_apart(out, [file, input_path, run_dir, data_dir])
     with out_lock(out):
-        _simulate(file, dataset, samples, input_path, backends, record, run_dir, data_dir, out)
+        _simulate(file, opts, out)
 
 
-def _simulate(file, dataset, samples, input_path, backends, record, run_dir, data_dir, out):
+def _simulate(file, opts, out):
     from .cli_print import SimProgress, simulated
-    from .simulate.choices import parse_record
-    from .simulate.run import simulate as run_sim
+    from .simulate.run import simulate_with
 
-    progress = SimProgress(backends)
+    progress = SimProgress(opts.backends)
     try:
-        res = run_sim(
-            file,
-            samples,
-            out,
-            backends,
-            run_dir,
-            data_dir,
-            dataset,
-            input_path=input_path,
-            record=parse_record(record),
-            on_progress=progress.on_progress,
-        )
+        res = simulate_with(file, out, opts, progress.on_progress).to_dict()
     finally:
         progress.close()
-    simulated(res, backends, out)
+    simulated(res, opts.backends, out)
 
 
 @main.command()

@@ -8,6 +8,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..engine.trace import Trace
+from ..errors import ConfigError
 from ..ir import DeployedNet
 from .inputs import Inputs
 from .results import SimulationError
@@ -33,11 +34,17 @@ class Runner:
 class EmulatorRunner(Runner):
     name = "emulator"
 
-    def __init__(self, path: str, net: DeployedNet, onnx_bytes: Optional[bytes], record: tuple):
+    def __init__(
+        self, path: str, net: DeployedNet, onnx_bytes: Optional[bytes], record: tuple, opts
+    ):
         from ..engine.emulator import Emulator
 
-        self.emulator = Emulator(net)
+        try:
+            self.emulator = Emulator(net, opts.timing(), opts.drive)
+        except ValueError as e:
+            raise ConfigError(f"{path}: {e} (--stream)") from None
         self.record = ("spikes",) + tuple(record)
+        self.steps = opts.steps
 
     def prepare(self, inputs: Inputs, on_progress) -> None:
         from ..engine import cuba_ext
@@ -45,13 +52,15 @@ class EmulatorRunner(Runner):
         cuba_ext.get()  # a first build of the fused kernel happens here, outside the timed chunks
 
     def run(self, x: np.ndarray, a: int, b: int) -> Trace:
-        return self.emulator.run(x, record=self.record)
+        return self.emulator.run(x, record=self.record, steps=self.steps)
 
 
 class OnnxRuntimeRunner(Runner):
     name = "onnx"
 
-    def __init__(self, path: str, net: DeployedNet, onnx_bytes: Optional[bytes], record: tuple):
+    def __init__(
+        self, path: str, net: DeployedNet, onnx_bytes: Optional[bytes], record: tuple, opts
+    ):
         from .onnx_backend import OnnxRunner
 
         self.runner = OnnxRunner(net, onnx_bytes, path)
@@ -65,8 +74,24 @@ class LavaRunner(Runner):
 
     name = "lava"
 
-    def __init__(self, path: str, net: DeployedNet, onnx_bytes: Optional[bytes], record: tuple):
+    def __init__(
+        self, path: str, net: DeployedNet, onnx_bytes: Optional[bytes], record: tuple, opts
+    ):
         self.path, self.net, self.record = path, net, record
+        self.timing = dict(
+            stream=opts.stream,
+            reset_interval=opts.reset_interval,
+            reset_offset=opts.reset_offset,
+            drive=opts.drive,
+            steps=opts.steps,
+        )
+        odd = [lay for lay in net.compute_layers if lay.neuron.family != "cuba"]
+        if odd:  # the worker probes LIF's u and v and records 0/1 spikes
+            raise ConfigError(
+                f"{path}: layer {odd[0].name} has {odd[0].neuron.kind} neurons; --backend lava runs "
+                f"CUBA / LOIHI networks (the emulator's other kinds are proven against Lava in "
+                f"tests/groundtruth); use --backend emulator"
+            )
         self.trace: Optional[Trace] = None
         self.info: dict = {}
 
@@ -76,7 +101,12 @@ class LavaRunner(Runner):
         x = inputs.chunk(0, inputs.n)
         try:
             self.trace, self.info = run_lava(
-                self.path, self.net, x, record=self.record, on_sample=on_progress
+                self.path,
+                self.net,
+                x,
+                record=self.record,
+                on_sample=on_progress,
+                timing=self.timing,
             )
         except (OSError, KeyError, ValueError, RuntimeError, AssertionError) as e:
             raise SimulationError(

@@ -79,3 +79,11 @@ def parse_backends(text: str) -> tuple:
 
 def parse_record(text: str) -> tuple:
     return _parse(text, RECORD_FIELDS, "--record") if text else ()
+
+
+# --input-drive: how --input's values reach the network
+DRIVES = {
+    "spikes": "the array's values enter the first synapse (or the input neuron's a_in) step by step",
+    "bias": "each sample is one frame (K, *input shape) set as the input neuron's bias for --steps "
+    "steps (lava-dl's PilotNet tests drive image.npy so)",
+}

@@ -12,6 +12,8 @@ import numpy as np
 from ..errors import ConfigError, DataError
 from ..ir import DeployedNet
 
+BIAS_RANGE = (-(1 << 15), (1 << 15) - 1)  # Loihi's 16-bit bias mantissa
+
 
 @dataclasses.dataclass
 class Inputs:
@@ -71,8 +73,11 @@ def dataset_inputs(
     return Inputs(len(test), cfg.timesteps, chunk, test.y.numpy(), meta["dataset"])
 
 
-def file_inputs(net: DeployedNet, input_path: str, samples) -> tuple[Inputs, DeployedNet]:
-    """Raw input spikes from ``input_path``: (K, *input_shape, T) or (*input_shape, T) integers."""
+def file_inputs(
+    net: DeployedNet, input_path: str, samples, drive: str = "spikes", steps: Optional[int] = None
+) -> tuple[Inputs, DeployedNet]:
+    """Raw input spikes from ``input_path``: (K, *input_shape, T) or (*input_shape, T) integers; with
+    ``drive="bias"``, frames (K, *input_shape) or (*input_shape) run for ``steps`` steps each."""
     if not os.path.isfile(input_path):
         raise DataError(f"--input {input_path}: no such file")
     try:
@@ -88,6 +93,8 @@ def file_inputs(net: DeployedNet, input_path: str, samples) -> tuple[Inputs, Dep
             f"(np.save('x.npy', spikes))"
         )
     want = tuple(net.input_shape)
+    if drive == "bias":
+        return _bias_frames(net, input_path, x, samples, steps), net
     if x.ndim == len(want) + 1:
         x = x[None]
     if x.ndim != len(want) + 2 or tuple(x.shape[1:-1]) != want:
@@ -104,7 +111,7 @@ def file_inputs(net: DeployedNet, input_path: str, samples) -> tuple[Inputs, Dep
         raise DataError(
             f"--input {input_path}: values {lo}..{hi} exceed Loihi's 24-bit graded spikes"
         )
-    n = x.shape[0] if samples == "all" else min(int(samples), x.shape[0])
+    n = _count(samples, x.shape[0])
     if not net.input_neuron and (
         lo < 0 or hi > 1
     ):  # graded values need message bits, as netx is told
@@ -116,3 +123,37 @@ def file_inputs(net: DeployedNet, input_path: str, samples) -> tuple[Inputs, Dep
         lambda a, b: np.asarray(x[a:b]).astype(np.int32),
         source=os.path.abspath(input_path),
     ), net
+
+
+def _count(samples, available: int) -> int:
+    return available if samples in ("all", None) else min(int(samples), available)
+
+
+def _bias_frames(net: DeployedNet, input_path: str, x, samples, steps: int) -> Inputs:
+    """--input-drive bias: one frame per sample, the input neuron's bias mantissa (16 bits)."""
+    want = tuple(net.input_shape)
+    if not net.input_neuron:
+        raise DataError(
+            "--input-drive bias: the file's input layer has no neuron to take a bias; drive it "
+            "with spikes (the default)"
+        )
+    if x.ndim == len(want):
+        x = x[None]
+    if x.ndim != len(want) + 1 or tuple(x.shape[1:]) != want:
+        raise DataError(
+            f"--input {input_path}: shape {x.shape}; --input-drive bias takes frames "
+            f"(K, {', '.join(map(str, want))}) or ({', '.join(map(str, want))})"
+        )
+    if not np.issubdtype(x.dtype, np.integer) or x.shape[0] < 1:
+        raise DataError(f"--input {input_path}: give integer frames (dtype {x.dtype})")
+    lo, hi = (int(x.min()), int(x.max())) if x.size else (0, 0)
+    if lo < BIAS_RANGE[0] or hi > BIAS_RANGE[1]:
+        raise DataError(
+            f"--input {input_path}: values {lo}..{hi} exceed Loihi's 16-bit bias mantissa"
+        )
+    return Inputs(
+        _count(samples, x.shape[0]),
+        int(steps),
+        lambda a, b: np.asarray(x[a:b]).astype(np.int32),
+        source=os.path.abspath(input_path),
+    )

@@ -16,14 +16,14 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..atomic import check_writable, file_sha256
-from ..engine.emulator import bytes_per_sample, largest_layer
+from ..engine.emulator import Stream, bytes_per_sample, largest_layer
 from ..engine.trace import Trace
 from ..errors import ConfigError
 from ..ir import DeployedNet, read_netx
 from ..ir.onnx_model import is_onnx, read_onnx
 from ..memory import refuse_over
 from .backends import RUNNERS
-from .choices import PYTORCH, SOURCE_NAMES
+from .choices import DRIVES, PYTORCH, SOURCE_NAMES
 from .collect import Collector
 from .compare import Parity
 from .inputs import Inputs, dataset_inputs, file_inputs
@@ -60,10 +60,45 @@ class Options:
     input_path: Optional[str] = None  # --input X.npy instead of dataset samples
     record: tuple = ()  # of choices.RECORD_FIELDS
     chunk: Optional[int] = None  # samples per chunk [as the memory budget allows]
+    stream: bool = False  # --stream: each --input sample is one stream in Lava's time frame
+    reset_interval: Optional[int] = None  # --reset-interval (with --stream) [never]
+    reset_offset: int = 0  # --reset-offset (with --reset-interval), netx's meaning
+    drive: str = "spikes"  # --input-drive: into the input neuron's a_in (spikes) or its bias
+    steps: Optional[int] = None  # --steps: how long a bias-driven sample runs
+
+    def timing(self) -> Optional[Stream]:
+        """The emulator's ``Stream`` (None: per-sample windows)."""
+        return Stream(self.reset_interval, self.reset_offset) if self.stream else None
+
+    def _check_timing(self) -> None:
+        """--stream, --reset-interval / --reset-offset, --input-drive and --steps belong together."""
+        if self.reset_interval is not None and not self.stream:
+            raise ConfigError("--reset-interval applies to --stream runs; add --stream")
+        if self.reset_offset and self.reset_interval is None:
+            raise ConfigError("--reset-offset needs --reset-interval (without it nothing resets)")
+        if self.reset_interval is not None and self.reset_interval < 1:
+            raise ConfigError(f"--reset-interval {self.reset_interval}: give at least 1 step")
+        if (self.stream or self.drive != "spikes") and not self.input_path:
+            flag = "--stream" if self.stream else "--input-drive bias"
+            raise ConfigError(f"{flag} runs the samples of --input X.npy; give one")
+        if self.drive not in DRIVES:
+            raise ConfigError(f"--input-drive {self.drive!r}: one of {', '.join(DRIVES)}")
+        if (self.drive == "bias") != (self.steps is not None):
+            raise ConfigError(
+                "--input-drive bias runs each frame for --steps N steps; give both, or neither"
+            )
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError(f"--steps {self.steps}: give at least 1 step")
+        if "onnx" in self.backends and (self.stream or self.drive != "spikes"):
+            raise ConfigError(
+                "the ONNX model runs per-sample windows of spikes; use --backend emulator (or lava) "
+                "for --stream and --input-drive bias"
+            )
 
     def check(self) -> None:
         """What the flags alone can refuse, before any file is read."""
-        if self.samples != "all" and int(self.samples) < 1:
+        self._check_timing()
+        if self.samples not in ("all", None) and int(self.samples) < 1:
             raise ConfigError(f"--samples must be at least 1 or 'all', got {self.samples}")
         if "onnx" in self.backends and set(self.record) & {"current", "voltage"}:
             raise ConfigError(
@@ -120,7 +155,7 @@ def simulate_with(
         )
     ref = TorchReference(opts.run_dir, net) if opts.run_dir else None
     names = [layer.name for layer in net.compute_layers]
-    runners = {b: RUNNERS[b](path, net, onnx_bytes, record) for b in backends}
+    runners = {b: RUNNERS[b](path, net, onnx_bytes, record, opts) for b in backends}
     collect = {b: Collector(net, record) for b in backends}
     chip = backends[0]
     parity = Parity(names[:-1], chip, PYTORCH) if ref else None
@@ -139,12 +174,14 @@ def simulate_with(
     for a in range(0, n, size):
         b = min(n, a + size)
         x = inputs.chunk(a, b)
+        # what enters the first synapse step by step (a bias-driven frame sends nothing)
+        seen = np.zeros(x.shape + (t,), np.uint8) if opts.drive == "bias" else x
         got = {}
         for name, runner in runners.items():
             t0 = time.perf_counter()
             got[name] = runner.run(x, a, b)
-            collect[name].add(x, got[name], time.perf_counter() - t0)
-        input_counts.append((x.reshape(len(x), -1, t) != 0).sum(axis=1))
+            collect[name].add(seen, got[name], time.perf_counter() - t0)
+        input_counts.append((seen.reshape(len(x), -1, t) != 0).sum(axis=1))
         input_max = max(input_max, int(np.abs(x).max()) if x.size else 0)
         for g in agreements:
             g.update(
@@ -194,7 +231,7 @@ def simulate_with(
         np.concatenate(input_counts), {s: c.source_counts() for s, c in sources.items()}, labels
     )
     recorded = Recorded(
-        input=inputs.chunk(0, n) if "spikes" in record else None,
+        input=inputs.chunk(0, n) if "spikes" in record and opts.drive == "spikes" else None,
         spikes={s: c.spike_layers() for s, c in sources.items()},
         state={b: c.state_layers() for b, c in collect.items()}
         if set(record) & {"current", "voltage"}
@@ -218,7 +255,7 @@ def _load(path: str, opts: Options) -> tuple[DeployedNet, Inputs, Optional[bytes
         net = read_netx(path)
     if opts.input_path:
         bits = net.input_bits
-        inputs, net = file_inputs(net, opts.input_path, opts.samples)
+        inputs, net = file_inputs(net, opts.input_path, opts.samples, opts.drive, opts.steps)
         if onnx_bytes is not None and net.input_bits != bits:
             raise ConfigError(
                 f"--input {opts.input_path}: graded values, but {path} was exported for 0/1 input "

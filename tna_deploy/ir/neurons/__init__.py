@@ -1,6 +1,7 @@
 """The neuron kinds, one module each, registered by the netx ``neuron/type`` they read. A neuron kind
 is a frozen dataclass validated on creation, with ``read_netx(group, read, type, is_input=)``,
-``write_netx(layer_group)`` and ``family`` (the emulator's kernel in ``engine/neurons/``); a new kind is one module plus one line here (and its emulator step)."""
+``write_netx(layer_group)`` and ``family`` (the emulator's kernel in ``engine/neurons/``); a new
+kind is one module plus one line here (and its kernel there)."""
 
 from __future__ import annotations
 

@@ -49,8 +49,12 @@ def run_lava(
     inputs: np.ndarray,
     record: tuple = (),
     on_sample: Optional[Callable[[int, int], None]] = None,
+    timing: Optional[dict] = None,
 ) -> tuple[Trace, dict]:
-    """``inputs``: (K, *input_shape, T) integers, run back to back. Returns the window-aligned spikes
+    """``inputs``: (K, *input_shape, T) integers, run back to back. ``timing`` (``Options.lava_timing``):
+    with ``stream`` each sample runs as one stream of its own, reset as netx's ``reset_interval`` /
+    ``reset_offset`` say, and the arrays are in Lava's own time frame; with ``drive="bias"`` inputs are
+    frames (K, *input_shape) set as the input neuron's bias for ``steps`` steps. Returns the window-aligned spikes
     of every layer but the last, the logits (the last layer's voltage at its window's end, / 4096),
     and when ``record`` asks the current / voltage of every layer; plus timing.
 
@@ -63,7 +67,8 @@ def run_lava(
             f"{path}: {len(net.compute_layers)} layers, and Lava forks one process per layer (at most "
             f"{MAX_LAYERS} here); run it with --backend emulator, which computes the same integers"
         )
-    t = inputs.shape[-1]
+    timing = timing or {}
+    t = int(timing["steps"]) if timing.get("drive") == "bias" else inputs.shape[-1]
     run_dir = procgroup.new_run_dir(path)
     job = dict(
         path=os.path.abspath(path),
@@ -71,6 +76,7 @@ def run_lava(
         input_neuron=net.input_neuron,
         record=list(record),
         first_dense=net.compute_layers[0].kind == "dense" and len(net.input_shape) > 1,
+        timing=timing,
     )
     previous = signal.getsignal(signal.SIGTERM)
 
@@ -140,6 +146,21 @@ def _assemble(
 ) -> tuple[Trace, dict]:
     steps, seconds = int(raw["meta"][0]), float(raw["meta"][1])
     n_layers = len(net.compute_layers)
+    info = dict(steps=steps, seconds=seconds, layer_table=str(raw["table"]))
+    if "stream" in raw:  # (K, *WHC, N) per stream, already in Lava's own time frame
+        per = lambda a: np.stack([_chw(v) for v in a])  # noqa: E731
+        volts = raw[f"v{n_layers - 1}"].reshape(k_samples, -1, int(raw["stream"]))
+        result = Trace(
+            [per(raw[f"s{i}"]).astype(np.uint8) for i in range(n_layers - 1)],
+            volts[..., -1].astype(np.float64) / W_SCALE_V,
+            [per(raw[f"u{i}"]).astype(np.int32) for i in range(n_layers)]
+            if "current" in record
+            else None,
+            [per(raw[f"v{i}"]).astype(np.int32) for i in range(n_layers)]
+            if "voltage" in record
+            else None,
+        )
+        return result, info
 
     def windows(a: np.ndarray, i: int) -> np.ndarray:  # a: (*WHC, steps) -> (K, *CHW, T)
         per = [a[..., stream_step(i, k, t, net.input_neuron) :][..., :t] for k in range(k_samples)]
@@ -164,4 +185,4 @@ def _assemble(
         state_of.get("current"),
         state_of.get("voltage"),
     )
-    return result, dict(steps=steps, seconds=seconds, layer_table=str(raw["table"]))
+    return result, info

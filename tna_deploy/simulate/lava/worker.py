@@ -99,74 +99,161 @@ def run(run_dir: str) -> None:
     with open(os.path.join(run_dir, "job.json")) as f:
         job = json.load(f)
     inputs = np.load(os.path.join(run_dir, "inputs.npy"), allow_pickle=False)
+    timing = job.get("timing") or {}
+    if timing.get("stream"):
+        arrays = _run_streams(run_dir, job, inputs, timing)
+    else:
+        arrays = _run_windows(run_dir, job, inputs, timing)
+    tmp = os.path.join(run_dir, "raw.tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, os.path.join(run_dir, "raw.npz"))
+
+
+def _lava():
     from ...lava_import import quiet_import
 
     netx = quiet_import("lava.lib.dl.netx")
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc import io
-    from lava.proc.monitor.process import Monitor
 
+    return netx, RunSteps, Loihi2SimCfg(select_tag="fixed_pt")
+
+
+class _Probes:
+    """Every layer's output (but the last's) recorded step by step into .npy files, and the probed u / v
+    (v of the last layer always: the logits)."""
+
+    def __init__(self, run_dir: str, lava_net, record: list, steps: int, tag: str = ""):
+        from lava.proc.monitor.process import Monitor
+
+        from .procs.recorder import SpikeRecorder
+
+        self.net, self.steps = lava_net, steps
+        n_layers = len(lava_net.layers)
+        self.paths = [os.path.join(run_dir, f"layer{i}{tag}.npy") for i in range(n_layers - 1)]
+        for layer, path_i in zip(lava_net.layers[:-1], self.paths):
+            layer.out.connect(SpikeRecorder(shape=layer.out.shape, path=path_i, steps=steps).a_in)
+        self.monitors = {}
+        for i, layer in enumerate(lava_net.layers):
+            for var, field in (("u", "current"), ("v", "voltage")):
+                if field in record or (var == "v" and i == n_layers - 1):
+                    mon = Monitor()
+                    mon.probe(getattr(layer.neuron, var), steps)
+                    self.monitors[(i, var)] = (mon, layer.neuron)
+
+    def collect(self) -> dict:
+        """Call after the run, before ``stop``; the spike files are read (and removed) after it."""
+        return {
+            f"{var}{i}": np.moveaxis(mon.get_data()[neuron.name][var], 0, -1).reshape(
+                self.net.layers[i].out.shape + (self.steps,)
+            )
+            for (i, var), (mon, neuron) in self.monitors.items()
+        }
+
+    def spikes(self) -> dict:
+        out = {}
+        for i, p in enumerate(self.paths):
+            out[f"s{i}"] = np.load(p, allow_pickle=False)
+            os.unlink(p)
+        return out
+
+
+def _note_shm(run_dir: str) -> None:
+    """Lava's channels exist now: note them for whoever has to clean up."""
     from .procgroup import mapped_shm
-    from .procs.recorder import SpikeRecorder
 
-    k_samples, t = inputs.shape[0], inputs.shape[-1]
-    input_neuron, record = job["input_neuron"], job["record"]
+    with open(os.path.join(run_dir, "shm.txt"), "w") as f:
+        f.write("\n".join(sorted(mapped_shm([os.getpid()]))))
+
+
+def _source(lava_net, job: dict, data: np.ndarray):
+    """A RingBuffer of ``data`` (*input_shape, steps) into the network's input."""
+    from lava.proc import io
+
+    if job["first_dense"]:
+        data = data.reshape(-1, data.shape[-1])  # torch flatten order (C, H, W)
+    src = io.source.RingBuffer(data=_whc(data).astype(np.int32))
+    src.s_out.connect(lava_net.layers[0].neuron.a_in if job["input_neuron"] else lava_net.inp)
+
+
+def _run_windows(run_dir: str, job: dict, inputs: np.ndarray, timing: dict) -> dict:
+    """Samples back to back, one every T steps, netx resetting each layer as its window starts."""
+    netx, RunSteps, cfg = _lava()
+    bias = timing.get("drive") == "bias"
+    k_samples = inputs.shape[0]
+    t = int(timing["steps"]) if bias else inputs.shape[-1]
+    input_neuron = job["input_neuron"]
     lava_net = netx.hdf5.Network(
         net_config=job["path"],
         input_message_bits=job["input_bits"],
         reset_interval=t,
         reset_offset=0 if input_neuron else 1,
     )
-    n_layers = len(lava_net.layers)
-    steps = k_samples * t + n_layers + 1
-    stream = np.concatenate(list(inputs), axis=-1)  # (*input_shape, K*T)
-    stream = np.concatenate(
-        [stream, np.zeros(stream.shape[:-1] + (steps - stream.shape[-1],), stream.dtype)], -1
-    )
-    if job["first_dense"]:
-        stream = stream.reshape(-1, steps)  # torch flatten order (C, H, W)
-    src = io.source.RingBuffer(data=_whc(stream).astype(np.int32))
-    src.s_out.connect(lava_net.layers[0].neuron.a_in if input_neuron else lava_net.inp)
-    paths = [os.path.join(run_dir, f"layer{i}.npy") for i in range(n_layers - 1)]
-    for layer, path_i in zip(lava_net.layers[:-1], paths):
-        layer.out.connect(SpikeRecorder(shape=layer.out.shape, path=path_i, steps=steps).a_in)
-    monitors = {}
-    for i, layer in enumerate(lava_net.layers):
-        for var, field in (("u", "current"), ("v", "voltage")):
-            if field in record or (var == "v" and i == n_layers - 1):
-                mon = Monitor()
-                mon.probe(getattr(layer.neuron, var), steps)
-                monitors[(i, var)] = (mon, layer.neuron)
-    cfg = Loihi2SimCfg(select_tag="fixed_pt")
+    steps = k_samples * t + len(lava_net.layers) + 1
+    if bias:
+        lava_net.layers[0].neuron.bias_mant.init = _whc(inputs[0][..., None])[..., 0]
+    else:
+        stream = np.concatenate(list(inputs), axis=-1)  # (*input_shape, K*T)
+        pad = np.zeros(stream.shape[:-1] + (steps - stream.shape[-1],), stream.dtype)
+        _source(lava_net, job, np.concatenate([stream, pad], -1))
+    probes = _Probes(run_dir, lava_net, job["record"], steps)
     t0 = time.perf_counter()
     try:
         done = 0
         for k in range(k_samples):
+            if bias and k:
+                lava_net.layers[0].neuron.bias_mant.set(_whc(inputs[k][..., None])[..., 0])
             lava_net.run(condition=RunSteps(num_steps=t), run_cfg=cfg)
-            if k == 0:  # Lava's channels exist now: note them for whoever has to clean up
-                with open(os.path.join(run_dir, "shm.txt"), "w") as f:
-                    f.write("\n".join(sorted(mapped_shm([os.getpid()]))))
+            if k == 0:
+                _note_shm(run_dir)
             done += t
             print(f"progress {k + 1} {k_samples}", flush=True)
         lava_net.run(condition=RunSteps(num_steps=steps - done), run_cfg=cfg)
-        arrays = {
-            f"{var}{i}": np.moveaxis(mon.get_data()[neuron.name][var], 0, -1).reshape(
-                lava_net.layers[i].out.shape + (steps,)
-            )
-            for (i, var), (mon, neuron) in monitors.items()
-        }
+        arrays = probes.collect()
     finally:
         lava_net.stop()
-    seconds = time.perf_counter() - t0
-    for i, p in enumerate(paths):
-        arrays[f"s{i}"] = np.load(p, allow_pickle=False)
-        os.unlink(p)
+    arrays.update(probes.spikes())
     arrays["table"] = np.array(str(lava_net))
-    arrays["meta"] = np.array([steps, seconds])
-    tmp = os.path.join(run_dir, "raw.tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, os.path.join(run_dir, "raw.npz"))
+    arrays["meta"] = np.array([steps, time.perf_counter() - t0])
+    return arrays
+
+
+def _run_streams(run_dir: str, job: dict, inputs: np.ndarray, timing: dict) -> dict:
+    """Each sample one stream from rest, in a network of its own, reset as netx is told (or never)."""
+    netx, RunSteps, cfg = _lava()
+    bias = timing.get("drive") == "bias"
+    steps = int(timing["steps"]) if bias else inputs.shape[-1]
+    per, seconds, table = [], 0.0, ""
+    for j in range(inputs.shape[0]):
+        lava_net = netx.hdf5.Network(
+            net_config=job["path"],
+            input_message_bits=job["input_bits"],
+            reset_interval=timing.get("reset_interval"),
+            reset_offset=int(timing.get("reset_offset") or 0),
+        )
+        if bias:
+            lava_net.layers[0].neuron.bias_mant.init = _whc(inputs[j][..., None])[..., 0]
+        else:
+            _source(lava_net, job, inputs[j])
+        probes = _Probes(run_dir, lava_net, job["record"], steps, tag=f"-{j}")
+        t0 = time.perf_counter()
+        try:
+            lava_net.run(condition=RunSteps(num_steps=steps), run_cfg=cfg)
+            if j == 0:
+                _note_shm(run_dir)
+            arrays = probes.collect()
+        finally:
+            lava_net.stop()
+        seconds += time.perf_counter() - t0
+        arrays.update(probes.spikes())
+        per.append(arrays)
+        table = str(lava_net)
+        print(f"progress {j + 1} {inputs.shape[0]}", flush=True)
+    out = {key: np.stack([a[key] for a in per]) for key in per[0]}
+    out["table"] = np.array(table)
+    out["meta"] = np.array([steps * inputs.shape[0], seconds])
+    out["stream"] = np.array(steps)
+    return out
 
 
 def main() -> None:
