@@ -5,7 +5,8 @@ A simulate folder is an output set (``tna_deploy.atomic``) of
   results.json  format ``tna-deploy-sim``: the run's facts, per source a summary, the comparisons;
   counts.npz    labels; input_counts (K, T); per source S: S_logits (K, classes), S_counts (K, L-1, T)
                 spikes per layer but the read-out, S_synops (K, L, T) effective synaptic ops;
-  spikes.npz    (``--record spikes``) input (K, *in, T) and S_L{i} (K, *shape, T) rasters;
+  spikes.npz    (``--record spikes``) input (K, *in, T) (the (K, *in) frames with ``--input-drive
+                bias``) and S_L{i} (K, *shape, T) rasters;
   state.npz     (``--record current,voltage``) S_current_L{i}, S_voltage_L{i} (K, *shape, T) int32.
 The sources are those of ``choices.SOURCES``. This module imports numpy and nothing of torch or Lava."""
 

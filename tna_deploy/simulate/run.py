@@ -231,7 +231,7 @@ def simulate_with(
         np.concatenate(input_counts), {s: c.source_counts() for s, c in sources.items()}, labels
     )
     recorded = Recorded(
-        input=inputs.chunk(0, n) if "spikes" in record and opts.drive == "spikes" else None,
+        input=inputs.chunk(0, n) if "spikes" in record else None,
         spikes={s: c.spike_layers() for s, c in sources.items()},
         state={b: c.state_layers() for b, c in collect.items()}
         if set(record) & {"current", "voltage"}
