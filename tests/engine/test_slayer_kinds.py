@@ -396,3 +396,64 @@ def test_any_field_set_to_anything_reads_or_is_one_line(tmp_path, kind):
                 assert "\n" not in str(e) and "layer 1" in str(e), (name, value, str(e))
                 continue
             Emulator(net).run(np.ones((1, *net.input_shape, 2), dtype=np.int64))
+
+
+@pytest.mark.parametrize("kind", ["pool", "unpool", "convT"])
+def test_synaptic_ops_are_the_pairs_slayers_synapse_sums(tmp_path, kind):
+    """The op count (input spike, nonzero weight) of each kind, from its exact fan-outs, equals the sum
+    of SLAYER's own synapse run with every nonzero weight set to 1 on the same spikes."""
+    from tna_deploy.hardware.counts import static_counts, synops
+
+    torch.manual_seed(21)
+    blk = {
+        "pool": lambda: slayer.block.cuba.Pool(_neuron(), 2),
+        "unpool": lambda: slayer.block.cuba.Unpool(_neuron(), 2),
+        "convT": lambda: slayer.block.cuba.ConvT(_neuron(), 2, 4, 3, stride=2, padding=1, groups=2),
+    }[kind]()
+    x = _spikes((2, 5, 4), 22)
+    _slayer_outputs([blk], x)
+    path = str(tmp_path / "k.net")
+    _write(path, (2, 5, 4), [blk])
+    layer = read_netx(path).layers[1]
+    mask = (blk.synapse.pre_hook_fx(blk.synapse.weight) != 0).float()
+    blk.synapse.pre_hook_fx, blk.synapse.weight.data = None, mask.detach()
+    with torch.no_grad():
+        pairs = blk.synapse(x).sum(dim=(1, 2, 3)).numpy().astype(np.int64)  # (K, T)
+    assert np.array_equal(synops(layer, x.numpy().astype(np.uint8)), pairs)
+    static = static_counts(layer)
+    with torch.no_grad():
+        every = blk.synapse(torch.ones((1, 2, 5, 4, 1)))
+    assert static["nonzero_synapses"] == int(every.sum())
+    assert static["synapses"] == static["ann_macs"] >= static["nonzero_synapses"]
+    assert static["fan_in_max"] == int(every.max())
+
+
+def test_simulate_and_report_run_the_new_kinds_and_lava_refuses_them(tmp_path):
+    """``simulate --backend emulator`` and ``report`` on a file with a pool, an unpool and a convT; the
+    Lava backend, whose netx cannot load them, refuses in one line naming the layer."""
+    from click.testing import CliRunner
+
+    from tna_deploy.cli import main
+
+    torch.manual_seed(23)
+    blocks = [
+        slayer.block.cuba.Pool(_neuron(0.9), 2),
+        slayer.block.cuba.Unpool(_neuron(0.5), 2),
+        slayer.block.cuba.ConvT(_neuron(), 2, 3, 3, padding=1, weight_scale=2),
+        slayer.block.cuba.Flatten(),
+        _dense(3 * 6 * 6, 4, 24),
+    ]
+    x = _spikes((2, 6, 6), 25)
+    outs = _slayer_outputs(blocks, x)
+    path = str(tmp_path / "k.net")
+    _write(path, (2, 6, 6), blocks)
+    _assert_equal_per_layer(read_netx(path), blocks, outs, x)
+    np.save(tmp_path / "x.npy", x.numpy().astype(np.int64))
+    sim = ["simulate", path, "--input", str(tmp_path / "x.npy"), "--out", str(tmp_path / "s")]
+    res = CliRunner().invoke(main, sim)
+    assert res.exit_code == 0, res.output + res.stderr
+    res = CliRunner().invoke(main, ["report", str(tmp_path / "s"), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output + res.stderr
+    res = CliRunner().invoke(main, sim[:-1] + [str(tmp_path / "l"), "--backend", "lava"])
+    lines = res.stderr.strip().splitlines()
+    assert res.exit_code == 2 and len(lines) == 1 and "layer 1:pool is a pool layer" in lines[0]
