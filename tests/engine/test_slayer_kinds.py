@@ -5,6 +5,8 @@ into the IR and run in the emulator; every layer's spikes are equal to SLAYER's,
 Files round-trip through write_netx / read_netx; malformed groups, and the pools and unpools whose
 SLAYER output mixes channels, are refused in one line naming the layer and the field or reason."""
 
+import dataclasses
+
 import h5py
 import numpy as np
 import pytest
@@ -457,3 +459,18 @@ def test_simulate_and_report_run_the_new_kinds_and_lava_refuses_them(tmp_path):
     res = CliRunner().invoke(main, sim[:-1] + [str(tmp_path / "l"), "--backend", "lava"])
     lines = res.stderr.strip().splitlines()
     assert res.exit_code == 2 and len(lines) == 1 and "layer 1:pool is a pool layer" in lines[0]
+
+
+def test_onnx_and_nir_writers_refuse_the_new_kinds_in_one_line(tmp_path):
+    from tna_deploy.export.nir_writer import NirExportError, build_graph
+    from tna_deploy.export.onnx_writer import OnnxExportError, build_model
+
+    path = str(tmp_path / "k.net")
+    _one_block_file(path, "convT")
+    net = dataclasses.replace(read_netx(path), timesteps=T)  # ONNX fixes T; the file has none
+    for build, error in ((build_model, OnnxExportError), (build_graph, NirExportError)):
+        with pytest.raises(error) as e:
+            build(net)
+        assert str(e.value).startswith("layer 1:convT: tna-deploy writes no") and "\n" not in str(
+            e.value
+        )
