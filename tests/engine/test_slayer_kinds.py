@@ -115,7 +115,7 @@ def test_pool_after_a_conv_equals_slayer(tmp_path):
     _assert_equal_per_layer(_roundtrip(net, tmp_path), blocks, outs, x)
 
 
-def test_pool_first_with_stride_dilation_and_width_padding_equals_slayer(tmp_path):
+def test_pool_first_with_a_wide_kernel_and_width_padding_equals_slayer(tmp_path):
     """A pool straight on the input spikes, kernel (2, 3), stride (2, 2), width padding 1, on an odd
     width: SLAYER's own odd-size padding, its stride and its padding all per channel."""
     blocks = [
