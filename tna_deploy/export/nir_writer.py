@@ -140,6 +140,11 @@ def build_graph(net: DeployedNet):
 
     for layer in net.layers:
         i = layer.index
+        if layer.kind not in ("input", "conv", "dense", "flatten"):
+            raise NirExportError(
+                f"layer {layer.name}: tna-deploy writes no NIR for a {layer.kind} layer (SLAYER's "
+                f"{layer.kind}) yet; the emulator runs it"
+            )
         if layer.kind == "flatten":
             add(
                 f"flatten{i}",

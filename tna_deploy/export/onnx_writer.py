@@ -45,6 +45,9 @@ OPSET = 17
 IR_VERSION = 8  # what onnxruntime >= 1.14 reads with opset 17
 
 
+WRITES = ("input", "conv", "dense", "flatten")  # the layer kinds written here
+
+
 class OnnxExportError(TnaError):
     """The network has something ONNX (as onnxruntime runs it) cannot compute exactly."""
 
@@ -249,6 +252,12 @@ def build_model(net: DeployedNet):
         raise OnnxExportError(
             "the network does not say how many timesteps a sample runs; ONNX fixes T"
         )
+    for layer in net.layers:
+        if layer.kind not in WRITES:
+            raise OnnxExportError(
+                f"layer {layer.name}: tna-deploy writes no ONNX for a {layer.kind} layer (SLAYER's "
+                f"{layer.kind}) yet; the emulator runs it"
+            )
     steps = int(net.timesteps)
     g = _Graph()
     nd = len(net.input_shape) + 2

@@ -3,7 +3,8 @@
 Effective synaptic ops: pairs (nonzero input, nonzero weight), i.e. the layer re-run with inputs and
 weights binarized, outputs summed. They are counted here as sum_j [s_j != 0] * F_j, where F_j is
 input j's exact fan-out over nonzero weights: a transposed conv of an all-ones output map with the
-nonzero-weight mask (so borders, padding, strides and dilation are exact, as in sinabs). ``simulate``
+nonzero-weight mask (so borders, padding, strides and dilation are exact, as in sinabs); for SLAYER's
+pool, unpool and convT, the gradient of the emulator's own synapse run on that mask. ``simulate``
 applies it chunk by chunk and saves per sample, layer and timestep; the report reads those. Dense
 count: the same with every input and weight set to 1. A layer whose inputs are all in {0, 1} counts
 ACs, otherwise MACs (the first layer takes graded pixels).
@@ -16,12 +17,39 @@ import torch
 import torch.nn.functional as F
 
 from ..engine.numeric import F32_EXACT
+from ..engine.synapses import SYNAPSES, Prepared
 from ..ir import Layer
+
+SPATIAL = ("pool", "unpool", "convT")  # SLAYER's kinds: counted through the emulator's own synapse
+
+
+def _spatial_map(layer: Layer, weight: np.ndarray, x: torch.Tensor) -> torch.Tensor:
+    """The emulator's synapse of a pool / unpool / convT ``layer`` with ``weight`` in place of its own,
+    applied to ``x`` (in_shape) as one step of one sample: the layer's exact connectivity."""
+    fields = {k: getattr(layer, k) for k in layer.__dataclass_fields__}
+    p = Prepared(Layer(**{**fields, "weight": weight}))
+    SYNAPSES[layer.kind].prepare(p)
+    return SYNAPSES[layer.kind].run(None, 0, p, x.reshape(1, 1, *layer.in_shape), 1.0)[0]
+
+
+def _spatial_fanout(layer: Layer, mask: np.ndarray) -> np.ndarray:
+    """Per input, the synapses leaving it: the gradient of the sum of all outputs of the 0/1 mask."""
+    x = torch.ones(layer.in_shape, dtype=torch.float64, requires_grad=True)
+    _spatial_map(layer, mask.astype(np.int64), x).sum().backward()
+    return x.grad.round().numpy().astype(np.int64)
+
+
+def _spatial_fan_in(layer: Layer, weight: np.ndarray) -> int:
+    """The largest sum of ``weight`` (e.g. a 0/1 mask, or |w|) over the synapses into one output."""
+    x = torch.ones(layer.in_shape, dtype=torch.float64)
+    return int(round(float(_spatial_map(layer, weight, x).max())))
 
 
 def fanout(layer: Layer, nonzero_only: bool = True) -> np.ndarray:
     """Per input neuron (in_shape): how many synapses (nonzero ones, or all) leave it."""
     mask = (layer.weight != 0) if nonzero_only else np.ones_like(layer.weight, dtype=bool)
+    if layer.kind in SPATIAL:
+        return _spatial_fanout(layer, mask)
     if not layer.is_conv:
         return mask.sum(axis=0).astype(np.int64).reshape(layer.in_shape)
     c_out, h_out, w_out = layer.out_shape
@@ -76,7 +104,10 @@ def synops(layer: Layer, raster: np.ndarray, nonzero_only: bool = True) -> np.nd
 
 
 def ann_macs(layer: Layer) -> int:
-    """MACs of the same layer in a dense ANN (one pass, zero padding counted, as usual)."""
+    """MACs of the same layer in a dense ANN (one pass, zero padding counted, as usual; for SLAYER's
+    pool / unpool / convT, the input-weight pairs that reach an output)."""
+    if layer.kind in SPATIAL:
+        return int(fanout(layer, False).sum())
     if layer.is_conv:
         c_out, h_out, w_out = layer.out_shape
         return int(
@@ -164,7 +195,12 @@ def static_counts(layer: Layer) -> dict:
     nonzero = int(fanout(layer, True).sum())
     params = int(layer.weight.size)
     nz_params = int((layer.weight != 0).sum())
-    fan_in = (layer.weight != 0).reshape(layer.weight.shape[0], -1).sum(axis=1)
+    if layer.kind in SPATIAL:  # weights (in, out, kH, kW) or one shared kernel: by the synapse
+        fan_in_max = _spatial_fan_in(layer, (layer.weight != 0).astype(np.int64))
+        row_sum_max = _spatial_fan_in(layer, np.abs(layer.weight))
+    else:
+        fan_in_max = int((layer.weight != 0).reshape(layer.weight.shape[0], -1).sum(axis=1).max())
+        row_sum_max = int(np.abs(layer.weight).reshape(layer.weight.shape[0], -1).sum(axis=1).max())
     return dict(
         name=layer.name,
         kind=layer.label,
@@ -178,10 +214,8 @@ def static_counts(layer: Layer) -> dict:
         nonzero_synapses=nonzero,
         parameters=params,
         nonzero_parameters=nz_params,
-        fan_in_max=int(fan_in.max()),
-        weight_row_sum_max=int(
-            np.abs(layer.weight).reshape(layer.weight.shape[0], -1).sum(axis=1).max()
-        ),
+        fan_in_max=fan_in_max,
+        weight_row_sum_max=row_sum_max,
         weight_bytes_chip=params * layer.weight_bits / 8.0,
         weight_bytes_int8=float(params),
         weight_bytes_fp32=params * 4.0,

@@ -1,12 +1,13 @@
 """The deployment IR: one format-neutral description of a deployed spiking network.
 
-``DeployedNet`` holds the file's layers one for one (``input``, ``conv``, ``dense``, ``flatten``), each
-with integer weights as the chip stores them, its geometry and its CUBA neuron's integer parameters,
-plus what the file says about the input (shape, graded-spike bits, T) and tna-deploy's metadata when
-present. The emulator, the report and the writers read it; nothing here imports Lava or torch.
-Every dataclass validates itself on creation and raises ``ValueError`` naming the field. What is
-particular to a layer kind (its checks, its netx fields) lives in ``layers/``, one module per kind;
-a neuron kind likewise in ``neurons/``.
+``DeployedNet`` holds the file's layers one for one (``input``, ``conv``, ``dense``, ``flatten``, and
+SLAYER's ``pool``, ``unpool``, ``convT`` and ``average``), each with integer weights as the chip
+stores them, its geometry and its CUBA neuron's integer parameters, plus what the file says about
+the input (shape, graded-spike bits, T) and tna-deploy's metadata when present. The emulator, the
+report and the writers read it; nothing here imports Lava or torch. Every dataclass validates
+itself on creation and raises ``ValueError`` naming the field. What is particular to a layer kind
+(its checks, its netx fields) lives in ``layers/``, one module per kind; a neuron kind likewise in
+``neurons/``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Optional
 
 import numpy as np
 
+from .layers.base import NOT_LAST
 from .neurons.cuba import Neuron
 
 INT16 = (-(1 << 15), (1 << 15) - 1)
@@ -34,9 +36,11 @@ class Layer:
     """One netx layer. Shapes are torch order: (C, H, W) or (N,); geometry is (H, W).
 
     ``weight``: conv (Cout, Cin/groups, kH, kW), dense (out, in) over the flattened (C, H, W) input,
-    both integers exactly as netx reads them. ``bias``: integers, per channel (C,) or per neuron
-    (out_shape); Lava adds ``bias << 6`` to v every step. ``delay``: dense only, (out, in) in 0..62.
-    ``info``: tna-deploy's entry for the layer (name, kind, role, mode, weight_bits) when known."""
+    both integers exactly as netx reads them; convT (Cin, Cout/groups, kH, kW) and a pool's or
+    unpool's one kernel (1, 1, kH, kW), as SLAYER exports them (``layers/`` says what each kind
+    computes). ``bias``: integers, per channel (C,) or per neuron (out_shape); Lava adds
+    ``bias << 6`` to v every step. ``delay``: dense only, (out, in) in 0..62. ``info``: tna-deploy's
+    entry for the layer (name, kind, role, mode, weight_bits) when known."""
 
     kind: str
     index: int  # position in the file's layer/ group
@@ -166,6 +170,10 @@ class DeployedNet:
             raise ValueError(f"input bits {self.input_bits} outside 0..24")
         if self.timesteps is not None and self.timesteps < 1:
             raise ValueError(f"timesteps {self.timesteps} must be at least 1")
+        kinds = _kinds()
+        for layer in self.layers[:-1]:
+            if kinds[layer.kind].readout:
+                raise ValueError(f"layer {layer.index} ({layer.kind}) is {NOT_LAST}")
         for prev, layer in zip(self.layers, self.layers[1:]):
             if layer.kind != "input" and int(np.prod(prev.out_shape)) != int(
                 np.prod(layer.in_shape)

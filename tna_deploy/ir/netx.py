@@ -19,7 +19,7 @@ import numpy as np
 from ..atomic import atomic_write
 from ..errors import FormatError
 from .h5 import Reader, text, write_bias, write_type
-from .layers import LAYER_KINDS, NetxContext
+from .layers import LAYER_KINDS, NOT_LAST, REFUSED_KINDS, NetxContext
 from .meta import FORMAT as TNA_FORMAT
 from .meta import FORMAT_VERSION as TNA_FORMAT_VERSION
 from .meta import assemble, decode_attrs, encode_attrs
@@ -37,6 +37,8 @@ class NetxFormatError(FormatError):
 def _layer(kind: str, ctx: NetxContext, tna: bool) -> Layer:
     """One layer group. In a tna-deploy file (``tna``) every compute layer has its own neuron: none is
     never netx's default."""
+    if kind in REFUSED_KINDS:
+        raise ValueError(REFUSED_KINDS[kind])
     if kind not in LAYER_KINDS:
         raise ValueError(
             f"type {kind!r}: tna-deploy runs {', '.join(list(LAYER_KINDS)[:-1])} and "
@@ -89,6 +91,8 @@ def read_netx(path: str) -> DeployedNet:
                 kind = text(read(g, "type")) if "type" in g else "<missing>"
                 where = f"layer {i} ({kind})"
                 layer = _layer(kind, NetxContext(g, i, shape, flat, read, Layer), bool(meta))
+                if LAYER_KINDS[kind].readout and i + 1 < len(groups):
+                    raise ValueError(f"it is {NOT_LAST}")
                 flat = kind == "flatten"
                 layers.append(layer)
                 shape = layer.out_shape

@@ -1,10 +1,12 @@
-"""What every synapse kind provides to the emulator (``Synapse``), and what it prepares once (``Prepared``)."""
+"""What every synapse kind provides to the emulator (``Synapse``), and what it prepares once (``Prepared``);
+what a read-out kind provides (``Readout``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Optional
 
+import numpy as np
 import torch
 
 
@@ -32,4 +34,15 @@ class Synapse:
     def run(emulator, i: int, p: Prepared, prev: torch.Tensor, prev_max: float) -> tuple:
         """The layer's synaptic input a_in (T, K, *out_shape) in its own window's time frame, and a bound
         on its magnitude. ``prev`` (T, K, *in_shape) are the input values, bounded by ``prev_max``."""
+        raise NotImplementedError
+
+
+class Readout:
+    """A read-out kind (no neuron, the last layer): computed on the host from the spike raster of the
+    compute layer before it (``engine.readout``)."""
+
+    @staticmethod
+    def readout(layer, spikes: np.ndarray) -> np.ndarray:
+        """The read-out (K, *out_shape, T) of ``spikes`` (K, *shape, T), the raster of the compute
+        layer before it, in that layer's window."""
         raise NotImplementedError

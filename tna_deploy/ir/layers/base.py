@@ -19,6 +19,9 @@ class NetxContext:
     layer: Callable  # the IR's Layer class, handed in so that a kind never imports the IR back
 
 
+NOT_LAST = "a read-out of spike counts, which no synapse on Loihi takes: it must be the last layer"
+
+
 class LayerKind:
     """A layer kind: its validation of an IR ``Layer``, and its netx reader and writer. ``compute``
         kinds carry weights and a neuron (netx's default one when the file has none); the reader of a file
@@ -27,6 +30,7 @@ class LayerKind:
     name = ""
     compute = False
     optional_neuron = False  # may have a neuron of its own (an input layer)
+    readout = False  # a host-side read-out of the layer before it: no neuron, only the last layer
 
     @staticmethod
     def check(layer) -> None:

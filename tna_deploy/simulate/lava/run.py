@@ -35,6 +35,7 @@ Interrupted = (
     Stopped  # SIGTERM during a Lava run: stopped and cleaned up like Ctrl-C, but exits 143
 )
 WORKER_SIGINT, WORKER_SIGTERM = 130, 143  # the worker's exit status when its group got the signal
+NETX_LOADS = ("input", "conv", "dense", "flatten")  # lava-dl 0.6.0 netx refuses every other type
 MAX_LAYERS = 64  # Lava runs a process per layer: a crafted file of hundreds would fork hundreds
 
 
@@ -62,6 +63,12 @@ def run_lava(
     stops that whole group and frees its shared memory and temp folder before re-raising
     (``KeyboardInterrupt``; ``Interrupted`` for SIGTERM); the worker itself stops everything if this
     process dies; a run left by a killed process is cleaned up by the next one, and said so."""
+    for layer in net.layers:
+        if layer.kind not in NETX_LOADS:
+            raise ConfigError(
+                f"{path}: layer {layer.name} is a {layer.kind} layer, which Lava's netx cannot load "
+                f"(it raises NotImplementedError); run it with --backend emulator"
+            )
     if len(net.compute_layers) > MAX_LAYERS:
         raise ConfigError(
             f"{path}: {len(net.compute_layers)} layers, and Lava forks one process per layer (at most "

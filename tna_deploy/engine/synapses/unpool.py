@@ -1,0 +1,33 @@
+"""``unpool``: SLAYER's unpool as the IR defines it (``ir/layers/unpool.py``): every channel spread alone
+through the one integer kernel (a transposed conv with groups = channels)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch.nn.functional as F
+
+from .base import Prepared, Synapse
+from .spatial import per_channel, spatial_run
+
+
+class Unpool(Synapse):
+    @staticmethod
+    def prepare(p: Prepared) -> None:
+        p.weight = per_channel(p.layer.weight, p.layer.in_shape[0])
+        p.row_sum = float(np.abs(p.layer.weight).sum())  # an output gets at most every tap once
+
+    @staticmethod
+    def run(emulator, i, p, prev, prev_max) -> tuple:
+        layer = p.layer
+
+        def op(x, dtype):
+            return F.conv_transpose2d(
+                x,
+                p.weight.to(dtype),
+                stride=layer.stride,
+                padding=layer.padding,
+                dilation=layer.dilation,
+                groups=layer.in_shape[0],
+            )
+
+        return spatial_run(prev, prev_max, p.row_sum, op, layer.out_shape)
