@@ -123,7 +123,9 @@ def test_pilotnet_lif_lava_agrees():
             m.probe(getattr(layer.neuron, var), steps)
             probes.append((m, layer, var))
     try:
-        lava_net.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        lava_net.run(
+            condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt")
+        )
         got = {
             (id(layer), var): np.moveaxis(m.get_data()[layer.neuron.name][var], 0, -1)
             for m, layer, var in probes
@@ -134,3 +136,20 @@ def test_pilotnet_lif_lava_agrees():
         for var, arrays in (("u", mine.current), ("v", mine.voltage)):
             lava = got[(id(layer), var)].reshape(layer.out.shape + (steps,)).astype(np.int64)
             assert np.array_equal(to_lava(arrays[i][0]).astype(np.int64), lava), (PILOTNET[i], var)
+
+
+def test_ntidigits_axonal_delays_ground_truth():
+    """``test_hdf5.py::test_axonal_delay_ntidigits``: dense layers with per-neuron axonal delays, 3000
+    steps of one stream. lava-dl's test compares one column; here every spike of the 242 x 3000 output
+    equals ``output.npy`` (which is one step ahead: column t + 1 holds Lava's step t). The file's last
+    layer, ``average``, which netx cannot load, runs as the emulator's read-out."""
+    from tna_deploy.engine.readout import readout
+
+    net = read_netx(f"{netx_tests()}/gts/ntidigits/ntidigits.net")
+    x = gt("ntidigits", "input.npy").reshape((1,) + net.input_shape + (-1,)).astype(np.int32)
+    tr = Emulator(net, Stream(None)).run(x)
+    out, want = tr.spikes[-1][0], gt("ntidigits", "output.npy").astype(np.uint8)
+    assert want.sum() > 20000
+    assert np.array_equal(out[:, :-1], want[:, 1:])
+    counts = readout(net, tr)
+    assert counts.shape[1] == 11 and counts.sum() == out.sum()
