@@ -40,9 +40,12 @@ def summary_lines(r: Report) -> list[str]:
     lines = [
         f"- **network**: {len(r.layers)} layers, {_n(mem.neurons)} neurons, {_n(mem.synapses)} synapses "
         f"({_n(mem.nonzero_synapses)} nonzero); T = {r.timesteps}; {r.dataset}, {r.samples} samples",
-        "- **accuracy** on those samples: "
-        + ", ".join(f"{source_label(k)} {v:.2f}%" for k, v in r.accuracy.items() if v is not None),
     ]
+    known = [f"{source_label(k)} {v:.2f}%" for k, v in r.accuracy.items() if v is not None]
+    lines.append(
+        "- **accuracy** on those samples: "
+        + (", ".join(known) if known else "no labels (raw --input): not measured")
+    )
     for g in r.agreements:
         lines.append(
             f"- **{g.label}** on {g.samples} samples: spikes equal {_yes(g.spikes_equal)}, "
@@ -375,7 +378,7 @@ def plots(r: Report) -> dict:
         if log:
             ax.set_yscale("log")
         if len(series) > 1:
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=8, loc="upper right")  # "best" searches, slowly and with a warning
         fig.tight_layout()
         png = _png(fig)
         plt.close(fig)
