@@ -179,6 +179,9 @@ class Emulator:
     def _neurons(self, i: int, p: Prepared, a, a_max: float, bias, record: bool) -> NeuronOut:
         """Layer ``i``'s neurons over ``a``: one window (or stream) from rest, or, in a stream with
         resets, each stretch between two resets from rest."""
+        kind = SYNAPSES[p.layer.kind]
+        if kind.recurrent:  # its own spikes feed back: it runs its neurons itself, step by step
+            return kind.run_neurons(self, i, p, a, a_max, bias, record)
         runner = NEURON_RUNS[p.layer.neuron.family]
         own = p.layer.kind != "input"
         n = p.layer.neuron

@@ -7,8 +7,16 @@ from __future__ import annotations
 from .base import Prepared, Synapse
 from .conv import Conv
 from .dense import Dense
+from .dense_comp import DenseComp
+from .dense_rec import DenseRec
 from .input import Input
 
-SYNAPSES: dict[str, type[Synapse]] = {"input": Input, "conv": Conv, "dense": Dense}
+SYNAPSES: dict[str, type[Synapse]] = {
+    "input": Input,
+    "conv": Conv,
+    "dense": Dense,
+    "dense_comp": DenseComp,
+    "dense_rec": DenseRec,
+}
 
 __all__ = ["SYNAPSES", "Prepared", "Synapse"]

@@ -7,6 +7,8 @@ from __future__ import annotations
 from .base import LayerKind, NetxContext
 from .conv import Conv, conv_out_hw
 from .dense import MAX_DELAY, Dense, DenseWeights, dense_weight_bits
+from .dense_comp import DenseComp
+from .dense_rec import DenseRec, dense_rec_weight_bits
 from .flatten import Flatten
 from .input import Input
 
@@ -15,6 +17,8 @@ LAYER_KINDS: dict[str, type[LayerKind]] = {
     "conv": Conv,
     "dense": Dense,
     "flatten": Flatten,
+    "dense_comp": DenseComp,
+    "dense_rec": DenseRec,
 }
 
 __all__ = [
@@ -24,5 +28,6 @@ __all__ = [
     "LayerKind",
     "NetxContext",
     "conv_out_hw",
+    "dense_rec_weight_bits",
     "dense_weight_bits",
 ]
