@@ -395,3 +395,13 @@ def test_neurons_and_synapses_must_match(tmp_path):
     _edit(path, 1, lambda g: g.__delitem__("neuron"))
     with pytest.raises(NetxFormatError, match="cannot sit in a dense_comp layer"):
         read_netx(path)
+
+
+def test_onnx_and_nir_writers_refuse_what_they_cannot_write():
+    from tna_deploy.export.nir_writer import NirExportError, build_graph
+    from tna_deploy.export.onnx_writer import OnnxExportError, build_model
+
+    with pytest.raises(OnnxExportError, match="not a dense_rec layer of CUBA neurons"):
+        build_model(_rec_net())
+    with pytest.raises(NirExportError, match="not a dense_comp layer of RF_IZ neurons"):
+        build_graph(_rf_net("RF_IZ"))

@@ -259,8 +259,9 @@ def test_netx_meta_is_checked_where_it_is_made():
 def test_every_layer_kind_reads_and_writes_its_own_fields():
     from tna_deploy.ir.layers import LAYER_KINDS
 
-    assert list(LAYER_KINDS) == ["input", "conv", "dense", "flatten"]
+    assert list(LAYER_KINDS)[:4] == ["input", "conv", "dense", "flatten"]
+    assert {"dense_comp", "dense_rec"} <= set(LAYER_KINDS)
     with pytest.raises(
-        ValueError, match=r"layer type 'pool' \(runs: input, conv, dense, flatten\)"
+        ValueError, match=r"layer type 'pool' \(runs: input, conv, dense, flatten, dense_comp"
     ):
         Layer("pool", 1, (4,), (4,))

@@ -6,9 +6,13 @@ Per layer it computes what netx instantiates in Lava with ``Loihi2SimCfg(select_
   dense  ``PyDenseModelBitAcc`` / ``PyDelayDenseModelBitAcc``: netx's ``optimize_weight_bits``, the
          8-bit clip and truncation to ``num_weight_bits``, then ``>> -weight_exp`` (flooring), one
          term per delay value.
+  dense_comp  netx's ``ComplexDense``: two dense synapses, (real, imag) into a resonator neuron.
+  dense_rec   netx's ``RecurrentDense``: the layer's own spikes back through a second dense synapse
+         (joint weight bits), run step by step (``synapses/dense_rec.py``).
   input  with a neuron: the sample goes straight into its ``a_in``.
   neuron ``PyLifResetModelBitAcc`` through the shared kernel ``tna_deploy.engine.cuba`` (LOIHI flavor);
-         ``a_in << 6`` wraps in int32 as numpy does.
+         ``a_in << 6`` wraps in int32 as numpy does. Other kinds by the IR neuron's family
+         (``neurons/``: resonate-and-fire, RF and RF_IZ).
 The first synapse takes graded input values when the file's input has message bits, else ``!= 0``.
 
 Timing. Samples run back to back, one every T steps, as ``simulate --backend lava`` runs them

@@ -130,6 +130,13 @@ def _synapse(nir, layer: Layer):
 
 def build_graph(net: DeployedNet):
     """The ``nir.NIRGraph`` of ``net`` (see the module doc)."""
+    for layer in net.layers:
+        family = layer.neuron.family if layer.neuron is not None else "cuba"
+        if layer.kind not in ("input", "conv", "dense", "flatten") or family != "cuba":
+            raise NirExportError(
+                f"layer {layer.name}: NIR export writes input, conv, dense and flatten layers of "
+                f"CUBA neurons, not a {layer.kind} layer of {layer.neuron.kind} neurons"
+            )
     import nir
 
     nodes, order = {"input": nir.Input(input_type={"input": np.array(net.input_shape)})}, ["input"]

@@ -243,6 +243,13 @@ def _synapse(
 
 def build_model(net: DeployedNet):
     """The ``onnx.ModelProto`` of ``net`` (see the module doc)."""
+    for layer in net.layers:
+        family = layer.neuron.family if layer.neuron is not None else "cuba"
+        if layer.kind not in ("input", "conv", "dense", "flatten") or family != "cuba":
+            raise OnnxExportError(
+                f"layer {layer.name}: ONNX export writes input, conv, dense and flatten layers of "
+                f"CUBA neurons, not a {layer.kind} layer of {layer.neuron.kind} neurons"
+            )
     from onnx import TensorProto, helper
 
     if net.timesteps is None:

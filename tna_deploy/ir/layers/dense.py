@@ -1,6 +1,14 @@
 """``dense``: a fully connected layer over the flattened input, with optional per-synapse delays; its
 weights go through netx's ``optimize_weight_bits`` and Lava's 8-bit clip and truncation
-(``dense_weight_bits``). Without a neuron group netx gives it its default integrator."""
+(``dense_weight_bits``). Without a neuron group netx gives it its default integrator.
+
+netx's ``Network(sparse_fc_layer=True)`` builds Lava's ``Sparse`` synapse instead of ``Dense``
+(for dense, dense_rec and complex dense layers alike). ``PySparseModelBitAcc`` does Dense's
+fixed-point arithmetic on the same weights (the sign mode, 8-bit clip, truncation to
+num_weight_bits, the sum handed on one step later and shifted by weight_exp), so it is no layer
+kind of its own: the emulator runs both (tests/engine/test_rf_and_recurrent.py checks it against
+Lava). A group with ``weight/real`` and ``weight/imag`` is a complex dense layer
+(``dense_comp.py``), as netx builds it."""
 
 from __future__ import annotations
 
