@@ -23,7 +23,8 @@ input by that one step is therefore the same as computing every layer in its win
 frame, which is what this emulator does: window-aligned rasters (K, ..., T), equal to Lava's sink
 at ``stream_step``. Windows of different samples are independent (each starts from rest), so all
 samples of a chunk run at once, except through dense delays: a delayed spike crosses into the next
-sample's window, exactly as in Lava's stream, and the tail is carried from chunk to chunk.
+sample's window, exactly as in Lava's stream, and the tail is carried from chunk to chunk (so does a
+dense_rec layer's last spikes: Lava's reset leaves its recurrent synapse's buffer alone).
 
 Arithmetic. conv / matmul run in torch float32 when the largest possible sum (max input times the
 largest row sum of |w|) stays below 2^24, so every partial sum is an exact integer, else float64
@@ -118,7 +119,8 @@ class Emulator:
         return p
 
     def reset(self) -> None:
-        """Forget the previous chunk (only dense delays carry anything across samples)."""
+        """Forget the previous chunk (only dense delays and recurrent layers carry anything across
+        samples)."""
         self.tails = {}
 
     def run(self, x, record: tuple = ("spikes",), steps: Optional[int] = None) -> Trace:
