@@ -161,7 +161,7 @@ def test_dense_weight_bits_match_netx():
         (lambda p: p.write_bytes(b""), "not a readable HDF5 file"),
         (lambda p: p.write_bytes(b"garbage" * 100), "not a readable HDF5 file"),
         (lambda p: h5py.File(p, "w").close(), "no layer/ group"),
-        (lambda p: _one_layer(p, "dense_rec"), "layer 1 (dense_rec): type 'dense_rec'"),
+        (lambda p: _one_layer(p, "spiral"), "layer 1 (spiral): type 'spiral'"),
         (lambda p: _one_layer(p, "dense", neuron="SDNN"), "layer 1 (dense): neuron type 'SDNN'"),
         (
             lambda p: _one_layer(p, "dense", weight=np.zeros((3, 4))),
@@ -259,19 +259,9 @@ def test_netx_meta_is_checked_where_it_is_made():
 def test_every_layer_kind_reads_and_writes_its_own_fields():
     from tna_deploy.ir.layers import LAYER_KINDS
 
-    assert list(LAYER_KINDS) == [
-        "input",
-        "conv",
-        "dense",
-        "flatten",
-        "pool",
-        "unpool",
-        "convT",
-        "average",
-    ]
+    assert list(LAYER_KINDS)[:4] == ["input", "conv", "dense", "flatten"]
+    assert {"pool", "unpool", "convT", "average", "dense_comp", "dense_rec"} <= set(LAYER_KINDS)
     with pytest.raises(
-        ValueError,
-        match=r"layer type 'dense_rec' \(runs: input, conv, dense, flatten, pool, unpool, convT, "
-        r"average\)",
+        ValueError, match=r"layer type 'spiral' \(runs: input, conv, dense, flatten, pool"
     ):
-        Layer("dense_rec", 1, (4,), (4,))
+        Layer("spiral", 1, (4,), (4,))

@@ -231,10 +231,12 @@ def cuba_run_torch(
     v_pre_dtype: torch.dtype = torch.float64,
     v_pre_divisor: float = 1.0,
     in_scale: float = 1.0,
+    state: Optional[tuple] = None,
 ) -> CubaTrace:
     """The portable kernel: torch operations, one step at a time, on any device (see :func:`cuba_run`).
 
-    The state is float32 when no value can reach 2^24 (exact), float64 otherwise."""
+    The state is float32 when no value can reach 2^24 (exact), float64 otherwise. ``state``: the
+    (u, v) to start from instead of rest (a recurrent layer runs step by step with it)."""
     if in_scale != 1.0:
         a = torch.mul(a, in_scale).trunc_()
     elif not a.is_floating_point():
@@ -244,7 +246,8 @@ def cuba_run_torch(
     steps = a.shape[0]
     has_bias = not (isinstance(bias, (int, float)) and bias == 0)
     small = (
-        not has_bias
+        state is None
+        and not has_bias
         and not flavor.wrap_current
         and not flavor.clip_voltage
         and a.dtype == torch.float32
@@ -253,6 +256,9 @@ def cuba_run_torch(
     state_dtype = torch.float32 if small else torch.float64
     u = torch.zeros(a.shape[1:], dtype=state_dtype, device=a.device)
     v = torch.zeros_like(u)
+    if state is not None:
+        u.copy_(state[0])
+        v.copy_(state[1])
     spikes = torch.zeros(a.shape, dtype=torch.bool, device=a.device)
     v_pre = torch.empty(a.shape, dtype=v_pre_dtype, device=a.device) if keep_v_pre else None
     us = torch.empty(a.shape, dtype=torch.float64, device=a.device) if record else None

@@ -6,9 +6,13 @@ Per layer it computes what netx instantiates in Lava with ``Loihi2SimCfg(select_
   dense  ``PyDenseModelBitAcc`` / ``PyDelayDenseModelBitAcc``: netx's ``optimize_weight_bits``, the
          8-bit clip and truncation to ``num_weight_bits``, then ``>> -weight_exp`` (flooring), one
          term per delay value.
+  dense_comp  netx's ``ComplexDense``: two dense synapses, (real, imag) into a resonator neuron.
+  dense_rec   netx's ``RecurrentDense``: the layer's own spikes back through a second dense synapse
+         (joint weight bits), run step by step (``synapses/dense_rec.py``).
   input  with a neuron: the sample goes straight into its ``a_in``.
   neuron ``PyLifResetModelBitAcc`` through the shared kernel ``tna_deploy.engine.cuba`` (LOIHI flavor);
-         ``a_in << 6`` wraps in int32 as numpy does.
+         ``a_in << 6`` wraps in int32 as numpy does. Other kinds by the IR neuron's family
+         (``neurons/``: resonate-and-fire, RF and RF_IZ).
 The first synapse takes graded input values when the file's input has message bits, else ``!= 0``.
 
 Timing. Samples run back to back, one every T steps, as ``simulate --backend lava`` runs them
@@ -19,7 +23,8 @@ input by that one step is therefore the same as computing every layer in its win
 frame, which is what this emulator does: window-aligned rasters (K, ..., T), equal to Lava's sink
 at ``stream_step``. Windows of different samples are independent (each starts from rest), so all
 samples of a chunk run at once, except through dense delays: a delayed spike crosses into the next
-sample's window, exactly as in Lava's stream, and the tail is carried from chunk to chunk.
+sample's window, exactly as in Lava's stream, and the tail is carried from chunk to chunk (so does a
+dense_rec layer's last spikes: Lava's reset leaves its recurrent synapse's buffer alone).
 
 Arithmetic. conv / matmul run in torch float32 when the largest possible sum (max input times the
 largest row sum of |w|) stays below 2^24, so every partial sum is an exact integer, else float64
@@ -114,7 +119,8 @@ class Emulator:
         return p
 
     def reset(self) -> None:
-        """Forget the previous chunk (only dense delays carry anything across samples)."""
+        """Forget the previous chunk (only dense delays and recurrent layers carry anything across
+        samples)."""
         self.tails = {}
 
     def run(self, x, record: tuple = ("spikes",), steps: Optional[int] = None) -> Trace:
@@ -179,6 +185,9 @@ class Emulator:
     def _neurons(self, i: int, p: Prepared, a, a_max: float, bias, record: bool) -> NeuronOut:
         """Layer ``i``'s neurons over ``a``: one window (or stream) from rest, or, in a stream with
         resets, each stretch between two resets from rest."""
+        kind = SYNAPSES[p.layer.kind]
+        if kind.recurrent:  # its own spikes feed back: it runs its neurons itself, step by step
+            return kind.run_neurons(self, i, p, a, a_max, bias, record)
         runner = NEURON_RUNS[p.layer.neuron.family]
         own = p.layer.kind != "input"
         n = p.layer.neuron

@@ -33,6 +33,7 @@ from ..atomic import write_bytes
 from ..engine.cuba import DECAY_UNITY
 from ..errors import TnaError
 from ..ir import DeployedNet, Layer, dense_weight_bits
+from .writable import refuse_unwritable
 
 DT = 1e-4  # the step NIR's time constants assume (snnTorch's import uses 1e-4)
 
@@ -130,6 +131,7 @@ def _synapse(nir, layer: Layer):
 
 def build_graph(net: DeployedNet):
     """The ``nir.NIRGraph`` of ``net`` (see the module doc)."""
+    refuse_unwritable(net, "NIR", NirExportError)
     import nir
 
     nodes, order = {"input": nir.Input(input_type={"input": np.array(net.input_shape)})}, ["input"]
@@ -140,11 +142,6 @@ def build_graph(net: DeployedNet):
 
     for layer in net.layers:
         i = layer.index
-        if layer.kind not in ("input", "conv", "dense", "flatten"):
-            raise NirExportError(
-                f"layer {layer.name}: tna-deploy writes no NIR for a {layer.kind} layer (SLAYER's "
-                f"{layer.kind}) yet; the emulator runs it"
-            )
         if layer.kind == "flatten":
             add(
                 f"flatten{i}",

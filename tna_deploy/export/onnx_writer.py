@@ -40,12 +40,10 @@ from ..ir import DeployedNet, Layer, dense_weight_bits
 from ..ir.onnx_model import FORMAT, FORMAT_VERSION  # the format's name and version: its reader's
 from ..ir.serial import describe
 from ..memory import refuse_over
+from .writable import refuse_unwritable
 
 OPSET = 17
 IR_VERSION = 8  # what onnxruntime >= 1.14 reads with opset 17
-
-
-WRITES = ("input", "conv", "dense", "flatten")  # the layer kinds written here
 
 
 class OnnxExportError(TnaError):
@@ -246,18 +244,13 @@ def _synapse(
 
 def build_model(net: DeployedNet):
     """The ``onnx.ModelProto`` of ``net`` (see the module doc)."""
+    refuse_unwritable(net, "ONNX", OnnxExportError)
     from onnx import TensorProto, helper
 
     if net.timesteps is None:
         raise OnnxExportError(
             "the network does not say how many timesteps a sample runs; ONNX fixes T"
         )
-    for layer in net.layers:
-        if layer.kind not in WRITES:
-            raise OnnxExportError(
-                f"layer {layer.name}: tna-deploy writes no ONNX for a {layer.kind} layer (SLAYER's "
-                f"{layer.kind}) yet; the emulator runs it"
-            )
     steps = int(net.timesteps)
     g = _Graph()
     nd = len(net.input_shape) + 2

@@ -1,13 +1,13 @@
 """The deployment IR: one format-neutral description of a deployed spiking network.
 
-``DeployedNet`` holds the file's layers one for one (``input``, ``conv``, ``dense``, ``flatten``, and
-SLAYER's ``pool``, ``unpool``, ``convT`` and ``average``), each with integer weights as the chip
-stores them, its geometry and its CUBA neuron's integer parameters, plus what the file says about
-the input (shape, graded-spike bits, T) and tna-deploy's metadata when present. The emulator, the
-report and the writers read it; nothing here imports Lava or torch. Every dataclass validates
-itself on creation and raises ``ValueError`` naming the field. What is particular to a layer kind
-(its checks, its netx fields) lives in ``layers/``, one module per kind; a neuron kind likewise in
-``neurons/``.
+``DeployedNet`` holds the file's layers one for one (``input``, ``conv``, ``dense``, ``flatten``,
+``dense_rec``, ``dense_comp``, and SLAYER's ``pool``, ``unpool``, ``convT`` and ``average``), each with
+integer weights as the chip stores them, its geometry and its neuron's integer parameters, plus what
+the file says about the input (shape, graded-spike bits, T) and tna-deploy's metadata when present.
+The emulator, the report and the writers read it; nothing here imports Lava or torch. Every
+dataclass validates itself on creation and raises ``ValueError`` naming the field. What is particular
+to a layer kind (its checks, its netx fields) lives in ``layers/``, one module per kind; a neuron kind
+likewise in ``neurons/``.
 """
 
 from __future__ import annotations
@@ -36,11 +36,12 @@ class Layer:
     """One netx layer. Shapes are torch order: (C, H, W) or (N,); geometry is (H, W).
 
     ``weight``: conv (Cout, Cin/groups, kH, kW), dense (out, in) over the flattened (C, H, W) input,
-    both integers exactly as netx reads them; convT (Cin, Cout/groups, kH, kW) and a pool's or
-    unpool's one kernel (1, 1, kH, kW), as SLAYER exports them (``layers/`` says what each kind
-    computes). ``bias``: integers, per channel (C,) or per neuron (out_shape); Lava adds
-    ``bias << 6`` to v every step. ``delay``: dense only, (out, in) in 0..62. ``info``: tna-deploy's
-    entry for the layer (name, kind, role, mode, weight_bits) when known."""
+    both integers exactly as netx reads them (dense_comp: the real part, ``weight_imag`` the
+    imaginary one; dense_rec: the input's, ``weight_rec`` (out, out) the layer's own spikes'); convT
+    (Cin, Cout/groups, kH, kW) and a pool's or unpool's one kernel (1, 1, kH, kW), as SLAYER exports
+    them (``layers/`` says what each kind computes). ``bias``: integers, per channel (C,) or per
+    neuron (out_shape); Lava adds ``bias << 6`` to v every step. ``delay``: dense only, (out, in) in
+    0..62. ``info``: tna-deploy's entry for the layer (name, kind, role, mode, weight_bits) when known."""
 
     kind: str
     index: int  # position in the file's layer/ group
@@ -55,6 +56,10 @@ class Layer:
     groups: int = 1
     delay: Optional[np.ndarray] = None
     info: dict = field(default_factory=dict)
+    weight_rec: Optional[np.ndarray] = None  # dense_rec: (out, out), the layer's own spikes back
+    weight_imag: Optional[np.ndarray] = (
+        None  # dense_comp: (out, in), ``weight`` being the real part
+    )
 
     def __post_init__(self):
         kinds = _kinds()
@@ -79,6 +84,20 @@ class Layer:
             if self.weight is None:
                 raise ValueError(f"{self.kind} layer without weights")
             object.__setattr__(self, "weight", np.asarray(self.weight, dtype=np.int64))
+        for name in ("weight_rec", "weight_imag"):
+            if getattr(self, name) is not None:
+                if name not in kind.extra_weights:
+                    raise ValueError(f"a {self.kind} layer has no {name}")
+                object.__setattr__(self, name, np.asarray(getattr(self, name), dtype=np.int64))
+            elif name in kind.extra_weights:
+                raise ValueError(f"{self.kind} layer without {name}")
+        if self.neuron is not None and getattr(self.neuron, "complex_input", False) != bool(
+            kind.complex_synapse
+        ):
+            raise ValueError(
+                f"a {self.neuron.kind} neuron cannot sit in a {self.kind} layer (netx connects "
+                f"resonators only to a complex dense synapse's real and imaginary parts)"
+            )
         kind.check(self)
         if self.bias is not None:
             b = np.asarray(self.bias, dtype=np.int64)

@@ -138,7 +138,7 @@ def write_netx(net: DeployedNet, path: str) -> None:
 
 
 def _write_layer(g, layer: Layer) -> None:
-    write_type(g, "type", layer.kind)
+    write_type(g, "type", LAYER_KINDS[layer.kind].netx_type or layer.kind)
     g.create_dataset("shape", data=np.array(layer.out_shape, dtype=np.int64))
     if layer.neuron is not None and not (layer.kind == "dense" and layer.neuron == NETX_DEFAULT):
         layer.neuron.write_netx(g)

@@ -17,7 +17,7 @@ from .meta import check_info, check_meta, check_meta_fits
 from .net import DeployedNet, Layer, Neuron
 
 SCHEMA = 1
-_ARRAYS = ("weight", "bias", "delay")
+_ARRAYS = ("weight", "bias", "delay", "weight_rec", "weight_imag")
 _TUPLES = ("in_shape", "out_shape", "stride", "padding", "dilation")
 
 

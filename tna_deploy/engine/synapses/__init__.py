@@ -10,6 +10,8 @@ from .base import Prepared, Readout, Synapse
 from .conv import Conv
 from .convt import ConvT
 from .dense import Dense
+from .dense_comp import DenseComp
+from .dense_rec import DenseRec
 from .input import Input
 from .pool import Pool
 from .unpool import Unpool
@@ -21,6 +23,8 @@ SYNAPSES: dict[str, type[Synapse]] = {
     "pool": Pool,
     "unpool": Unpool,
     "convT": ConvT,
+    "dense_comp": DenseComp,
+    "dense_rec": DenseRec,
 }
 READOUTS: dict[str, type[Readout]] = {"average": Average}
 

@@ -18,6 +18,7 @@ class Prepared:
     weight_exp: int = 0
     delays: list = field(default_factory=list)  # dense: [(d, weight of the synapses with delay d)]
     bias: object = 0  # state units, broadcast against one step (K, *shape)
+    extra: dict = field(default_factory=dict)  # what else a kind prepares (dense_comp: both parts)
 
 
 class Synapse:
@@ -25,6 +26,7 @@ class Synapse:
     order and the emulator views the spikes back as (C, H, W))."""
 
     channels_last = False
+    recurrent = False  # runs its neurons itself, step by step (``run_neurons``)
 
     @staticmethod
     def prepare(p: Prepared) -> None:
@@ -34,6 +36,12 @@ class Synapse:
     def run(emulator, i: int, p: Prepared, prev: torch.Tensor, prev_max: float) -> tuple:
         """The layer's synaptic input a_in (T, K, *out_shape) in its own window's time frame, and a bound
         on its magnitude. ``prev`` (T, K, *in_shape) are the input values, bounded by ``prev_max``."""
+        raise NotImplementedError
+
+    @staticmethod
+    def run_neurons(emulator, i: int, p: Prepared, a, a_max: float, bias, record: bool):
+        """A ``recurrent`` kind's neurons over ``a`` (the emulator's window or stream), as a
+        ``NeuronOut``: the layer's own spikes feed back into its synaptic input."""
         raise NotImplementedError
 
 

@@ -10,6 +10,8 @@ from .base import NOT_LAST, LayerKind, NetxContext
 from .conv import Conv, conv_out_hw
 from .convt import ConvT
 from .dense import MAX_DELAY, Dense, DenseWeights, dense_weight_bits
+from .dense_comp import DenseComp
+from .dense_rec import DenseRec, dense_rec_weight_bits
 from .flatten import Flatten
 from .input import Input
 from .pool import Pool, padded_hw
@@ -25,6 +27,8 @@ LAYER_KINDS: dict[str, type[LayerKind]] = {
     "unpool": Unpool,
     "convT": ConvT,
     "average": Average,
+    "dense_comp": DenseComp,
+    "dense_rec": DenseRec,
 }
 
 __all__ = [
@@ -36,6 +40,7 @@ __all__ = [
     "NetxContext",
     "REFUSED_KINDS",
     "conv_out_hw",
+    "dense_rec_weight_bits",
     "dense_weight_bits",
     "padded_hw",
 ]

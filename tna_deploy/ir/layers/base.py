@@ -31,6 +31,9 @@ class LayerKind:
     compute = False
     optional_neuron = False  # may have a neuron of its own (an input layer)
     readout = False  # a host-side read-out of the layer before it: no neuron, only the last layer
+    extra_weights: tuple = ()  # the Layer's second weight fields it takes (weight_rec, weight_imag)
+    complex_synapse = False  # sends (real, imag) to a resonator neuron (``neuron.complex_input``)
+    netx_type = ""  # the netx ``type`` it is written as, when not its name
 
     @staticmethod
     def check(layer) -> None:

@@ -1,6 +1,14 @@
 """``dense``: a fully connected layer over the flattened input, with optional per-synapse delays; its
 weights go through netx's ``optimize_weight_bits`` and Lava's 8-bit clip and truncation
-(``dense_weight_bits``). Without a neuron group netx gives it its default integrator."""
+(``dense_weight_bits``). Without a neuron group netx gives it its default integrator.
+
+netx's ``Network(sparse_fc_layer=True)`` builds Lava's ``Sparse`` synapse instead of ``Dense``
+(for dense, dense_rec and complex dense layers alike). ``PySparseModelBitAcc`` does Dense's
+fixed-point arithmetic on the same weights (the sign mode, 8-bit clip, truncation to
+num_weight_bits, the sum handed on one step later and shifted by weight_exp), so it is no layer
+kind of its own: the emulator runs both (tests/engine/test_rf_and_recurrent.py checks it against
+Lava). A group with ``weight/real`` and ``weight/imag`` is a complex dense layer
+(``dense_comp.py``), as netx builds it."""
 
 from __future__ import annotations
 
@@ -32,8 +40,9 @@ class DenseWeights:
     drop: int = 0
 
 
-def dense_weight_bits(weight: np.ndarray) -> DenseWeights:
-    """netx ``utils.optimize_weight_bits`` then Lava's ``clip_weights`` / ``truncate_weights``."""
+def optimize_weight_bits(weight: np.ndarray) -> tuple:
+    """netx ``utils.optimize_weight_bits``: (the left-shifted weights, num_weight_bits, weight_exp,
+    whether the weights were first clipped to -256..254)."""
     w = np.asarray(weight, dtype=np.int64)
     hi, lo = int(w.max()), int(w.min())
     pre_clip = (hi > 254 and lo < 0) or (lo < -256 and hi > 0)
@@ -53,9 +62,15 @@ def dense_weight_bits(weight: np.ndarray) -> DenseWeights:
     while n > 0 and np.abs(w / 2**n - np.round(w / 2**n)).sum() != 0:
         n -= 1
     n -= signed
-    num_bits = 8 - scale_bits - n
     scaled = (w.astype(np.int32) << scale_bits).astype(np.int64)
-    # Lava re-derives the sign mode from the scaled weights, then clips to 8 bits and truncates
+    return scaled, 8 - scale_bits - n, -scale_bits, pre_clip
+
+
+def synapse_weights(
+    scaled: np.ndarray, num_bits: int, weight_exp: int, pre_clip: bool = False
+) -> DenseWeights:
+    """What Lava's ``PyDenseModelBitAcc`` makes of netx's weights: it re-derives the sign mode from
+    ``scaled`` itself, clips to 8 bits and truncates to ``num_bits``."""
     if scaled.min() >= 0:
         mode_min, mode_max, neg, mixed = 0, 255, False, 0
     elif scaled.max() <= 0:
@@ -67,8 +82,13 @@ def dense_weight_bits(weight: np.ndarray) -> DenseWeights:
     drop = 8 - num_bits + mixed
     x = (x >> drop) << drop
     return DenseWeights(
-        -x if neg else x, num_bits, -scale_bits, pre_clip, neg, (mode_min, mode_max), drop
+        -x if neg else x, num_bits, weight_exp, pre_clip, neg, (mode_min, mode_max), drop
     )
+
+
+def dense_weight_bits(weight: np.ndarray) -> DenseWeights:
+    """netx ``utils.optimize_weight_bits`` then Lava's ``clip_weights`` / ``truncate_weights``."""
+    return synapse_weights(*optimize_weight_bits(weight))
 
 
 def _delay(g, weight: np.ndarray, read):
@@ -92,6 +112,30 @@ def _delay(g, weight: np.ndarray, read):
     return d
 
 
+def dense_weight(ctx: NetxContext, name: str) -> tuple:
+    """(input shape, outputs, weights (out, in)) of a dense-like group's ``name`` dataset, as netx
+    reads it (a 1-D array is reshaped to the outputs); a multi-dimensional input needs a flatten."""
+    g, read, shape = ctx.group, ctx.read, ctx.shape
+    n_out = math.prod(ints(read(g, "shape", NEEDS), "shape"))
+    w = integers(read(g, name, NEEDS), name)
+    if w.ndim == 1 and n_out and w.size % n_out == 0:
+        w = w.reshape(n_out, -1)
+    if shape is not None and len(shape) > 1 and not ctx.after_flatten:
+        raise ValueError(
+            f"dense layer after a {len(shape)}-D layer needs a flatten layer between them"
+        )
+    if w.ndim != 2:
+        raise ValueError(f"{name} of shape {w.shape}, expected (outputs {n_out}, inputs)")
+    return (shape if shape is not None else (w.shape[1],)), n_out, w
+
+
+def check_dense_weight(layer, w: np.ndarray, name: str = "weights") -> None:
+    """``w`` maps the layer's flattened input to its outputs."""
+    n_in = math.prod(layer.in_shape)
+    if w.ndim != 2 or w.shape != (math.prod(layer.out_shape), n_in):
+        raise ValueError(f"{name} {w.shape} do not map {n_in} inputs to shape {layer.out_shape}")
+
+
 class Dense(LayerKind):
     name = "dense"
     compute = True
@@ -99,11 +143,7 @@ class Dense(LayerKind):
     @staticmethod
     def check(layer) -> None:
         w = layer.weight
-        n_in = math.prod(layer.in_shape)
-        if w.ndim != 2 or w.shape != (math.prod(layer.out_shape), n_in):
-            raise ValueError(
-                f"weights {w.shape} do not map {n_in} inputs to shape {layer.out_shape}"
-            )
+        check_dense_weight(layer, w)
         if not w.any():
             raise ValueError("every weight is zero (netx cannot size such a synapse)")
         dense_weight_bits(w)
@@ -117,18 +157,11 @@ class Dense(LayerKind):
 
     @staticmethod
     def read_netx(ctx: NetxContext, neuron):
-        g, read, shape = ctx.group, ctx.read, ctx.shape
-        n_out = math.prod(ints(read(g, "shape", NEEDS), "shape"))
-        w = integers(read(g, "weight", NEEDS), "weight")
-        if w.ndim == 1 and n_out and w.size % n_out == 0:
-            w = w.reshape(n_out, -1)
-        if shape is not None and len(shape) > 1 and not ctx.after_flatten:
-            raise ValueError(
-                f"dense layer after a {len(shape)}-D layer needs a flatten layer between them"
-            )
-        if w.ndim != 2:
-            raise ValueError(f"weight of shape {w.shape}, expected (outputs {n_out}, inputs)")
-        in_shape = shape if shape is not None else (w.shape[1],)
+        if "weight/imag" in ctx.group:  # netx's create_dense builds a ComplexDense for these
+            from .dense_comp import DenseComp
+
+            return DenseComp.read_netx(ctx, neuron)
+        in_shape, n_out, w = dense_weight(ctx, "weight")
         return ctx.layer(
             "dense",
             ctx.index,
@@ -136,8 +169,8 @@ class Dense(LayerKind):
             (n_out,),
             neuron,
             w,
-            bias(g, (n_out,), read),
-            delay=_delay(g, w, read),
+            bias(ctx.group, (n_out,), ctx.read),
+            delay=_delay(ctx.group, w, ctx.read),
         )
 
     @staticmethod

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from ..h5 import text
 from .cuba import NETX_DEFAULT, Neuron
+from .rf import RFNeuron
 
-NEURON_KINDS = {"CUBA": Neuron, "LOIHI": Neuron}
+NEURON_KINDS = {"CUBA": Neuron, "LOIHI": Neuron, "RF": RFNeuron}
 
 
 def read_neuron(g, read, is_input: bool = False):
@@ -18,9 +19,10 @@ def read_neuron(g, read, is_input: bool = False):
         return NETX_DEFAULT
     n = g["neuron"]
     kind = text(read(n, "type", "a neuron needs type, vThMant, iDecay and vDecay"))
-    if kind not in NEURON_KINDS:
+    key = kind if kind in NEURON_KINDS else "RF" if "RF" in kind else None  # netx: "RF" in type
+    if key not in NEURON_KINDS:
         raise ValueError(f"neuron type {kind!r}: only {' / '.join(NEURON_KINDS)} neurons run")
-    return NEURON_KINDS[kind].read_netx(n, read, kind, is_input=is_input)
+    return NEURON_KINDS[key].read_netx(n, read, kind, is_input=is_input)
 
 
-__all__ = ["NEURON_KINDS", "NETX_DEFAULT", "Neuron", "read_neuron"]
+__all__ = ["NEURON_KINDS", "NETX_DEFAULT", "Neuron", "RFNeuron", "read_neuron"]
