@@ -162,7 +162,7 @@ def test_dense_weight_bits_match_netx():
         (lambda p: p.write_bytes(b"garbage" * 100), "not a readable HDF5 file"),
         (lambda p: h5py.File(p, "w").close(), "no layer/ group"),
         (lambda p: _one_layer(p, "pool"), "layer 1 (pool): type 'pool'"),
-        (lambda p: _one_layer(p, "dense", neuron="SDNN"), "layer 1 (dense): neuron type 'SDNN'"),
+        (lambda p: _one_layer(p, "dense", neuron="RF"), "layer 1 (dense): neuron type 'RF'"),
         (
             lambda p: _one_layer(p, "dense", weight=np.zeros((3, 4))),
             "layer 1 (dense): every weight is zero",

@@ -76,6 +76,8 @@ class Layer:
                 raise ValueError(f"{self.kind} layer without weights")
             object.__setattr__(self, "weight", np.asarray(self.weight, dtype=np.int64))
         kind.check(self)
+        if self.neuron is not None and hasattr(self.neuron, "check_layer"):
+            self.neuron.check_layer(self)  # what a neuron kind asks of its layer
         if self.bias is not None:
             b = np.asarray(self.bias, dtype=np.int64)
             if b.shape not in ((), (self.out_shape[0],), self.out_shape):

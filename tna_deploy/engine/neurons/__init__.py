@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from .base import NeuronOut, NeuronRun
 from .cuba import Cuba
+from .sdnn import SigmaDelta
 
-NEURON_RUNS: dict[str, type[NeuronRun]] = {"cuba": Cuba}
+NEURON_RUNS: dict[str, type[NeuronRun]] = {"cuba": Cuba, "sdnn": SigmaDelta}
 
 __all__ = ["NEURON_RUNS", "NeuronOut", "NeuronRun"]

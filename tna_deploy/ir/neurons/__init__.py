@@ -1,13 +1,16 @@
-"""The neuron kinds, one module each, registered by the netx ``neuron/type`` they read. A neuron kind
-is a frozen dataclass validated on creation, with ``read_netx(group, read, type, is_input=)``,
-``write_netx(layer_group)`` and ``family`` (the emulator's kernel in ``engine/neurons/``); a new kind is one module plus one line here (and its emulator step)."""
+"""The neuron kinds, one module each, registered by the netx ``neuron/type`` they read. A neuron
+kind is a frozen dataclass validated on creation, with ``read_netx(group, read, type, is_input=)``,
+``write_netx(layer_group)`` and ``family`` (the emulator's kernel in ``engine/neurons/``), and
+optionally ``check_layer(layer)`` (what it asks of its layer); a new kind is one module plus one line
+here (and its emulator step)."""
 
 from __future__ import annotations
 
 from ..h5 import text
 from .cuba import NETX_DEFAULT, Neuron
+from .sdnn import SigmaDeltaNeuron
 
-NEURON_KINDS = {"CUBA": Neuron, "LOIHI": Neuron}
+NEURON_KINDS = {"CUBA": Neuron, "LOIHI": Neuron, "SDNN": SigmaDeltaNeuron}
 
 
 def read_neuron(g, read, is_input: bool = False):
@@ -16,10 +19,10 @@ def read_neuron(g, read, is_input: bool = False):
     if "neuron" not in g:
         return NETX_DEFAULT
     n = g["neuron"]
-    kind = text(read(n, "type", "a neuron needs type, vThMant, iDecay and vDecay"))
+    kind = text(read(n, "type", "a neuron needs its type"))
     if kind not in NEURON_KINDS:
         raise ValueError(f"neuron type {kind!r}: only {' / '.join(NEURON_KINDS)} neurons run")
     return NEURON_KINDS[kind].read_netx(n, read, kind, is_input=is_input)
 
 
-__all__ = ["NEURON_KINDS", "NETX_DEFAULT", "Neuron", "read_neuron"]
+__all__ = ["NEURON_KINDS", "NETX_DEFAULT", "Neuron", "SigmaDeltaNeuron", "read_neuron"]

@@ -1,0 +1,97 @@
+"""netx's SDNN neurons: Lava's ``PyDeltaModelFixed`` (input layer), ``PySigmaDeltaModelFixed`` (hidden)
+and ``PySigmaModelFixed`` (``sigma_output``), step by step over (T, K, ...) in int64 holding Lava's
+int32 values. Lava's arithmetic is numpy int32: sums wrap modulo 2^32 (so they are computed exactly and
+wrapped before anything that is not a sum: abs, the threshold test, ReLU, the shift), ``np.abs`` of
+-2^31 stays negative, and ``np.right_shift`` floors. Per step, with e = spike_exp + state_exp:
+
+  Delta       x = a_in << e;  delta = x - act + residue;  act = x
+  SigmaDelta  sigma += a_in;  act' = relu(sigma + bias << e) (or unit);  delta = act' - act + residue;
+              act = act'
+  both        s = delta where |delta| >= vth << e (cum_error: where |error += delta| >= vth << e, then
+              error = 0 where s != 0), else 0;  residue = delta - s;  sent: s >> state_exp
+  Sigma       sigma += a_in;  sent: sigma
+
+The sent values are graded spikes (messageBits 0: the next synapse takes them as binary, so 0/1 are
+sent). Recorded state: ``u`` the sigma (a Delta: its scaled input x), ``v`` the activation act (a
+Sigma: its sigma); the read-out's logits are then v / 4096 as for every kind."""
+
+from __future__ import annotations
+
+import torch
+
+from .base import NeuronOut, NeuronRun
+
+I32 = 1 << 31
+
+
+def _wrap(x: torch.Tensor) -> torch.Tensor:
+    """int64 -> its int32 value (two's complement), kept as int64."""
+    return x.to(torch.int32).to(torch.int64)
+
+
+def _abs32(x: torch.Tensor) -> torch.Tensor:
+    """numpy's int32 abs: -2^31 stays -2^31."""
+    return torch.where(x == -I32, x, x.abs())
+
+
+class SigmaDelta(NeuronRun):
+    resets = False  # Lava's sigma-delta processes have no reset: the input runs as one stream
+    bias_shift = 0  # the bias enters as bias << (spike_exp + state_exp), scaled here per neuron
+
+    @staticmethod
+    def run(a, a_max, neuron, bias, record: bool, own: bool) -> NeuronOut:
+        role, e, t_steps = neuron.role, neuron.exp, a.shape[0]
+        if bias is not None and role != "sigma_delta":
+            raise ValueError(f"a {role} neuron takes no bias (Lava's {role} process has none)")
+        a = a.to(torch.int64)
+        if a_max >= I32:
+            a = _wrap(a)
+        b = 0 if bias is None else bias.to(torch.int64) * (1 << e)
+        b_max = 0 if bias is None else int(b.abs().max())
+        # wraps are needed only where a sum can leave int32 (a bound over the whole stream)
+        scale = (1 << e) if role == "delta" else t_steps
+        act_max = min(a_max, I32) * scale + b_max
+        vth = 0 if neuron.threshold is None else neuron.threshold << e
+        cum = neuron.cum_error and role != "sigma"
+        wrap = _wrap if (2 * act_max + vth) * (t_steps if cum else 1) >= I32 else (lambda x: x)
+        zero = torch.zeros(a.shape[1:], dtype=torch.int64)
+        sigma, act, residue, error = zero, zero, zero, zero
+        outs, us, vs = [], [], []
+        for t in range(t_steps):
+            if role == "sigma":
+                sigma = wrap(sigma + a[t])
+                outs.append(sigma)
+                if record:
+                    us.append(sigma)
+                    vs.append(sigma)
+                continue
+            if role == "delta":
+                new = wrap(a[t] * (1 << e))
+                sigma = new
+            else:
+                sigma = wrap(sigma + a[t])
+                new = wrap(sigma + b)
+                if neuron.act_mode == "relu":
+                    new = new.clamp_min(0)
+            delta = wrap(new - act + residue)
+            if cum:
+                error = wrap(error + delta)
+                s = torch.where(_abs32(error) >= vth, delta, 0)
+                error = torch.where(_abs32(s) > 0, 0, error)
+            else:
+                s = torch.where(_abs32(delta) >= vth, delta, 0)
+            residue = wrap(delta - s)
+            act = new
+            outs.append(s >> neuron.state_exp)
+            if record:
+                us.append(sigma)
+                vs.append(act)
+        out = torch.stack(outs)
+        graded = neuron.message_bits > 0
+        if not graded:
+            out = (out != 0).to(torch.int64)
+        out_max = float(out.abs().max()) if out.numel() else 0.0
+        out = out.to(torch.float32 if out_max < (1 << 24) else torch.float64)
+        u = torch.stack(us).to(torch.float64) if record else None
+        v = torch.stack(vs).to(torch.float64) if record else None
+        return NeuronOut(out, out_max, graded, u, v)
