@@ -1,14 +1,16 @@
 """netx's SDNN neurons: Lava's ``PyDeltaModelFixed`` (input layer), ``PySigmaDeltaModelFixed`` (hidden)
-and ``PySigmaModelFixed`` (``sigma_output``), step by step over (T, K, ...) in int64 holding Lava's
-int32 values. Lava's arithmetic is numpy int32: sums wrap modulo 2^32 (so they are computed exactly and
-wrapped before anything that is not a sum: abs, the threshold test, ReLU, the shift), ``np.abs`` of
--2^31 stays negative, and ``np.right_shift`` floors. Per step, with e = spike_exp + state_exp:
+and ``PySigmaModelFixed`` (``sigma_output``), over (T, K, ...) in int64 holding Lava's int32 values:
+sigma and act for all steps at once (running sums), the threshold step by step. Lava's arithmetic is
+numpy int32: sums wrap modulo 2^32 (so they are computed exactly and wrapped before anything that is
+not a sum: abs, the threshold test, ReLU, the shift), ``np.abs`` of -2^31 stays negative, and
+``np.right_shift`` floors. Per step, with e = spike_exp + state_exp:
 
   Delta       x = a_in << e;  delta = x - act + residue;  act = x
   SigmaDelta  sigma += a_in;  act' = relu(sigma + bias << e) (or unit);  delta = act' - act + residue;
               act = act'
   both        s = delta where |delta| >= vth << e (cum_error: where |error += delta| >= vth << e, then
               error = 0 where s != 0), else 0;  residue = delta - s;  sent: s >> state_exp
+              (so residue = act - everything sent: delta = act - the running total of s)
   Sigma       sigma += a_in;  sent: sigma
 
 The sent values are graded spikes (messageBits 0: the next synapse takes them as binary, so 0/1 are
@@ -40,7 +42,7 @@ class SigmaDelta(NeuronRun):
 
     @staticmethod
     def run(a, a_max, neuron, bias, record: bool, own: bool) -> NeuronOut:
-        role, e, t_steps = neuron.role, neuron.exp, a.shape[0]
+        role, e, steps = neuron.role, neuron.exp, a.shape[0]
         if bias is not None and role != "sigma_delta":
             raise ValueError(f"a {role} neuron takes no bias (Lava's {role} process has none)")
         a = a.to(torch.int64)
@@ -49,49 +51,51 @@ class SigmaDelta(NeuronRun):
         b = 0 if bias is None else bias.to(torch.int64) * (1 << e)
         b_max = 0 if bias is None else int(b.abs().max())
         # wraps are needed only where a sum can leave int32 (a bound over the whole stream)
-        scale = (1 << e) if role == "delta" else t_steps
-        act_max = min(a_max, I32) * scale + b_max
+        act_max = min(a_max, I32) * ((1 << e) if role == "delta" else steps) + b_max
         vth = 0 if neuron.threshold is None else neuron.threshold << e
         cum = neuron.cum_error and role != "sigma"
-        wrap = _wrap if (2 * act_max + vth) * (t_steps if cum else 1) >= I32 else (lambda x: x)
-        zero = torch.zeros(a.shape[1:], dtype=torch.int64)
-        sigma, act, residue, error = zero, zero, zero, zero
-        outs, us, vs = [], [], []
-        for t in range(t_steps):
-            if role == "sigma":
-                sigma = wrap(sigma + a[t])
-                outs.append(sigma)
-                if record:
-                    us.append(sigma)
-                    vs.append(sigma)
-                continue
-            if role == "delta":
-                new = wrap(a[t] * (1 << e))
-                sigma = new
-            else:
-                sigma = wrap(sigma + a[t])
-                new = wrap(sigma + b)
-                if neuron.act_mode == "relu":
-                    new = new.clamp_min(0)
-            delta = wrap(new - act + residue)
-            if cum:
-                error = wrap(error + delta)
-                s = torch.where(_abs32(error) >= vth, delta, 0)
-                error = torch.where(_abs32(s) > 0, 0, error)
-            else:
-                s = torch.where(_abs32(delta) >= vth, delta, 0)
-            residue = wrap(delta - s)
-            act = new
-            outs.append(s >> neuron.state_exp)
-            if record:
-                us.append(sigma)
-                vs.append(act)
-        out = torch.stack(outs)
+        exact = (2 * act_max + vth) * (steps if cum else 1) < I32
+        wrap = (lambda x: x) if exact else _wrap
+        if role == "delta":
+            sigma = act = wrap(a * (1 << e))
+        else:  # sigma += a_in, step by step: a running sum (wrapped once: sums are modular)
+            sigma = _wrap(torch.cumsum(a, 0)) if not exact else torch.cumsum(a, 0)
+            act = sigma if role == "sigma" else wrap(sigma + b)
+            if role == "sigma_delta" and neuron.act_mode == "relu":
+                act = act.clamp_min(0)
+        if role == "sigma":
+            out = sigma
+        elif (
+            vth == 0 and exact and not cum
+        ):  # every delta is sent (|delta| >= 0): the change of act
+            out = torch.diff(act, dim=0, prepend=torch.zeros_like(act[:1])) >> neuron.state_exp
+        else:
+            out = _delta(act, vth, cum, exact, wrap) >> neuron.state_exp
         graded = neuron.message_bits > 0
         if not graded:
             out = (out != 0).to(torch.int64)
         out_max = float(out.abs().max()) if out.numel() else 0.0
         out = out.to(torch.float32 if out_max < (1 << 24) else torch.float64)
-        u = torch.stack(us).to(torch.float64) if record else None
-        v = torch.stack(vs).to(torch.float64) if record else None
+        u = sigma.to(torch.float64) if record else None
+        v = act.to(torch.float64) if record else None
         return NeuronOut(out, out_max, graded, u, v)
+
+
+def _delta(act, vth: int, cum: bool, exact: bool, wrap) -> torch.Tensor:
+    """Lava's delta encoding of ``act`` (T, ...), what it sends before the shift. The residue after
+    step t is act_t minus everything sent so far, so delta_t = act_t - sent_total."""
+    absolute = torch.abs if exact else _abs32
+    total = torch.zeros_like(act[0])
+    error = torch.zeros_like(act[0])
+    outs = torch.empty_like(act)
+    for t in range(act.shape[0]):
+        delta = wrap(act[t] - total)
+        if cum:
+            error = wrap(error + delta)
+            s = delta * (absolute(error) >= vth)
+            error = error * (absolute(s) <= 0)
+        else:
+            s = delta * (absolute(delta) >= vth)
+        total = wrap(total + s)
+        outs[t] = s
+    return outs
