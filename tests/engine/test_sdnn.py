@@ -65,17 +65,22 @@ def test_pilotnet_sdnn_output_equals_lava_dl_ground_truth():
     assert np.array_equal(out, gt), (out, gt)
 
 
-def test_pilotnet_spike_exp_changes_the_output():
-    """netx's Network(spike_exp=0) rescales the graded spikes: lava-dl's test_pilotnet_sdnn_spike_exp
-    accepts a mean error below 2 * 64 against output.npy / 64."""
-    net = read_netx(os.path.join(PILOT, "network.net"))
+def _with_spike_exp(net: DeployedNet, spike_exp: int) -> DeployedNet:
+    """``net`` as ``netx.hdf5.Network(spike_exp=...)`` builds it."""
     layers = [
-        dataclasses.replace(x, neuron=dataclasses.replace(x.neuron, spike_exp=0))
+        dataclasses.replace(x, neuron=dataclasses.replace(x.neuron, spike_exp=spike_exp))
         if x.neuron is not None
         else x
         for x in net.layers
     ]
-    net0 = dataclasses.replace(net, layers=tuple(layers))
+    return dataclasses.replace(net, layers=tuple(layers))
+
+
+def test_pilotnet_spike_exp_changes_the_output():
+    """netx's Network(spike_exp=0) rescales the graded spikes: lava-dl's test_pilotnet_sdnn_spike_exp
+    accepts a mean error below 2 * 64 against output.npy / 64."""
+    net = read_netx(os.path.join(PILOT, "network.net"))
+    net0 = _with_spike_exp(net, 0)
     steps = len(net.compute_layers)
     out = Emulator(net0, Stream(None)).run(_pilot_input(steps)).spikes[-1][0]
     gt = _gt("pilotnet_sdnn", "output.npy") / 64
@@ -230,17 +235,28 @@ def test_kernel_equals_lava_model_code(role, cum_error, act_mode, scale):
         assert np.array_equal(g, r), (name, g[g != r][:5], r[g != r][:5])
     assert out.graded and out.out_max == float(np.abs(ref[0]).max())
     assert np.count_nonzero(ref[0]) > 10
+    if role == "sigma_delta" and scale == 40:  # messageBits 0: Lava's next synapse takes s != 0
+        binary = dataclasses.replace(neuron, message_bits=0)
+        out = SigmaDelta.run(
+            torch.from_numpy(a[:, None].astype(np.float64)),
+            float(np.abs(a).max()),
+            binary,
+            torch.from_numpy(bias[None].astype(np.float64)),
+            False,
+            False,
+        )
+        assert not out.graded and out.out_max == 1.0
+        assert np.array_equal(out.out[:, 0].numpy(), ref[0] != 0)
 
 
 # 3. Lava itself on hand-built files whose sums wrap
 
 
-def sdnn_net(message_bits: int = 16, seed: int = 0) -> DeployedNet:
+def sdnn_net(seed: int = 0) -> DeployedNet:
     """input (2, 6, 6) Delta -> 3x3 conv of 3 SigmaDelta (padding 1, per-channel bias) -> flatten ->
-    dense SigmaDelta of 8 (bias) -> dense Sigma of 4 read-out. ``message_bits`` on the conv's neuron
-    (0: the dense takes its spikes as binary)."""
+    dense SigmaDelta of 8 (bias) -> dense Sigma of 4 read-out."""
     rng = np.random.default_rng(seed)
-    sd = lambda vth, bits=16: SigmaDeltaNeuron("sigma_delta", vth, bits)  # noqa: E731
+    sd = lambda vth: SigmaDeltaNeuron("sigma_delta", vth)  # noqa: E731
     layers = (
         Layer("input", 0, (2, 6, 6), (2, 6, 6), neuron=SigmaDeltaNeuron("delta", 2)),
         Layer(
@@ -248,7 +264,7 @@ def sdnn_net(message_bits: int = 16, seed: int = 0) -> DeployedNet:
             1,
             (2, 6, 6),
             (3, 6, 6),
-            sd(5, message_bits),
+            sd(5),
             rng.integers(-20, 21, (3, 2, 3, 3)),
             rng.integers(-200, 200, 3),
             padding=(1, 1),
@@ -269,55 +285,56 @@ def sdnn_net(message_bits: int = 16, seed: int = 0) -> DeployedNet:
 
 
 INPUT_SCALES = {"small": 100, "wraps24": 1 << 13, "int32": 1 << 17, "huge": 1 << 20}
+SEGMENT = 5  # steps per scale
 
 
-def _inputs(steps: int = 10) -> dict:
+def _input_stream() -> np.ndarray:
+    """(2, 6, 6, 20): 5 steps of each scale in turn, the second step of each repeating the first."""
     rng = np.random.default_rng(3)
-    xs = {}
-    for name, scale in INPUT_SCALES.items():
-        x = rng.integers(-scale, scale + 1, (2, 6, 6, steps))
-        x[..., 4] = x[..., 3]
-        xs[name] = x
-    return xs
+    parts = []
+    for scale in INPUT_SCALES.values():
+        x = rng.integers(-scale, scale + 1, (2, 6, 6, SEGMENT))
+        x[..., 1] = x[..., 0]
+        parts.append(x)
+    return np.concatenate(parts, axis=-1)
 
 
-def _lava(path: str, xs: dict, tmp) -> dict:
-    """Lava's sent values per input and layer (a separate process: Lava's runtime forks)."""
+def _lava(path: str, x: np.ndarray, tmp, spike_exps: tuple) -> dict:
+    """Lava's sent values per spike_exp and layer (a separate process: Lava's runtime forks)."""
     inputs, out = str(tmp / "inputs.npz"), str(tmp / "lava.npz")
-    np.savez(inputs, **{k: x.transpose(2, 1, 0, 3).astype(np.int32) for k, x in xs.items()})
-    subprocess.run([sys.executable, LAVA_RUN, path, inputs, out], check=True, timeout=600)
+    np.savez(inputs, x=x.transpose(2, 1, 0, 3).astype(np.int32))
+    cmd = [sys.executable, LAVA_RUN, path, inputs, out, ",".join(map(str, spike_exps))]
+    subprocess.run(cmd, check=True, timeout=600)
     with np.load(out) as z:
-        return {k: z[k] for k in z.files}
+        return {
+            e: [z[f"x_e{e}_L{i}"] for i in range(len(z.files) // len(spike_exps))]
+            for e in spike_exps
+        }
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("message_bits", [16, 0])
-def test_lava_equals_emulator_on_hand_built_sdnn_files(tmp_path, message_bits):
-    """Written by write_netx, run by netx in Lava: every layer's sent values equal the emulator's, from
-    small inputs to ones whose conv sums pass 2^23 (24-bit wrap) and 2^31 (int32 cast), whose Delta
-    input and dense sums wrap int32."""
-    net = sdnn_net(message_bits)
+def test_lava_equals_emulator_on_hand_built_sdnn_files(tmp_path):
+    """Written by write_netx, run by netx in Lava (``Network(spike_exp=6)`` and ``spike_exp=0``) as one
+    stream: every layer's sent values equal the emulator's, through inputs from small to ones whose conv
+    sums pass 2^23 (24-bit wrap) and 2^31 (int32 cast), whose Delta input and dense sums wrap int32."""
     path = str(tmp_path / "sdnn.net")
-    write_netx(net, path)
-    xs = _inputs()
-    lava = _lava(path, xs, tmp_path)
-    emu = Emulator(read_netx(path), Stream(None))
-    conv_sums = {}
-    for name, x in xs.items():
-        trace = emu.run(x[None])
-        for i, s in enumerate(trace.spikes):
+    write_netx(sdnn_net(), path)
+    x = _input_stream()
+    lava = _lava(path, x, tmp_path, (6, 0))
+    for spike_exp, sent in lava.items():
+        net = _with_spike_exp(read_netx(path), spike_exp)
+        trace = Emulator(net, Stream(None)).run(x[None])
+        assert len(trace.spikes) == len(sent) == 4
+        for i, (s, want) in enumerate(zip(trace.spikes, sent)):
             got = s[0].transpose(2, 1, 0, 3) if s.ndim == 5 else s[0]
-            want = lava[f"{name}_L{i}"]
-            assert np.array_equal(got, want), (name, i, np.argwhere(got != want)[:3])
-        w = torch.from_numpy(net.layers[1].weight.astype(np.float64))
-        z = torch.nn.functional.conv2d(
-            torch.from_numpy(trace.spikes[0][0].astype(np.float64)).permute(3, 0, 1, 2),
-            w,
-            padding=1,
-        )
-        conv_sums[name] = float(z.abs().max())
-        assert np.count_nonzero(trace.spikes[-1]) > 0
-    assert conv_sums["small"] < 1 << 23 <= conv_sums["wraps24"] < 1 << 31 <= conv_sums["huge"]
+            assert np.array_equal(got, want), (spike_exp, i, np.argwhere(got != want)[:3])
+            assert np.count_nonzero(want[..., SEGMENT:]) > 0
+        if spike_exp == 6:  # the conv sums Lava wraps: below 2^23, past it, past 2^31
+            w = torch.from_numpy(net.layers[1].weight.astype(np.float64))
+            spikes = torch.from_numpy(trace.spikes[0][0].astype(np.float64)).permute(3, 0, 1, 2)
+            z = torch.nn.functional.conv2d(spikes, w, padding=1).abs().amax(dim=(1, 2, 3))
+            peak = [float(z[k * SEGMENT : (k + 1) * SEGMENT].max()) for k in range(4)]
+            assert peak[0] < 1 << 23 <= peak[1] < 1 << 31 <= peak[3], peak
 
 
 # 4. the IR
@@ -333,7 +350,7 @@ def test_sdnn_files_round_trip(tmp_path):
             assert [
                 k for k in f["layer"] if "sigma_output" in f[f"layer/{k}"].get("neuron", {})
             ] == (["9"] if path.endswith("/network.net") else [])
-    net = sdnn_net(0)
+    net = sdnn_net()
     write_netx(net, str(tmp_path / "hand.net"))
     assert read_netx(str(tmp_path / "hand.net")).same(net)
 
@@ -364,7 +381,7 @@ def _sdnn_file(path, **neuron):
         ),
         ({"vThMant": -1}, "layer 1 (dense): vThMant -1 outside 0..524287"),
         ({"vThMant": 1 << 20}, "vThMant 1048576 outside"),
-        ({"vThMant": 4, "messageBits": 40}, "layer 1 (dense): message_bits 40 outside 0..24"),
+        ({"vThMant": 4, "messageBits": 16}, "layer 1 (dense): its messageBits field cannot run"),
         ({"vThMant": np.array([1, 2])}, "vThMant differs between neurons"),
         ({"sigma_output": True, "bias": np.ones(3)}, "bias on a sigma neuron"),
     ],
@@ -387,6 +404,8 @@ def test_what_netx_cannot_hold_is_refused():
     odd = dataclasses.replace(conv, neuron=dataclasses.replace(conv.neuron, cum_error=True))
     with pytest.raises(ValueError, match="SDNN cum_error True: a netx file can only hold"):
         write_netx(dataclasses.replace(net, layers=(net.layers[0], odd) + net.layers[2:]), "x.net")
+    with pytest.raises(ValueError, match="message_bits 40 outside 0..24"):
+        SigmaDeltaNeuron("sigma_delta", 1, message_bits=40)
     from tna_deploy.ir.serial import describe
 
     with pytest.raises(ValueError, match="SDNN neurons have no ONNX description"):

@@ -2,11 +2,13 @@
 input layer's neuron is Lava's ``Delta``, a neuron group with a ``sigma_output`` key (present, whatever
 its value) is a ``Sigma``, any other is a ``SigmaDelta`` (ReLU: netx passes no ``act_mode``). Delta and
 SigmaDelta take ``vThMant`` as ``vth`` with netx's ``spike_exp`` (``Network(spike_exp=6)``) and
-``state_exp = 6``; every role sends graded spikes with ``messageBits`` message bits (netx's default
-16; 0 makes the next synapse take them as binary). Only a SigmaDelta takes a bias (Lava's Delta and
-Sigma processes have none: netx fails on one). ``activation`` is the label lava-dl writes (netx ignores
-it); ``spike_exp``, ``state_exp``, ``cum_error`` and ``act_mode`` are Lava's process parameters, which
-a netx file cannot carry: the writer refuses values other than netx's."""
+``state_exp = 6``. Every role sends graded spikes with netx's default 16 message bits: a
+``messageBits`` key would set them, but netx's NetDict hands it to Lava as a group and Lava fails, so
+such a file is refused. Only a SigmaDelta takes a bias (Lava's Delta and Sigma processes have none:
+netx fails on one). ``activation`` is the label lava-dl writes (netx ignores it). ``spike_exp``,
+``state_exp``, ``cum_error``, ``act_mode`` and ``message_bits`` (0: the next synapse takes the spikes
+as binary) are Lava's process parameters, which a netx file cannot carry: the emulator runs them, the
+writer refuses values other than netx's."""
 
 from __future__ import annotations
 
@@ -91,11 +93,13 @@ class SigmaDeltaNeuron:
             )
         else:
             threshold = None
-        bits = NETX_MESSAGE_BITS
         if "messageBits" in n:
-            bits = scalar(read(n, "messageBits"), "messageBits")
+            raise ValueError(
+                "its messageBits field cannot run: netx's NetDict hands it to Lava as a group, "
+                "not a number (leave it out: netx's SDNN default is 16)"
+            )
         label = text(read(n, "activation")) if "activation" in n else ""
-        return cls(role, threshold, bits, label, kind=kind)
+        return cls(role, threshold, NETX_MESSAGE_BITS, label, kind=kind)
 
     def write_netx(self, g) -> None:
         """Into a layer group ``g`` as ``neuron/*`` (the role follows from the layer and
@@ -105,6 +109,7 @@ class SigmaDeltaNeuron:
             state_exp=(self.state_exp, NETX_STATE_EXP),
             cum_error=(self.cum_error, False),
             act_mode=(self.act_mode, "relu"),
+            message_bits=(self.message_bits, NETX_MESSAGE_BITS),
         )
         for name, (value, netx) in lava_only.items():
             if value != netx:
@@ -114,7 +119,6 @@ class SigmaDeltaNeuron:
         write_type(g, "neuron/type", self.kind)
         if self.threshold is not None:
             g.create_dataset("neuron/vThMant", data=self.threshold)
-        g.create_dataset("neuron/messageBits", data=self.message_bits)
         if self.activation:
             g.create_dataset("neuron/activation", data=self.activation)
         if self.role == "sigma":
