@@ -254,9 +254,12 @@ def test_kernel_equals_lava_model_code(role, cum_error, act_mode, scale):
 
 def sdnn_net(seed: int = 0) -> DeployedNet:
     """input (2, 6, 6) Delta -> 3x3 conv of 3 SigmaDelta (padding 1, per-channel bias) -> flatten ->
-    dense SigmaDelta of 8 (bias) -> dense Sigma of 4 read-out."""
+    dense SigmaDelta of 8 (bias) -> dense Sigma of 4 read-out. Two conv channels have large positive
+    biases and the dense's first row is all 60: its sum of the first step's spikes passes 2^31."""
     rng = np.random.default_rng(seed)
     sd = lambda vth: SigmaDeltaNeuron("sigma_delta", vth)  # noqa: E731
+    dense = rng.integers(-60, 61, (8, 108))
+    dense[0] = 60
     layers = (
         Layer("input", 0, (2, 6, 6), (2, 6, 6), neuron=SigmaDeltaNeuron("delta", 2)),
         Layer(
@@ -266,7 +269,7 @@ def sdnn_net(seed: int = 0) -> DeployedNet:
             (3, 6, 6),
             sd(5),
             rng.integers(-20, 21, (3, 2, 3, 3)),
-            rng.integers(-200, 200, 3),
+            np.array([30000, 25000, -300]),
             padding=(1, 1),
         ),
         Layer("flatten", 2, (3, 6, 6), (108,)),
@@ -276,7 +279,7 @@ def sdnn_net(seed: int = 0) -> DeployedNet:
             (108,),
             (8,),
             sd(1),
-            rng.integers(-60, 61, (8, 108)),
+            dense,
             rng.integers(-99, 99, 8),
         ),
         Layer("dense", 4, (8,), (4,), SigmaDeltaNeuron("sigma", None), rng.integers(-9, 9, (4, 8))),
@@ -410,3 +413,20 @@ def test_what_netx_cannot_hold_is_refused():
 
     with pytest.raises(ValueError, match="SDNN neurons have no ONNX description"):
         describe(net)
+
+
+def test_graded_spikes_count_as_messages():
+    """simulate's counts and parity take a graded spike as one message (a nonzero value), as a 0/1 one."""
+    from tna_deploy.simulate.collect import Collector
+    from tna_deploy.simulate.compare import spike_counts
+
+    net = sdnn_net()
+    x = _input_stream()[None]
+    trace = Emulator(net, Stream(None)).run(x)
+    c = Collector(net, ())
+    c.add(x, trace, 0.0)
+    counts = c.source_counts().counts[0]
+    for i, s in enumerate(trace.spikes[:-1]):
+        nonzero = (s[0].reshape(-1, s.shape[-1]) != 0).sum(axis=0)
+        assert np.abs(s).max() > 1 and np.array_equal(counts[i], nonzero), i
+    assert np.array_equal(spike_counts(trace.spikes[:-1])[0], counts)

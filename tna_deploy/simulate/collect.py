@@ -38,7 +38,7 @@ class Collector:
         counts, rows, fo = [], [], iter(self.fanouts)
         for i, (raster, has_synapse) in enumerate(zip([x] + spikes, self.synapse_layers)):
             r = torch.from_numpy(np.ascontiguousarray(raster)).reshape(k, -1, t)
-            active = (r != 0).to(torch.float32) if i == 0 else r.to(torch.float32)  # spikes: 0/1
+            active = (r != 0).to(torch.float32)  # a graded spike is one message, as a 0/1 one
             if i:  # float32 counts are exact below 2^24 neurons
                 counts.append(active.sum(dim=1).round().to(torch.int64))
             rows.append(
