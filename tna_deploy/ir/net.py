@@ -1,9 +1,9 @@
 """The deployment IR: one format-neutral description of a deployed spiking network.
 
 ``DeployedNet`` holds the file's layers one for one (``input``, ``conv``, ``dense``, ``flatten``), each
-with integer weights as the chip stores them, its geometry and its CUBA neuron's integer parameters,
-plus what the file says about the input (shape, graded-spike bits, T) and tna-deploy's metadata when
-present. The emulator, the report and the writers read it; nothing here imports Lava or torch.
+with integer weights as the chip stores them, its geometry and its neuron's integer parameters
+(CUBA / LOIHI, or SDNN), plus what the file says about the input (shape, graded-spike bits, T) and
+tna-deploy's metadata when present. The emulator, the report and the writers read it; nothing here imports Lava or torch.
 Every dataclass validates itself on creation and raises ``ValueError`` naming the field. What is
 particular to a layer kind (its checks, its netx fields) lives in ``layers/``, one module per kind;
 a neuron kind likewise in ``neurons/``.
