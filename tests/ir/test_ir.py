@@ -162,7 +162,7 @@ def test_dense_weight_bits_match_netx():
         (lambda p: p.write_bytes(b"garbage" * 100), "not a readable HDF5 file"),
         (lambda p: h5py.File(p, "w").close(), "no layer/ group"),
         (lambda p: _one_layer(p, "spiral"), "layer 1 (spiral): type 'spiral'"),
-        (lambda p: _one_layer(p, "dense", neuron="SDNN"), "layer 1 (dense): neuron type 'SDNN'"),
+        (lambda p: _one_layer(p, "dense", neuron="IZH"), "layer 1 (dense): neuron type 'IZH'"),
         (
             lambda p: _one_layer(p, "dense", weight=np.zeros((3, 4))),
             "layer 1 (dense): every weight is zero",

@@ -251,6 +251,11 @@ def build_model(net: DeployedNet):
         raise OnnxExportError(
             "the network does not say how many timesteps a sample runs; ONNX fixes T"
         )
+    for layer in net.compute_layers:
+        if layer.neuron.family != "cuba":
+            raise OnnxExportError(
+                f"layer {layer.name}: the ONNX writer runs CUBA neurons, not {layer.neuron.kind}"
+            )
     steps = int(net.timesteps)
     g = _Graph()
     nd = len(net.input_shape) + 2

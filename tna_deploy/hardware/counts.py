@@ -7,7 +7,8 @@ nonzero-weight mask (so borders, padding, strides and dilation are exact, as in 
 pool, unpool and convT, the gradient of the emulator's own synapse run on that mask. ``simulate``
 applies it chunk by chunk and saves per sample, layer and timestep; the report reads those. Dense
 count: the same with every input and weight set to 1. A layer whose inputs are all in {0, 1} counts
-ACs, otherwise MACs (the first layer takes graded pixels).
+ACs, otherwise MACs (the first layer takes graded pixels). Graded spikes (sigma-delta layers) count
+as messages: one per nonzero value, as a binary spike (``simulate``'s collector and ``synops``).
 """
 
 from __future__ import annotations

@@ -2,12 +2,12 @@
 
 ``DeployedNet`` holds the file's layers one for one (``input``, ``conv``, ``dense``, ``flatten``,
 ``dense_rec``, ``dense_comp``, and SLAYER's ``pool``, ``unpool``, ``convT`` and ``average``), each with
-integer weights as the chip stores them, its geometry and its neuron's integer parameters, plus what
-the file says about the input (shape, graded-spike bits, T) and tna-deploy's metadata when present.
-The emulator, the report and the writers read it; nothing here imports Lava or torch. Every
-dataclass validates itself on creation and raises ``ValueError`` naming the field. What is particular
-to a layer kind (its checks, its netx fields) lives in ``layers/``, one module per kind; a neuron kind
-likewise in ``neurons/``.
+integer weights as the chip stores them, its geometry and its neuron's integer parameters (CUBA /
+LOIHI, SDNN, RF / RF_IZ), plus what the file says about the input (shape, graded-spike bits, T) and
+tna-deploy's metadata when present. The emulator, the report and the writers read it; nothing here
+imports Lava or torch. Every dataclass validates itself on creation and raises ``ValueError`` naming
+the field. What is particular to a layer kind (its checks, its netx fields) lives in ``layers/``, one
+module per kind; a neuron kind likewise in ``neurons/``.
 """
 
 from __future__ import annotations
@@ -99,6 +99,8 @@ class Layer:
                 f"resonators only to a complex dense synapse's real and imaginary parts)"
             )
         kind.check(self)
+        if self.neuron is not None and hasattr(self.neuron, "check_layer"):
+            self.neuron.check_layer(self)  # what a neuron kind asks of its layer
         if self.bias is not None:
             b = np.asarray(self.bias, dtype=np.int64)
             if b.shape not in ((), (self.out_shape[0],), self.out_shape):

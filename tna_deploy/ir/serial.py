@@ -24,6 +24,10 @@ _TUPLES = ("in_shape", "out_shape", "stride", "padding", "dilation")
 def describe(net: DeployedNet) -> tuple[dict, dict]:
     layers, arrays = [], {}
     for layer in net.layers:
+        if layer.neuron is not None and not isinstance(layer.neuron, Neuron):
+            raise ValueError(
+                f"layer {layer.name}: {layer.neuron.kind} neurons have no ONNX description"
+            )
         entry = dict(
             kind=layer.kind,
             index=layer.index,

@@ -60,9 +60,11 @@ def _activity(
     for i, layer in enumerate(compute_layers):
         spikes_in = counts.input_counts if i == 0 else spikes[:, i - 1]
         spikes_out = spikes[:, i] if i < len(compute_layers) - 1 else None
-        measured = layer_activity(
-            layer, syn[:, i], spikes_in, spikes_out, graded and i == 0, timesteps
+        # graded input: the file's (first layer), or a sigma-delta layer's graded spikes
+        takes_graded = (
+            graded if i == 0 else getattr(compute_layers[i - 1].neuron, "message_bits", 0) > 0
         )
+        measured = layer_activity(layer, syn[:, i], spikes_in, spikes_out, takes_graded, timesteps)
         rows.append(LayerActivity.from_dict(dict(layer=layer.name, **measured)))
     return rows
 

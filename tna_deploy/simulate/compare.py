@@ -11,8 +11,11 @@ from .results import Comparison, Divergence, LayerParity
 
 
 def spike_counts(spikes: list) -> np.ndarray:
-    """Per sample, layer and timestep: the number of spikes. ``spikes[i]``: (K, ..., T)."""
-    return np.stack([s.reshape(s.shape[0], -1, s.shape[-1]).sum(axis=1) for s in spikes], axis=1)
+    """Per sample, layer and timestep: the number of spikes (nonzero values: a graded spike is one
+    message). ``spikes[i]``: (K, ..., T)."""
+    return np.stack(
+        [(s.reshape(s.shape[0], -1, s.shape[-1]) != 0).sum(axis=1) for s in spikes], axis=1
+    )
 
 
 def first_divergence(a: list, b: list) -> Optional[dict]:

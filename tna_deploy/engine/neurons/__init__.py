@@ -7,7 +7,8 @@ from __future__ import annotations
 from .base import NeuronOut, NeuronRun
 from .cuba import Cuba
 from .rf import RF
+from .sdnn import SigmaDelta
 
-NEURON_RUNS: dict[str, type[NeuronRun]] = {"cuba": Cuba, "rf": RF}
+NEURON_RUNS: dict[str, type[NeuronRun]] = {"cuba": Cuba, "rf": RF, "sdnn": SigmaDelta}
 
 __all__ = ["NEURON_RUNS", "NeuronOut", "NeuronRun"]

@@ -1,5 +1,6 @@
 """``dense``: Lava's ``PyDenseModelBitAcc`` after netx's weight-bit optimization (``dense_weight_bits``), with
-per-synapse delays carried across the back-to-back stream of samples."""
+per-synapse delays carried across the back-to-back stream of samples. Its int32 ``weights.dot(s_in)``
+wraps modulo 2^32 before the ``>> -weight_exp`` (reachable with graded inputs)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import torch
 
 from ...ir import dense_weight_bits
-from ..numeric import stream, sum_dtype
+from ..numeric import F64_EXACT, stream, sum_dtype, wrap_int32
 from .base import Prepared, Synapse
 
 
@@ -28,11 +29,17 @@ class Dense(Synapse):
     def run(emulator, i, p, prev, prev_max) -> tuple:
         t, k = prev.shape[:2]
         bound = prev_max * p.row_sum
-        dtype = sum_dtype(bound)
+        wide = bound >= F64_EXACT  # sums beyond float64's integers: int64, exact modulo 2^64
+        dtype = torch.int64 if wide else sum_dtype(bound)
         flat = prev.reshape(t, k, -1).to(dtype)
         a = None
         for d, w in p.delays:
-            term = torch.matmul(flat, w.to(dtype).t()).to(torch.float64)
+            term = torch.matmul(flat, w.to(dtype).t())
+            if wide:
+                term = torch.remainder(term, 1 << 32).to(torch.float64)
+            term = term.to(torch.float64)
+            if bound >= 2.0**31:  # Lava's int32 weights.dot(s_in) wraps
+                term = wrap_int32(term)
             if p.weight_exp:
                 term = torch.floor(term * 2.0**p.weight_exp)
             if d:
@@ -40,7 +47,10 @@ class Dense(Synapse):
             a = term if a is None else a + term
         if emulator.max_delay:
             emulator.tails[i] = stream(flat.to(torch.float64))[-emulator.max_delay :]
-        return a, bound * 2.0**p.weight_exp * max(1, len(p.delays))
+        bound = min(bound, 2.0**31) * 2.0**p.weight_exp * max(1, len(p.delays))
+        if bound >= 2.0**31:  # Lava's int32 a_buff wraps the sum of the delay terms
+            a, bound = wrap_int32(a), 2.0**31
+        return a, bound
 
 
 def _delayed(emulator, i: int, p: Prepared, d: int, term: torch.Tensor) -> torch.Tensor:
