@@ -548,7 +548,7 @@ def test_ctrl_c_outside_train_does_not_talk_about_resume(
     elif command == "simulate":
         import tna_deploy.simulate.run as target
 
-        monkeypatch.setattr(target, "simulate", interrupt)
+        monkeypatch.setattr(target, "simulate_with", interrupt)
         args = ["simulate", exported[1], "--samples", "2", "--out", tmp_path / "s"]
     else:
         import tna_deploy.report as target
