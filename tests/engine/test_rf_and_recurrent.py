@@ -405,3 +405,37 @@ def test_onnx_and_nir_writers_refuse_what_they_cannot_write():
         build_model(_rec_net())
     with pytest.raises(NirExportError, match="writes no NIR for a dense_comp layer"):
         build_graph(_rf_net("RF_IZ"))
+
+
+# --- (6) what the report counts for the second synapses --------------------------------------------
+
+
+def test_counts_include_the_recurrent_and_imaginary_synapses():
+    """A complex dense layer's two synapses and a recurrent layer's own ones are synapses, parameters
+    and synaptic ops: the ops of a recurrent layer add, per step, its own spikes times their fan-out
+    back into it."""
+    import torch
+
+    from tna_deploy.hardware.counts import fanout, static_counts
+    from tna_deploy.simulate.collect import Collector
+
+    rf = _rf_net("RF_IZ").layers[1]
+    c = static_counts(rf)
+    assert c["parameters"] == rf.weight.size + rf.weight_imag.size
+    assert fanout(rf).sum() == (rf.weight != 0).sum() + (rf.weight_imag != 0).sum()
+    net = _rec_net()
+    rec = net.layers[1]
+    c = static_counts(rec)
+    assert c["synapses"] == rec.weight.size + rec.weight_rec.size
+    assert c["fan_in_max"] == int(np.hstack([rec.weight != 0, rec.weight_rec != 0]).sum(1).max())
+    x = (np.random.default_rng(4).random((2, 20, 12)) < 0.5).astype(np.int64)
+    tr = Emulator(net, Stream(None)).run(x)
+    col = Collector(net, ())
+    col.add(x, tr, 0.0)
+    got = col.synops[0][:, 0]  # (K, T) ops of the dense_rec layer (the first compute layer)
+    own = (tr.spikes[0] != 0).astype(np.int64)
+    want = np.einsum("kjt,j->kt", (x != 0).astype(np.int64), (rec.weight != 0).sum(0)) + np.einsum(
+        "kjt,j->kt", own, (rec.weight_rec != 0).sum(0)
+    )
+    assert own.sum() > 0 and np.array_equal(got, want)
+    assert torch.is_tensor(col.recurrent[0]) and col.recurrent[1] is None

@@ -13,6 +13,8 @@ as messages: one per nonzero value, as a binary spike (``simulate``'s collector 
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -46,9 +48,24 @@ def _spatial_fan_in(layer: Layer, weight: np.ndarray) -> int:
     return int(round(float(_spatial_map(layer, weight, x).max())))
 
 
+def _mask(weight: np.ndarray, nonzero_only: bool) -> np.ndarray:
+    return (weight != 0) if nonzero_only else np.ones_like(weight, dtype=bool)
+
+
+def recurrent_fanout(layer: Layer, nonzero_only: bool = True) -> Optional[np.ndarray]:
+    """A recurrent layer's (``dense_rec``) own neurons' fan-out back into it (out_shape), else None."""
+    if layer.weight_rec is None:
+        return None
+    return _mask(layer.weight_rec, nonzero_only).sum(axis=0).astype(np.int64)
+
+
 def fanout(layer: Layer, nonzero_only: bool = True) -> np.ndarray:
-    """Per input neuron (in_shape): how many synapses (nonzero ones, or all) leave it."""
-    mask = (layer.weight != 0) if nonzero_only else np.ones_like(layer.weight, dtype=bool)
+    """Per input neuron (in_shape): how many synapses (nonzero ones, or all) leave it; a complex dense
+    layer's real and imaginary synapses are two each (Lava runs two dense synapses)."""
+    mask = _mask(layer.weight, nonzero_only)
+    if layer.weight_imag is not None:
+        both = mask.sum(axis=0) + _mask(layer.weight_imag, nonzero_only).sum(axis=0)
+        return both.astype(np.int64).reshape(layer.in_shape)
     if layer.kind in SPATIAL:
         return _spatial_fanout(layer, mask)
     if not layer.is_conv:
@@ -196,12 +213,23 @@ def static_counts(layer: Layer) -> dict:
     nonzero = int(fanout(layer, True).sum())
     params = int(layer.weight.size)
     nz_params = int((layer.weight != 0).sum())
+    for extra in (layer.weight_rec, layer.weight_imag):  # a second synapse: its weights count too
+        if extra is not None:
+            params += int(extra.size)
+            nz_params += int((extra != 0).sum())
+            if extra is layer.weight_rec:
+                synapses += int(extra.size)
+                nonzero += int((extra != 0).sum())
     if layer.kind in SPATIAL:  # weights (in, out, kH, kW) or one shared kernel: by the synapse
         fan_in_max = _spatial_fan_in(layer, (layer.weight != 0).astype(np.int64))
         row_sum_max = _spatial_fan_in(layer, np.abs(layer.weight))
     else:
-        fan_in_max = int((layer.weight != 0).reshape(layer.weight.shape[0], -1).sum(axis=1).max())
-        row_sum_max = int(np.abs(layer.weight).reshape(layer.weight.shape[0], -1).sum(axis=1).max())
+        rows = [
+            w.reshape(w.shape[0], -1) for w in (layer.weight, layer.weight_rec) if w is not None
+        ]
+        w = np.hstack(rows)  # a recurrent layer's neuron sums its input's and its own synapses
+        fan_in_max = int((w != 0).sum(axis=1).max())
+        row_sum_max = int(np.abs(w).sum(axis=1).max())
     return dict(
         name=layer.name,
         kind=layer.label,
@@ -222,5 +250,11 @@ def static_counts(layer: Layer) -> dict:
         weight_bytes_fp32=params * 4.0,
         synapse_bytes_expanded=nonzero * layer.weight_bits / 8.0,
         ann_macs=ann_macs(layer),
-        distinct_weights=int(len(np.unique(layer.weight))),
+        distinct_weights=int(
+            len(np.unique(np.concatenate([w.reshape(-1) for w in _weights(layer)])))
+        ),
     )
+
+
+def _weights(layer: Layer) -> list:
+    return [w for w in (layer.weight, layer.weight_rec, layer.weight_imag) if w is not None]

@@ -14,8 +14,13 @@ class Collector:
     def __init__(self, net: DeployedNet, record: tuple):
         import torch
 
-        from ..hardware.counts import fanout
+        from ..hardware.counts import fanout, recurrent_fanout
 
+        rec = [recurrent_fanout(layer) for layer in net.compute_layers]
+        self.recurrent = [  # a recurrent layer's own spikes feed its synapse too (not the read-out's)
+            None if f is None or i == len(rec) - 1 else torch.from_numpy(f.astype(np.float64))
+            for i, f in enumerate(rec)
+        ]
         self.fanouts = [
             torch.from_numpy(fanout(layer).reshape(-1).astype(np.float64))
             for layer in net.compute_layers
@@ -46,6 +51,9 @@ class Collector:
                 if has_synapse
                 else torch.zeros((k, t), dtype=torch.int64)
             )
+            if self.recurrent[i] is not None:  # the layer's own spikes, sent back into it
+                own = torch.from_numpy(np.ascontiguousarray(spikes[i])).reshape(k, -1, t) != 0
+                rows[-1] = rows[-1] + synops_of(own.to(torch.float32), self.recurrent[i])
         self.counts.append(
             torch.stack(counts, dim=1).numpy() if counts else np.zeros((k, 0, t), np.int64)
         )
