@@ -300,8 +300,7 @@ def export(source, fmt, out, allow_overflow):
     type=click.Choice(list(DRIVES)),
     default="spikes",
     show_default=True,
-    help="spikes: --input's values enter step by step; bias: each --input sample is one frame set "
-    "as the input neuron's bias for --steps steps (as lava-dl's PilotNet tests run image.npy).",
+    help="How --input's values reach the network. " + choices_help(DRIVES),
 )
 @click.option("--steps", type=int, default=None, help="Steps per frame with --input-drive bias.")
 @click.option(
