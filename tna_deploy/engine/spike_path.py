@@ -45,15 +45,10 @@ class _Step:
     out_shape: tuple  # the file's shape, (C, H, W) or (N,)
     neuron: tuple  # (i_decay, v_decay, has_threshold, fire_at)
     bias: torch.Tensor  # double, state units, in the kernel's neuron order (empty: none)
-    weight: Optional[torch.Tensor] = (
-        None  # int32 (G, KH, KW, Cin/G, Ow): Cout/G outputs, zero-padded
-    )
+    weight: Optional[torch.Tensor] = None  # int32 (G, KH, KW, Cin/G, Ow >= Cout/G), zero-padded
     outputs: int = 0  # Cout/G
     geometry: tuple = (1, 1, 0, 0, 1, 1)  # stride y, x; padding y, x; dilation y, x
     weight_exp: int = 0
-    dst: Optional[torch.Tensor] = (
-        None  # input: each (C, H, W) neuron's index in the (H, W, C) frame
-    )
 
 
 def _frame(shape: tuple) -> tuple:
@@ -76,6 +71,10 @@ def _integers(w: np.ndarray) -> Optional[np.ndarray]:
     if not np.all(np.isfinite(w)) or np.any(w != np.round(w)) or np.abs(w).max() >= INT32_LIMIT:
         return None
     return w.astype(np.int64)
+
+
+def _conv_out(size: int, k: int, stride: int, pad: int, dilation: int) -> int:
+    return (size + 2 * pad - dilation * (k - 1) - 1) // stride + 1
 
 
 def _padded(w: np.ndarray) -> torch.Tensor:
@@ -114,18 +113,19 @@ def _step(p, prev_shape: Optional[tuple]) -> Optional[_Step]:
     if layer.kind == "input":
         if prev_shape is not None:
             return None
-        dst = np.empty(int(np.prod(out_shape)), dtype=np.int64)
-        dst[_hwc_order(out_shape)] = np.arange(dst.size)
-        step.dst = torch.from_numpy(dst)
         return step
     if prev_shape is None:
-        return None  # the first synapse: the caller checks the input is 0/1
+        return None
     if layer.kind == "conv":
         w = _integers(layer.weight)
         if w is None or len(prev_shape) != 3:
             return None
         cout, cg, kh, kw = w.shape
         g = int(layer.groups)
+        c, h, wd = prev_shape
+        sizes = zip((h, wd), (kh, kw), layer.stride, layer.padding, layer.dilation)
+        if out_shape != (cout, *(_conv_out(*a) for a in sizes)) or cg * g != c or cout % g:
+            return None  # the kernel trusts these shapes
         w = w.reshape(g, cout // g, cg, kh, kw).transpose(0, 3, 4, 2, 1)
         step.weight, step.outputs = _padded(w), cout // g
         step.geometry = (*layer.stride, *layer.padding, *layer.dilation)
@@ -157,7 +157,7 @@ def plan(emulator, record: tuple) -> Optional["SpikePath"]:
     cached = getattr(emulator, "_spike_path", False)
     if cached is not False:
         return cached
-    steps, prev = [], None
+    steps, prev = [], (None if net.input_neuron else tuple(net.input_shape))
     for p in emulator.layers:
         s = _step(p, prev)
         if s is None:
@@ -166,19 +166,26 @@ def plan(emulator, record: tuple) -> Optional["SpikePath"]:
         steps.append(s)
         prev = s.out_shape
     kernels = spike_ext.get() if steps else None
-    path = SpikePath(kernels, steps, bool(net.input_neuron)) if kernels is not None else None
+    path = (
+        SpikePath(kernels, steps, bool(net.input_neuron), net.input_shape)
+        if kernels is not None
+        else None
+    )
     emulator._spike_path = path
     return path
 
 
 class SpikePath:
-    def __init__(self, kernels, steps: list, input_neuron: bool):
+    def __init__(self, kernels, steps: list, input_neuron: bool, input_shape: tuple):
         self.kernels = kernels
         self.steps = steps
         self.input_neuron = input_neuron
+        self.input_shape = tuple(input_shape)
 
     def run(self, x: np.ndarray) -> Optional[Trace]:
         """``x`` (K, *input_shape, T): the emulator's :meth:`run` input; None where the path cannot take it."""
+        if x.ndim < 2 or tuple(x.shape[1:-1]) != self.input_shape or 0 in x.shape:
+            return None  # the torch path says what is wrong
         k, t = x.shape[0], x.shape[-1]
         if self.input_neuron:
             if not np.issubdtype(x.dtype, np.integer):
@@ -216,10 +223,12 @@ class SpikePath:
 
     def _input(self, s: _Step, x: torch.Tensor, out: torch.Tensor, last_v, threads: int) -> None:
         k, n, t = x.shape
-        bias_k = n if s.bias.numel() == k * n else 0
+        c = s.out_frame[2] if len(s.out_shape) == 3 else 1  # 1D inputs: one channel of n pixels
+        if s.bias.numel() not in (0, n, k * n) or out.numel() != k * t * n:
+            raise ValueError(f"spike path: input of {s.out_shape} got {tuple(x.shape)}")
         self.kernels.input_forward(
-            x.data_ptr(), k, n, t, s.dst.data_ptr(), *s.neuron, _ptr(s.bias), bias_k,
-            out.data_ptr(), _ptr(last_v), threads,
+            x.data_ptr(), k, c, n // c, t, *s.neuron, _ptr(s.bias),
+            n if s.bias.numel() == k * n else 0, out.data_ptr(), _ptr(last_v), threads,
         )  # fmt: skip
 
     def _conv(self, s: _Step, x: torch.Tensor, out: torch.Tensor, last_v, threads: int) -> None:
@@ -249,8 +258,9 @@ def _ptr(x: Optional[torch.Tensor]):
 
 
 def _batch_major(s: np.ndarray, shape: tuple) -> np.ndarray:
-    """(K, T, H, W, C) spikes -> (K, *shape, T), as the torch path returns them."""
+    """(K, T, H, W, C) spikes -> a (K, *shape, T) view, the torch path's values and shape (not its
+    memory order: a copy into that order would cost as much as a layer)."""
     k, t = s.shape[:2]
     if len(shape) == 3:
-        return np.ascontiguousarray(s.transpose(0, 4, 2, 3, 1))
-    return np.ascontiguousarray(s.reshape(k, t, -1).transpose(0, 2, 1)).reshape(k, *shape, t)
+        return s.transpose(0, 4, 2, 3, 1)
+    return s.reshape(k, t, -1).transpose(0, 2, 1).reshape(k, *shape, t)

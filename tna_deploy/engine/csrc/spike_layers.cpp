@@ -148,30 +148,33 @@ void parallel_units(int64_t units, int64_t threads, Fn fn) {
 
 extern "C" {
 
-// An input layer's neurons driven by integer inputs. x: (K, N, T), neurons in the file's (C, H, W) order;
-// dst (N): each neuron's index in the output frame; out: (K, T, N). bias: (N), or (K, N) when bias_k == N, or
-// null. last_v: (K, N) in x's order, or null.
-void input_forward(const int32_t* xp, int64_t K, int64_t N, int64_t T, const int64_t* dp, int64_t i_decay,
+// An input layer's neurons driven by integer inputs. x: (K, C, HW, T), the file's (C, H, W) order; out: (K, T, HW, C).
+// bias: (C * HW), or (K, C * HW) when bias_k == C * HW, or null. last_v: (K, C * HW) in x's order, or null.
+void input_forward(const int32_t* xp, int64_t K, int64_t C, int64_t HW, int64_t T, int64_t i_decay,
                    int64_t v_decay, int64_t has_threshold, int64_t fire_at, const double* bp, int64_t bias_k,
                    uint8_t* op, double* lv, int64_t threads) {
   const Lif p = make_lif(i_decay, v_decay, has_threshold != 0, fire_at);
-  constexpr int64_t kBlock = 256;
-  const int64_t blocks = (N + kBlock - 1) / kBlock;
+  const int64_t B = std::max<int64_t>(1, std::min<int64_t>(HW, 1024 / C + 1));  // pixels per unit, all channels
+  const int64_t blocks = (HW + B - 1) / B, N = C * HW;
   parallel_units(K * blocks, threads, [&](int64_t unit) {
-    std::vector<int32_t> a(kBlock * T);
-    std::vector<double> u(kBlock, 0.0), v(kBlock, 0.0);
-    std::vector<uint8_t> s(kBlock);
-    const int64_t k = unit / blocks, n0 = (unit % blocks) * kBlock, n = std::min(kBlock, N - n0);
-    const int32_t* xb = xp + (k * N + n0) * T;
-    for (int64_t j = 0; j < n; ++j)
-      for (int64_t t = 0; t < T; ++t) a[t * kBlock + j] = shl6_int32(xb[j * T + t]);
-    const double* b = bp ? bp + k * bias_k + n0 : nullptr;
-    for (int64_t t = 0; t < T; ++t) {
-      lif_step(a.data() + t * kBlock, n, u.data(), v.data(), b, s.data(), p);
-      uint8_t* o = op + (k * T + t) * N;
-      for (int64_t j = 0; j < n; ++j) o[dp[n0 + j]] = s[j];
+    const int64_t k = unit / blocks, hw0 = (unit % blocks) * B, n = std::min(B, HW - hw0), m = C * n;
+    std::vector<int32_t> a(m * T);
+    std::vector<double> u(m, 0.0), v(m, 0.0), b(bp ? m : 0);
+    std::vector<uint8_t> s(m);
+    for (int64_t c = 0; c < C; ++c) {  // neuron c * n + j is channel c of pixel hw0 + j
+      const int32_t* xc = xp + ((k * C + c) * HW + hw0) * T;
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t t = 0; t < T; ++t) a[t * m + c * n + j] = shl6_int32(xc[j * T + t]);
+      if (bp) std::copy(bp + k * bias_k + c * HW + hw0, bp + k * bias_k + c * HW + hw0 + n, b.data() + c * n);
     }
-    if (lv) std::copy(v.begin(), v.begin() + n, lv + k * N + n0);
+    for (int64_t t = 0; t < T; ++t) {
+      lif_step(a.data() + t * m, m, u.data(), v.data(), bp ? b.data() : nullptr, s.data(), p);
+      uint8_t* o = op + ((k * T + t) * HW + hw0) * C;
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t c = 0; c < C; ++c) o[j * C + c] = s[c * n + j];
+    }
+    if (lv)
+      for (int64_t c = 0; c < C; ++c) std::copy(v.data() + c * n, v.data() + (c + 1) * n, lv + k * N + c * HW + hw0);
   });
 }
 
