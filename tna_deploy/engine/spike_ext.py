@@ -30,7 +30,7 @@ FLAGS = ("-O3", "-march=native", "-fno-trapping-math", "-std=c++17", "-shared", 
 _I, _P = ctypes.c_int64, ctypes.c_void_p
 SIGNATURES = {  # argument types, in the order of csrc/spike_layers.cpp
     "input_forward": (_P, _I, _I, _I, _I, _I, _I, _I, _I, _P, _I, _P, _P, _I),
-    "conv_forward": (_P,) + (_I,) * 5 + (_P,) + (_I,) * 20 + (_P, _P, _P, _I, _I),
+    "conv_forward": (_P,) + (_I,) * 5 + (_P,) + (_I,) * 20 + (_P, _P, _P, _I, _I, _P),
 }
 
 

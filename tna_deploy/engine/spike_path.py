@@ -49,6 +49,7 @@ class _Step:
     outputs: int = 0  # Cout/G
     geometry: tuple = (1, 1, 0, 0, 1, 1)  # stride y, x; padding y, x; dilation y, x
     weight_exp: int = 0
+    table: Optional[torch.Tensor] = None  # conv: sums of kernel-row weight subsets (see _row_table)
 
 
 def _frame(shape: tuple) -> tuple:
@@ -85,6 +86,26 @@ def _padded(w: np.ndarray) -> torch.Tensor:
     out = np.zeros(w.shape[:-1] + (width,), dtype=np.int32)
     out[..., :o] = w
     return torch.from_numpy(out)
+
+
+TABLE_BITS = 10  # kernel rows of at most this many input bytes (KW x Cin) get a table
+TABLE_BYTES = 1 << 20
+
+
+def _row_table(weight: torch.Tensor) -> Optional[torch.Tensor]:
+    """For a kernel whose rows span few input bytes (a first conv on RGB: 3 x 3 = 9), (KH, 2^(KW*Cin), Ow)
+    int32: entry m of row ky sums the weights of the row's inputs whose bits are set in m (two's-complement
+    wrap, as the kernel's sums). Where the table is too large, None (the kernel gathers active inputs)."""
+    _, kh, kw, cin, width = weight.shape
+    bits = kw * cin
+    if bits > TABLE_BITS or kh * (1 << bits) * width * 4 > TABLE_BYTES:
+        return None
+    rows = (
+        weight[0].numpy().astype(np.int64).reshape(kh, bits, width)
+    )  # bit b: (kx, c) = divmod(b, Cin)
+    subsets = (np.arange(1 << bits)[:, None] >> np.arange(bits)) & 1  # (2^bits, bits)
+    sums = np.einsum("mb,kbo->kmo", subsets, rows)
+    return torch.from_numpy(((sums + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32))
 
 
 def _neuron(layer) -> Optional[tuple]:
@@ -129,6 +150,8 @@ def _step(p, prev_shape: Optional[tuple]) -> Optional[_Step]:
         w = w.reshape(g, cout // g, cg, kh, kw).transpose(0, 3, 4, 2, 1)
         step.weight, step.outputs = _padded(w), cout // g
         step.geometry = (*layer.stride, *layer.padding, *layer.dilation)
+        if g == 1 and layer.dilation[1] == 1:
+            step.table = _row_table(step.weight)
         return step
     if layer.kind == "dense":
         if len(p.delays) != 1 or p.delays[0][0] != 0 or p.row_sum >= INT32_LIMIT:
@@ -249,7 +272,7 @@ class SpikePath:
             x.data_ptr(), k, t, x.shape[2], x.shape[3], x.shape[4], s.weight.data_ptr(),
             g, kh, kw, cg, s.outputs, width, oh, ow, *s.geometry, int(s.kind == "dense"), s.weight_exp,
             *s.neuron, _ptr(s.bias), out.data_ptr(), _ptr(last_v),
-            -(-2 * threads // k), threads,
+            -(-2 * threads // k), threads, _ptr(s.table),
         )  # fmt: skip
 
 

@@ -46,8 +46,10 @@ inline uint8_t lif_one(double a, double& u, double& v, double bias, const Lif& p
 
 // One step of n neurons: a_in << 6 in `ai`; u, v: their state; bias (state units) or null; s: their spikes.
 // The AVX2 body is lif_one on four neurons at once (the same operations, so the same doubles).
-inline void lif_step(const int32_t* __restrict ai, int64_t n, double* __restrict u, double* __restrict v,
-                     const double* __restrict bias, uint8_t* __restrict s, const Lif& p) {
+// kFresh: the current forgets everything each step (iDecay 4096): u is this step's a_in, not kept.
+template <bool kFresh>
+inline void lif_step_t(const int32_t* __restrict ai, int64_t n, double* __restrict u, double* __restrict v,
+                       const double* __restrict bias, uint8_t* __restrict s, const Lif& p) {
   int64_t j = 0;
 #ifdef __AVX2__
   const __m256d ku = _mm256_set1_pd(p.ku), kv = _mm256_set1_pd(p.kv), fire = _mm256_set1_pd(p.fire);
@@ -56,10 +58,10 @@ inline void lif_step(const int32_t* __restrict ai, int64_t n, double* __restrict
   constexpr int kTrunc = _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC;
   for (; j + 4 <= n; j += 4) {
     const __m256d a = _mm256_cvtepi32_pd(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ai + j)));
-    __m256d uu = _mm256_add_pd(_mm256_round_pd(_mm256_mul_pd(_mm256_loadu_pd(u + j), ku), kTrunc), a);
+    __m256d uu = kFresh ? a : _mm256_add_pd(_mm256_round_pd(_mm256_mul_pd(_mm256_loadu_pd(u + j), ku), kTrunc), a);
     const __m256d w = _mm256_blendv_pd(uu, _mm256_sub_pd(uu, two), _mm256_cmp_pd(uu, umax, _CMP_GT_OQ));
     uu = _mm256_blendv_pd(w, _mm256_add_pd(uu, two), _mm256_cmp_pd(w, numax, _CMP_LE_OQ));
-    _mm256_storeu_pd(u + j, uu);
+    if (!kFresh) _mm256_storeu_pd(u + j, uu);
     __m256d vv = _mm256_add_pd(_mm256_round_pd(_mm256_mul_pd(_mm256_loadu_pd(v + j), kv), kTrunc), uu);
     if (bias) vv = _mm256_add_pd(vv, _mm256_loadu_pd(bias + j));
     vv = _mm256_min_pd(_mm256_max_pd(vv, lo), hi);
@@ -71,6 +73,13 @@ inline void lif_step(const int32_t* __restrict ai, int64_t n, double* __restrict
   }
 #endif
   for (; j < n; ++j) s[j] = lif_one(static_cast<double>(ai[j]), u[j], v[j], bias ? bias[j] : 0.0, p);
+}
+
+inline void lif_step(const int32_t* ai, int64_t n, double* u, double* v, const double* bias, uint8_t* s,
+                     const Lif& p) {
+  // trunc(u * 0) + a == a for every u: the same values without reading u
+  if (p.ku == 0.0) lif_step_t<true>(ai, n, u, v, bias, s, p);
+  else lif_step_t<false>(ai, n, u, v, bias, s, p);
 }
 
 inline int32_t shl6_int32(int64_t a) {  // np.left_shift(int32 a, 6): two's-complement wrap
@@ -182,12 +191,16 @@ void input_forward(const int32_t* xp, int64_t K, int64_t C, int64_t HW, int64_t 
 // w: (G, KH, KW, Cin/G, Ow), each group's Og outputs first in rows of Ow >= Og (ungrouped with Ow a multiple of
 // 8: the vector path); out: (K, T, OH, OW, G * Og). dense: floor(sum * 2^weight_exp) instead of the 24-bit
 // wrap. bias: (OH * OW * G * Og) or null; last_v: (K, OH * OW * G * Og) or null. row_blocks: each sample's
-// output rows are split into this many independent pieces (units of parallel work).
+// output rows are split into this many independent pieces (units of parallel work). lut (or null): for an
+// ungrouped conv with dilation 1 along x whose kernel rows span KW * Cin <= 10 input bytes, (KH, 2^(KW * Cin), Ow):
+// the sums of every subset of one kernel row's weights, indexed by the row's input bits; an output pixel whose
+// kernel rows lie inside the frame then sums KH table rows instead of the active inputs' weight rows.
 void conv_forward(const uint8_t* ip, int64_t K, int64_t T, int64_t IH, int64_t IW, int64_t Cin, const int32_t* wi,
                   int64_t G, int64_t KH, int64_t KW, int64_t Cg, int64_t Og, int64_t Ow, int64_t OH, int64_t OW,
                   int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t dy, int64_t dx, int64_t dense,
                   int64_t weight_exp, int64_t i_decay, int64_t v_decay, int64_t has_threshold, int64_t fire_at,
-                  const double* bp, uint8_t* op, double* lv, int64_t row_blocks, int64_t threads) {
+                  const double* bp, uint8_t* op, double* lv, int64_t row_blocks, int64_t threads,
+                  const int32_t* lut) {
   const int64_t Cout = G * Og;
   const uint32_t* wp = reinterpret_cast<const uint32_t*>(wi);
   const Lif p = make_lif(i_decay, v_decay, has_threshold != 0, fire_at);
@@ -195,6 +208,10 @@ void conv_forward(const uint8_t* ip, int64_t K, int64_t T, int64_t IH, int64_t I
   const int64_t rows_per = (OH + rb - 1) / rb;
   const int64_t M = OH * OW * Cout;
   const bool vector = G == 1 && Ow % 8 == 0;
+  const int64_t bits = KW * Cin;
+  const uint32_t* lut_w = reinterpret_cast<const uint32_t*>(lut);
+  // whether some output pixel's kernel rows leave the frame along x (those gather the active inputs)
+  const bool edges = !lut || px > 0 || (OW - 1) * sx - px + KW > IW;
   parallel_units(K * rb, threads, [&](int64_t unit) {
     const int64_t k = unit / rb, oy0 = (unit % rb) * rows_per, oy1 = std::min(OH, oy0 + rows_per);
     if (oy0 >= oy1) return;
@@ -207,20 +224,40 @@ void conv_forward(const uint8_t* ip, int64_t K, int64_t T, int64_t IH, int64_t I
     std::vector<const int32_t*> tap_act(KH * KW);
     std::vector<int32_t> tap_count(KH * KW);
     std::vector<int64_t> tap_off(KH * KW), off_b(KH * KW), tap_q(KH * KW), tap_kk(KH * KW);
+    std::vector<int32_t> masks(KH);
     const int64_t m = (oy1 - oy0) * OW * Cout;
     std::vector<double> u(m, 0.0), v(m, 0.0);
     for (int64_t t = 0; t < T; ++t) {
       // the active inputs of the rows these outputs read, as offsets q * Cin + channel; pixel q's from start[q]
       const uint8_t* frame = ip + ((k * T + t) * IH + iy0) * IW * Cin;
-      const int64_t na = nonzero(frame, pix * Cin, act.data());
-      for (int64_t q = 0, e = 0; q <= pix; ++q) {
-        while (e < na && act[e] < q * Cin) ++e;
-        start[q] = static_cast<int32_t>(e);
+      if (edges) {
+        const int64_t na = nonzero(frame, pix * Cin, act.data());
+        for (int64_t q = 0, e = 0; q <= pix; ++q) {
+          while (e < na && act[e] < q * Cin) ++e;
+          start[q] = static_cast<int32_t>(e);
+        }
       }
       uint8_t* oframe = op + (k * T + t) * M;
       for (int64_t oy = oy0; oy < oy1; ++oy) {
         for (int64_t ox = 0; ox < OW; ++ox) {
           int64_t taps = 0;
+          const uint32_t* table = wp;
+          const int64_t ix0 = ox * sx - px;
+          if (lut && ix0 >= 0 && ix0 + KW <= IW) {  // one table row per kernel row
+            table = lut_w;
+            for (int64_t ky = 0; ky < KH; ++ky) {
+              const int64_t iy = oy * sy - py + ky * dy;
+              if (iy < 0 || iy >= IH) continue;
+              const uint8_t* run = frame + ((iy - iy0) * IW + ix0) * Cin;
+              int32_t mask = 0;
+              for (int64_t b = 0; b < bits; ++b) mask |= static_cast<int32_t>(run[b] != 0) << b;
+              masks[taps] = mask;
+              tap_act[taps] = masks.data() + taps;
+              tap_count[taps] = 1;
+              tap_off[taps] = (ky << bits) * Ow;
+              ++taps;
+            }
+          } else
           for (int64_t ky = 0; ky < KH; ++ky) {
             const int64_t iy = oy * sy - py + ky * dy;
             if (iy < 0 || iy >= IH) continue;
@@ -245,14 +282,14 @@ void conv_forward(const uint8_t* ip, int64_t K, int64_t T, int64_t IH, int64_t I
                 offs = off_b.data();
               }
               switch (nc) {
-                case 1: gather<1>(taps, tap_act.data(), tap_count.data(), offs, wp, Ow, acc.data() + b); break;
-                case 2: gather<2>(taps, tap_act.data(), tap_count.data(), offs, wp, Ow, acc.data() + b); break;
-                case 3: gather<3>(taps, tap_act.data(), tap_count.data(), offs, wp, Ow, acc.data() + b); break;
-                case 4: gather<4>(taps, tap_act.data(), tap_count.data(), offs, wp, Ow, acc.data() + b); break;
-                case 5: gather<5>(taps, tap_act.data(), tap_count.data(), offs, wp, Ow, acc.data() + b); break;
-                case 6: gather<6>(taps, tap_act.data(), tap_count.data(), offs, wp, Ow, acc.data() + b); break;
-                case 7: gather<7>(taps, tap_act.data(), tap_count.data(), offs, wp, Ow, acc.data() + b); break;
-                default: gather<8>(taps, tap_act.data(), tap_count.data(), offs, wp, Ow, acc.data() + b); break;
+                case 1: gather<1>(taps, tap_act.data(), tap_count.data(), offs, table, Ow, acc.data() + b); break;
+                case 2: gather<2>(taps, tap_act.data(), tap_count.data(), offs, table, Ow, acc.data() + b); break;
+                case 3: gather<3>(taps, tap_act.data(), tap_count.data(), offs, table, Ow, acc.data() + b); break;
+                case 4: gather<4>(taps, tap_act.data(), tap_count.data(), offs, table, Ow, acc.data() + b); break;
+                case 5: gather<5>(taps, tap_act.data(), tap_count.data(), offs, table, Ow, acc.data() + b); break;
+                case 6: gather<6>(taps, tap_act.data(), tap_count.data(), offs, table, Ow, acc.data() + b); break;
+                case 7: gather<7>(taps, tap_act.data(), tap_count.data(), offs, table, Ow, acc.data() + b); break;
+                default: gather<8>(taps, tap_act.data(), tap_count.data(), offs, table, Ow, acc.data() + b); break;
               }
             }
           } else {  // grouped (pools): each active channel adds to its own group's outputs
