@@ -8,7 +8,8 @@ neuron's bias) into the input neuron's a_in at every step. With this network's i
 u is this step's a_in << 6) that is the same drive as the bias: v gains the pixel << 6 every step.
 
 The emulator is timed warm (the fused build and a first batch outside the timing) on batches of samples
-run back to back, on ``torch.get_num_threads()`` threads; its fused path is checked against its torch
+run back to back, on ``torch.get_num_threads()`` threads (the 1-minute load average before and after is
+recorded: on a shared machine other work slows every figure here alike); its fused path is checked against its torch
 path (every layer's spikes and the logits) on one batch in the same run, and timed beside it. Reference:
 the Loihi 2 chip runs this network at 409-416 inferences/s (lava-dl's
 ``tutorials/lava/lib/dl/netx/pilotnet_snn/benchmark.ipynb``). Writes benchmarks/results/pilotnet_speed.json.
@@ -78,6 +79,7 @@ def main() -> None:
 
     net = read_netx(args.netx)
     frame = np.load(args.image)
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     if spike_ext.get() is None:  # the build (seconds, once) stays out of every timing
         print("no fused build here (no C++ compiler?): the emulator runs its torch path")
@@ -125,6 +127,7 @@ def main() -> None:
         timesteps=STEPS,
         machine=f"{platform.machine()}, {os.cpu_count()} cores",
         torch_threads=torch.get_num_threads(),
+        load_average_1min=dict(before=round(load_before, 2), after=round(os.getloadavg()[0], 2)),
         python=platform.python_version(),
         emulator=dict(
             fused_path=taken,
