@@ -145,6 +145,10 @@ class Emulator:
         return Trace.concat(parts)
 
     def _run(self, x: np.ndarray, record: tuple, bias_in) -> Trace:
+        if self.stream is None and bias_in is None:
+            fast = _spike_path_trace(self, x, record)
+            if fast is not None:
+                return fast
         k = x.shape[0]
         prev_max = float(np.abs(x).max()) if x.size else 0.0  # bounds every sum of the next layer
         prev = torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 0)))  # (T, K, ...)
@@ -239,6 +243,14 @@ def _join(pieces: list, steps: int) -> NeuronOut:
     )
     out = torch.cat([q.out.to(torch.float64) for q in pieces])
     return NeuronOut(out, max(q.out_max for q in pieces), pieces[0].graded, cat("u"), cat("v"))
+
+
+def _spike_path_trace(emulator: Emulator, x: np.ndarray, record: tuple) -> Optional[Trace]:
+    """The fused C++ path's trace (the same integers), or None where it does not apply."""
+    from . import spike_path
+
+    path = spike_path.plan(emulator, record)
+    return path.run(x) if path is not None else None
 
 
 def _from_channels_last(x: torch.Tensor) -> torch.Tensor:
