@@ -44,6 +44,7 @@ def _layer(kind: str, ctx: NetxContext, tna: bool) -> Layer:
             f"type {kind!r}: tna-deploy runs {', '.join(list(LAYER_KINDS)[:-1])} and "
             f"{list(LAYER_KINDS)[-1]} layers"
         )
+    kind = LAYER_KINDS[kind].read_as(ctx.group)
     k = LAYER_KINDS[kind]
     if k.compute and tna and "neuron" not in ctx.group:
         raise ValueError(

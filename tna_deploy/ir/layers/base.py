@@ -35,6 +35,11 @@ class LayerKind:
     complex_synapse = False  # sends (real, imag) to a resonator neuron (``neuron.complex_input``)
     netx_type = ""  # the netx ``type`` it is written as, when not its name
 
+    @classmethod
+    def read_as(cls, group) -> str:
+        """The kind that reads a group of this netx ``type`` (netx reads some groups as another kind)."""
+        return cls.name
+
     @staticmethod
     def check(layer) -> None:
         """Raise ``ValueError`` naming the field when ``layer`` is not a valid layer of this kind."""

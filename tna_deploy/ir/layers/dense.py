@@ -156,11 +156,11 @@ class Dense(LayerKind):
             object.__setattr__(layer, "delay", d)
 
     @staticmethod
-    def read_netx(ctx: NetxContext, neuron):
-        if "weight/imag" in ctx.group:  # netx's create_dense builds a ComplexDense for these
-            from .dense_comp import DenseComp
+    def read_as(group) -> str:
+        return "dense_comp" if "weight/imag" in group else "dense"  # netx: a ComplexDense
 
-            return DenseComp.read_netx(ctx, neuron)
+    @staticmethod
+    def read_netx(ctx: NetxContext, neuron):
         in_shape, n_out, w = dense_weight(ctx, "weight")
         return ctx.layer(
             "dense",
