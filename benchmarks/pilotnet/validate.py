@@ -54,7 +54,13 @@ def run(work: str, hardware: str) -> tuple[list[str], str]:
     ]  # fmt: skip
     for c in cmds:
         subprocess.run([sys.executable, "-m", "tna_deploy", *c], check=True, cwd=ROOT)
-    return [" ".join(["tna-deploy", *c]) for c in cmds], os.path.join(work, "report")
+    shown = [
+        " ".join(["tna-deploy", *c])
+        .replace(src, "$LAVA_DL_GTS/pilotnet_lif")
+        .replace(work, "$WORK")
+        for c in cmds
+    ]
+    return shown, os.path.join(work, "report")
 
 
 def _span(values) -> list[float]:
@@ -168,7 +174,10 @@ def main() -> None:
             measured_source=measured["source"],
             commands=commands,
             basis=r.basis.basis if r.basis else None,
-            binding=dict(layer=r.timing.busiest_layer, term=r.timing.binding_term),
+            binding=dict(
+                low=dict(layer=r.timing.busiest_layer_low, term=r.timing.binding_term_low),
+                high=dict(layer=r.timing.busiest_layer, term=r.timing.binding_term),
+            ),
             comparison=compare(r, measured),
             hala_point_check=dict(
                 bound_pj_per_synop=profile["energy_synop_pj"].value,
