@@ -187,9 +187,12 @@ def test_cores_and_binding_limit():
         [dict(neurons=1024 * 129, synapse_bytes_expanded=0, fan_in_max=1, name="big")], prof
     )
     assert f2["total_cores"] == 129 and not f2["fits_one_chip"] and f2["chips"] == 2
-    assert feasibility([dict(static, name="a")], load_profile("loihi2"))["depends_on_unknown"] == [
-        "fan_in_per_core"
-    ]
+    dense = dict(static, name="a", kind="dense", out_shape=[2500], parameters=2500 * 120)
+    f3 = feasibility([dense], load_profile("loihi2"))  # the compiler's accounting: 120 axons
+    assert f3["accounting"] == "compiler" and f3["depends_on_unknown"] == ["fan_in_per_core"]
+    # 2500 neurons x ceil(2500/4) words each of 120 axons -> split until 12,000 words a core hold
+    assert f3["per_layer"][0]["synaptic_words_per_core"] <= 12000
+    assert f3["per_layer"][0]["binding"] == "synaptic_memory"
 
 
 def test_energy_ranges_and_unknowns():
@@ -199,12 +202,12 @@ def test_energy_ranges_and_unknowns():
     )
     assert e1["high_nJ"] == pytest.approx((1000 * 23.6 + 200 * 81 + 50 * 1.7) / 1e3)
     assert e1["kind"] == "lower bound"
-    e2 = energy(1000, 200, 50, load_profile("loihi2"))
-    assert not e2["complete"] and e2["depends_on_unknown"] == [
-        "energy_neuron_update_pj",
-        "energy_spike_pj",
-    ]
-    assert e2["terms"][0]["nJ"] == pytest.approx(6.8) and e2["terms"][1]["nJ"] is None
+    p2 = load_profile("loihi2")
+    e2 = energy(1000, 200, 50, p2)  # synops at Hala Point's bound, updates as calibrated
+    assert e2["complete"] and e2["kind"] == "calibrated estimate (dynamic energy only)"
+    upd = p2["energy_neuron_update_pj"]
+    assert e2["low_nJ"] == pytest.approx((1000 * 6.8 + 200 * upd.value) / 1e3)
+    assert e2["high_nJ"] == pytest.approx((1000 * 6.8 + 200 * upd.value_max) / 1e3)
 
 
 def test_neurobench_cross_check_on_a_slayer_model():
@@ -277,6 +280,9 @@ def test_profile_format_limits_are_read_and_checked():
     statics = [
         dict(
             name="first",
+            kind="dense",
+            out_shape=[10],
+            parameters=90,
             weight_bits=8,
             neurons=10,
             synapse_bytes_expanded=10,
@@ -285,6 +291,9 @@ def test_profile_format_limits_are_read_and_checked():
         ),
         dict(
             name="wide",
+            kind="dense",
+            out_shape=[10],
+            parameters=90,
             weight_bits=9,
             neurons=10,
             synapse_bytes_expanded=10,

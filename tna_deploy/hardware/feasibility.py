@@ -1,14 +1,17 @@
 """Cores per layer under a profile's limits, and energy per inference from counts and per-op figures.
 
-Assumptions, stated in every report: layers do not share cores; a core holds its neurons' synapses
-expanded (one entry per nonzero synapse at the layer's weight bits, no convolutional weight sharing),
-which is conservative for conv layers; fan-in is checked per neuron against the per-core axon limit.
+A profile with the compiler's accounting (``mapper.FIGURES``, Loihi 2) gets the mapper's tiles; any other
+the plain per-core limits: layers do not share cores; a core holds its neurons' synapses expanded (one
+entry per nonzero synapse at the layer's weight bits, no convolutional weight sharing), which is
+conservative for conv layers; fan-in is checked per neuron against the per-core axon limit.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Optional
 
+from .mapper import map_layer
 from .profile import Profile
 
 ASSUMPTIONS = [
@@ -17,6 +20,18 @@ ASSUMPTIONS = [
     "no per-entry overhead): conservative for conv layers, optimistic about table overheads",
     "energy = synaptic ops x E_synop + neuron updates x E_update + output spikes x E_spike; routing between "
     "cores and static power are not counted",
+    "every neuron is updated at every timestep",
+]
+COMPILER_ASSUMPTIONS = [
+    "layers do not share cores; each is cut into tiles by the Loihi 2 compiler's accounting as lava-dl's "
+    "PilotNet LIF compile prints it (power-of-two tile widths, the cost database's neuron and synaptic-"
+    "memory limits per core, dense layers split by the overrun ratio)",
+    "a timestep lasts as long as the slowest resource (synaptic ops, neuron updates, spikes sent) on the "
+    "busiest core plus the barrier (a max-affine model, as Timcheck, Pierro and Shrestha 2026); a layer's "
+    "work is spread over its cores by tile size",
+    "energy = chips x static power x seconds + synaptic ops x E_synop + neuron updates x E_update "
+    "(+ spikes x E_spike), E_update carrying every dynamic cost PilotNet's measurement does not put on "
+    "synaptic ops",
     "every neuron is updated at every timestep",
 ]
 
@@ -57,13 +72,34 @@ def limits(statics: list, profile: Profile, input_bits: int) -> dict:
     )
 
 
+def _layer_cores(static: dict, profile: Profile) -> dict:
+    """The mapper's row where the profile has the compiler's accounting, else the plain limits'."""
+    m = map_layer(static, profile)
+    if m is None:
+        return cores_for_layer(static, profile)
+    fan = profile["fan_in_per_core"]
+    axons = static["parameters"] // static["neurons"] if static["neurons"] else 0
+    return dict(
+        cores=m["cores"],
+        binding=m["binding"],
+        by_limit=m["by_limit"],
+        fan_in_within_limit=None if not fan.known else axons <= fan.value,
+        tile=m["tile"],
+        neurons_per_core=m["neurons_per_core"],
+        synaptic_words_per_core=m["words_per_core"],
+        share=m["share"],
+    )
+
+
 def feasibility(statics: list, profile: Profile, input_bits: int = 0) -> dict:
-    per_layer = [dict(layer=s["name"], **cores_for_layer(s, profile)) for s in statics]
-    unknown = [
-        k
-        for k in ("neurons_per_core", "synaptic_memory_per_core_bytes", "fan_in_per_core")
-        if not profile[k].known
-    ]
+    per_layer = [dict(layer=s["name"], **_layer_cores(s, profile)) for s in statics]
+    compiler = all("tile" in r for r in per_layer)
+    needs = (
+        ("fan_in_per_core",)
+        if compiler
+        else ("neurons_per_core", "synaptic_memory_per_core_bytes", "fan_in_per_core")
+    )
+    unknown = [k for k in needs if not profile[k].known]
     total = (
         sum(r["cores"] for r in per_layer)
         if all(r["cores"] is not None for r in per_layer)
@@ -74,6 +110,7 @@ def feasibility(statics: list, profile: Profile, input_bits: int = 0) -> dict:
     chips = None if total is None or not cpc.known else math.ceil(total / cpc.value)
     bad_fan_in = [r["layer"] for r in per_layer if r["fan_in_within_limit"] is False]
     return dict(
+        accounting="compiler" if compiler else "per-core limits",
         per_layer=per_layer,
         total_cores=total,
         fits_one_chip=fits,
@@ -84,8 +121,15 @@ def feasibility(statics: list, profile: Profile, input_bits: int = 0) -> dict:
     )
 
 
-def energy(synops: float, neuron_updates: float, spikes: float, profile: Profile) -> dict:
-    """Energy per inference in nJ as a range, with each term's figure, status and what is unknown."""
+def energy(
+    synops: float,
+    neuron_updates: float,
+    spikes: float,
+    profile: Profile,
+    static: Optional[dict] = None,
+) -> dict:
+    """Energy per inference in nJ as a range, with each term's figure, status and what is unknown; with
+    ``static`` (``timing.static_energy``) the chips' static energy over the inference too."""
     terms, unknown = [], []
     low = high = 0.0
     for label, count, key in (
@@ -114,8 +158,12 @@ def energy(synops: float, neuron_updates: float, spikes: float, profile: Profile
             )
         )
     statuses = {t["status"] for t in terms if t["status"] != "unknown"}
+    if static is not None:
+        low, high = low + static["nJ"], high + static["nJ_max"]
     if unknown:
         kind = "partial: the known terms only; the total is unknown"
+    elif "calibrated" in statuses:
+        kind = "calibrated estimate" + ("" if static is not None else " (dynamic energy only)")
     elif statuses & {"upper-bound"} and statuses & {"lower-bound"}:
         kind = "mixed bounds: neither a lower nor an upper bound"
     elif "upper-bound" in statuses:
@@ -131,4 +179,5 @@ def energy(synops: float, neuron_updates: float, spikes: float, profile: Profile
         complete=not unknown,
         depends_on_unknown=unknown,
         terms=terms,
+        static=static,
     )

@@ -1,7 +1,10 @@
 """Hardware profiles: TOML files in the top-level ``hardware/`` folder, every figure with its source.
 
 A figure is a table ``{value, status, source}`` (``value_max`` optional, for a range). ``value`` is a
-number or the string "unknown"; an unknown figure stays unknown all the way into the report.
+number or the string "unknown"; an unknown figure stays unknown all the way into the report. ``FIELDS``
+every profile has; ``OPTIONAL`` (the compiler's accounting, the time and static-power models) a profile
+may leave out, and the report then says which figure its answer lacks. An optional ``[calibration]``
+table names the measured network the calibrated figures rest on (``Calibration``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,18 @@ from typing import Optional
 from ..checks import is_num, shown
 from ..errors import ConfigError
 
-STATUSES = ("published", "code", "secondary", "derived", "lower-bound", "upper-bound", "unknown")
+STATUSES = (
+    "published",
+    "code",
+    "secondary",
+    "derived",
+    "measured",  # recorded on the chip (or printed by its compiler) in a public run
+    "calibrated",  # fitted to such a measurement by this project's model
+    "assumed",  # not public: an assumed range
+    "lower-bound",
+    "upper-bound",
+    "unknown",
+)
 FIELDS = (
     "cores_per_chip",
     "neurons_per_core",
@@ -27,6 +41,19 @@ FIELDS = (
     "energy_neuron_update_pj",
     "energy_spike_pj",
     "timestep_seconds",
+)
+
+# The compiler's accounting and the time / static-power models: a profile may leave any of them out.
+OPTIONAL = (
+    "compiler_neurons_per_core",
+    "synaptic_memory_words_per_core",
+    "synapses_per_word",
+    "conv_synapses_per_word",
+    "time_synop_ns",
+    "time_neuron_update_ns",
+    "time_spike_ns",
+    "barrier_seconds",
+    "static_power_per_chip_w",
 )
 
 
@@ -42,8 +69,17 @@ RANGES = {
     "state_bits": (True, 1, 64),
     "energy_synop_pj": (False, 1e-9, 1e9),
     "energy_neuron_update_pj": (False, 1e-9, 1e9),
-    "energy_spike_pj": (False, 1e-9, 1e9),
+    "energy_spike_pj": (False, 0, 1e9),  # 0: a calibration that carries the spikes in another term
     "timestep_seconds": (False, 1e-15, 1e3),
+    "compiler_neurons_per_core": (True, 1, 1 << 30),
+    "synaptic_memory_words_per_core": (True, 1, 1 << 40),
+    "synapses_per_word": (True, 1, 1 << 10),
+    "conv_synapses_per_word": (True, 1, 1 << 10),
+    "time_synop_ns": (False, 0, 1e9),
+    "time_neuron_update_ns": (False, 0, 1e9),
+    "time_spike_ns": (False, 0, 1e9),
+    "barrier_seconds": (False, 0, 1e3),
+    "static_power_per_chip_w": (False, 0, 1e6),
 }
 
 
@@ -66,20 +102,48 @@ class Figure:
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """The measured network the calibrated figures rest on, as this project's model counts it: what the
+    report compares the network at hand with."""
+
+    network: str  # e.g. lava-dl's PilotNet LIF
+    basis: str  # the sentence the report prints: what was measured, where, when
+    source: str
+    neurons: float  # neurons of the reference network
+    synops_per_inference: float  # effective synaptic ops (NeuroBench), mean
+    synops_per_neuron_step: float  # activity: synaptic ops per neuron per timestep
+    firing_rate: float  # spikes per neuron per timestep, over the spiking layers
+    busiest_core_synops_per_step: float  # what the time calibration divided by
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     path: str
     figures: dict
+    calibration: Optional[Calibration] = None
 
     def __getitem__(self, key: str) -> Figure:
+        """A figure; an optional one the profile leaves out reads as unknown."""
+        if key not in self.figures and key in OPTIONAL:
+            return Figure(None, "unknown", "not in this profile")
         return self.figures[key]
 
+    def has(self, *keys: str) -> bool:
+        return all(self[k].known for k in keys)
+
     def to_dict(self) -> dict:
-        return dict(
+        out = dict(
             name=self.name,
             path=self.path,
             figures={k: f.to_dict() for k, f in self.figures.items()},
         )
+        if self.calibration is not None:
+            out["calibration"] = self.calibration.to_dict()
+        return out
 
 
 PACKAGED = Path(__file__).resolve().parents[2] / "hardware"
@@ -154,10 +218,27 @@ def load_profile(name_or_path: str) -> Profile:
         raise ConfigError(
             f"{path}: field {missing[0]} is missing (every profile needs {', '.join(FIELDS)})"
         )
-    figures = {k: _figure(path, k, data[k]) for k in FIELDS}
+    figures = {k: _figure(path, k, data[k]) for k in FIELDS + OPTIONAL if k in data}
     for k, f in figures.items():
         _in_range(path, k, f)
-    return Profile(name, str(path), figures)
+    return Profile(name, str(path), figures, _calibration(path, data.get("calibration")))
+
+
+def _calibration(path: Path, raw) -> Optional[Calibration]:
+    if raw is None:
+        return None
+    names = [f for f in Calibration.__dataclass_fields__]
+    if not isinstance(raw, dict) or set(raw) != set(names):
+        raise ConfigError(f"{path}: table calibration must have exactly {', '.join(names)}")
+    for k in names[:3]:
+        if not isinstance(raw[k], str) or not raw[k].strip():
+            raise ConfigError(f"{path}: calibration.{k} must be a non-empty string")
+    for k in names[3:]:
+        if not is_num(raw[k]) or raw[k] <= 0:
+            raise ConfigError(
+                f"{path}: calibration.{k} must be a positive number, got {shown(raw[k])}"
+            )
+    return Calibration(**{k: raw[k] if i < 3 else float(raw[k]) for i, k in enumerate(names)})
 
 
 def _in_range(path: Path, key: str, f: Figure) -> None:

@@ -8,13 +8,16 @@ from typing import Optional
 
 from ..atomic import file_sha256
 from ..errors import CheckpointError
+from ..hardware.calibration import distance, reference
 from ..hardware.counts import layer_activity, static_counts
-from ..hardware.feasibility import ASSUMPTIONS, energy, feasibility
+from ..hardware.feasibility import ASSUMPTIONS, COMPILER_ASSUMPTIONS, energy, feasibility
 from ..hardware.profile import load_profile
+from ..hardware.timing import core_work, static_energy, step_time
 from ..ir import read_model
 from ..simulate import results as sim
 from ..simulate.choices import SOURCE_NAMES
 from .model import (
+    Basis,
     Energy,
     EnergyRange,
     Feasibility,
@@ -23,6 +26,7 @@ from .model import (
     LayerStatic,
     Memory,
     Report,
+    Timing,
     Totals,
 )
 
@@ -69,6 +73,41 @@ def _activity(
     return rows
 
 
+def _work(feas: dict, activity: list[LayerActivity], timesteps: int) -> list[dict]:
+    """Each layer's fullest core per timestep, where the mapper gave its share; else none."""
+    rows = []
+    for c, a in zip(feas["per_layer"], activity):
+        if c.get("share") is None:
+            return []
+        rows.append(
+            core_work(
+                c["layer"],
+                c["share"],
+                c["neurons_per_core"],
+                a.synops.per_inference_mean,
+                a.spikes_out.per_inference_mean,
+                timesteps,
+            )
+        )
+    return rows
+
+
+def calibration_figures(
+    activity: list[LayerActivity], totals: Totals, work: list[dict], t: int
+) -> dict:
+    """This network's figures in the calibration's terms (``hardware.calibration.reference``)."""
+    spiking = [a for a in activity if a.firing_rate is not None]
+    neurons = sum(a.neuron_updates_per_inference for a in activity) / t
+    return reference(
+        neurons,
+        totals.synops_per_inference_mean,
+        sum(a.spikes_out.per_inference_mean for a in spiking),
+        sum(a.neuron_updates_per_inference for a in spiking) / t or 1,
+        t,
+        work or [dict(synops=0.0)],
+    )
+
+
 def build_report(sim_dir: str, hardware: str = "loihi2", netx_path: Optional[str] = None) -> Report:
     """The report of a ``simulate`` folder: the chip backend's counts (the emulator's or Lava's, read
     the same way), PyTorch's beside them when simulated, on the IR of the netx file."""
@@ -105,6 +144,11 @@ def build_report(sim_dir: str, hardware: str = "loihi2", netx_path: Optional[str
         1 for layer in layers if layer.kind != "input"
     )  # an input neuron takes its input in the same step
     typed = [LayerStatic.from_dict(s) for s in statics]
+    feas = feasibility(statics, profile, net.input_bits)
+    work = _work(feas, activity[chip], t)
+    timing = step_time(work, profile, t, pipeline) if work else None
+    static = static_energy(feas["chips"], timing, profile)  # the same under the mean and the max
+    cal = profile.calibration
     return Report(
         sim_dir=sim_dir,
         netx_file=path,
@@ -126,7 +170,7 @@ def build_report(sim_dir: str, hardware: str = "loihi2", netx_path: Optional[str
         totals=totals,
         ann_macs_per_inference=sum(s.ann_macs for s in typed),
         memory=Memory.of(typed),
-        feasibility=Feasibility.from_dict(feasibility(statics, profile, net.input_bits)),
+        feasibility=Feasibility.from_dict(feas),
         energy=EnergyRange(
             mean=Energy.from_dict(
                 energy(
@@ -134,6 +178,7 @@ def build_report(sim_dir: str, hardware: str = "loihi2", netx_path: Optional[str
                     main.neuron_updates_per_inference,
                     main.spikes_per_inference_mean,
                     profile,
+                    static,
                 )
             ),
             max=Energy.from_dict(
@@ -142,6 +187,7 @@ def build_report(sim_dir: str, hardware: str = "loihi2", netx_path: Optional[str
                     main.neuron_updates_per_inference,
                     main.spikes_per_inference_max,
                     profile,
+                    static,
                 )
             ),
         ),
@@ -154,5 +200,9 @@ def build_report(sim_dir: str, hardware: str = "loihi2", netx_path: Optional[str
             if not profile["timestep_seconds"].known
             else t * profile["timestep_seconds"].value,
         ),
-        assumptions=list(ASSUMPTIONS),
+        assumptions=list(COMPILER_ASSUMPTIONS if feas["accounting"] == "compiler" else ASSUMPTIONS),
+        timing=None if timing is None else Timing.from_dict(timing),
+        basis=None
+        if cal is None or not work
+        else Basis.from_dict(distance(cal, calibration_figures(activity[chip], main, work, t))),
     )

@@ -19,17 +19,17 @@ from typing import Any, Optional, Union
 
 from .. import __version__
 from ..errors import CheckpointError, version_problem
-from ..hardware.profile import Figure, Profile
+from ..hardware.profile import Calibration, Figure, Profile
 from ..simulate.results import Comparison, read_comparison
 
 FORMAT = "tna-deploy-report"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 REPORT = "report.json"
 REDO = "re-run tna-deploy report"
 
 
 def _omitted_when_none(**kw):
-    """A field report.json leaves out when it is None (absent in older version-2 reports)."""
+    """A field report.json leaves out when it is None (absent in older reports, or not modelled)."""
     return field(default=None, metadata={"omit_none": True}, **kw)
 
 
@@ -75,7 +75,13 @@ def _to_json(value):
 
 
 def _profile(raw: dict) -> Profile:
-    return Profile(raw["name"], raw["path"], {k: Figure(**f) for k, f in raw["figures"].items()})
+    cal = raw.get("calibration")
+    return Profile(
+        raw["name"],
+        raw["path"],
+        {k: Figure(**f) for k, f in raw["figures"].items()},
+        None if cal is None else Calibration(**cal),
+    )
 
 
 def _from_json(tp, raw):
@@ -214,9 +220,17 @@ class Memory(Node):
 class LayerCores(Node):
     layer: str
     cores: Optional[int]  # None when a limit it depends on is unknown
-    binding: Optional[str]  # the limit that sets the cores: neurons or synaptic_memory
+    # the limit that sets the cores: neurons or synaptic_memory; with the compiler's accounting also
+    # tile_shape (a power-of-two tile width alone cuts the layer) or none
+    binding: Optional[str]
     by_limit: dict[str, int]
     fan_in_within_limit: Optional[bool]
+    # the compiler's accounting only (hardware.mapper): the fullest core's tile ([c, y, x] of a spatial
+    # layer, [neurons] of a dense one), its neurons and synaptic-memory words, its share of the layer
+    tile: Optional[list[int]] = _omitted_when_none()
+    neurons_per_core: Optional[int] = _omitted_when_none()
+    synaptic_words_per_core: Optional[int] = _omitted_when_none()
+    share: Optional[float] = _omitted_when_none()
 
 
 @dataclass
@@ -240,6 +254,7 @@ class Feasibility(Node):
     weight_bits_exceeded: Optional[list[str]] = _omitted_when_none()  # None: not checked
     input_bits_within_limit: Optional[bool] = None  # None: unknown (or not checked)
     state_overflow_possible: Optional[list[StateOverflow]] = _omitted_when_none()
+    accounting: Optional[str] = _omitted_when_none()  # compiler, or per-core limits
 
     def to_dict(self) -> dict:
         out = Node.to_dict(self)
@@ -274,15 +289,29 @@ class EnergyTerm(Node):
 
 
 @dataclass
+class StaticEnergy(Node):
+    """chips x static power per chip x seconds per inference (``hardware.timing.static_energy``)."""
+
+    chips: int
+    watts_per_chip: float
+    watts_per_chip_max: float
+    status: str
+    nJ: float  # low power x the short inference
+    nJ_max: float  # high power x the long inference
+
+
+@dataclass
 class Energy(Node):
-    """Energy per inference in nJ as a range (``hardware.feasibility.energy``)."""
+    """Energy per inference in nJ as a range (``hardware.feasibility.energy``); with the static part
+    where the profile has static power and the time model."""
 
     low_nJ: float
     high_nJ: float
-    kind: str  # estimate, lower bound, upper bound, mixed bounds, partial
+    kind: str  # estimate, calibrated estimate, lower bound, upper bound, mixed bounds, partial
     complete: bool
     depends_on_unknown: list[str]
     terms: list[EnergyTerm]
+    static: Optional[StaticEnergy] = _omitted_when_none()
 
 
 @dataclass
@@ -298,6 +327,55 @@ class Latency(Node):
     first_result_after_steps: int
     steady_state_steps_per_inference: int
     seconds: Optional[float]  # None unless the profile knows the timestep
+
+
+@dataclass
+class CoreWork(Node):
+    """One layer's fullest core, per timestep (mean over the inference)."""
+
+    layer: str
+    synops: float
+    updates: float
+    spikes: float
+
+
+@dataclass
+class Timing(Node):
+    """The time model's ranges (``hardware.timing.step_time``): seconds per step from the busiest core's
+    slowest resource plus the barrier; per inference (T steps, pipelined) and inferences per second.
+    Every figure but ``depends_on_unknown`` is None when the profile lacks the barrier or every term."""
+
+    depends_on_unknown: list[str]
+    seconds_per_step_low: Optional[float] = None
+    seconds_per_step_high: Optional[float] = None
+    seconds_per_inference_low: Optional[float] = None
+    seconds_per_inference_high: Optional[float] = None
+    inferences_per_second_low: Optional[float] = None
+    inferences_per_second_high: Optional[float] = None
+    first_result_seconds_low: Optional[float] = None
+    first_result_seconds_high: Optional[float] = None
+    busiest_layer: Optional[str] = None  # at the high end
+    binding_term: Optional[str] = None  # synaptic ops, neuron updates or spikes sent
+    busiest_layer_low: Optional[str] = None
+    binding_term_low: Optional[str] = None
+    kind: Optional[str] = None  # estimate, calibrated estimate, partial
+    cores: list[CoreWork] = field(default_factory=list)
+
+    @property
+    def known(self) -> bool:
+        return self.seconds_per_step_low is not None
+
+
+@dataclass
+class Basis(Node):
+    """What the calibrated figures rest on, and how far this network is from it
+    (``hardware.calibration.distance``): each ratio is this network's figure over the reference's."""
+
+    network: str
+    basis: str
+    here: dict[str, float]
+    ratios: dict[str, float]
+    within_2x: bool
 
 
 # ---- the report -------------------------------------------------------------------------------------
@@ -328,6 +406,8 @@ class Report(Node):
     energy: EnergyRange
     latency: Latency
     assumptions: list[str]
+    timing: Optional[Timing] = _omitted_when_none()  # absent when the profile has no time model
+    basis: Optional[Basis] = _omitted_when_none()  # absent when the profile has no calibration
     tna_deploy_version: str = __version__
 
     @property

@@ -86,11 +86,66 @@ def summary_lines(r: Report) -> list[str]:
         ),
         "- **format limits**: " + limits_text(feas),
         "- **energy per inference**: " + energy_text(r.energy.mean),
+        "- **time**: " + timing_text(r),
         f"- **latency**: {lat.timesteps_per_inference} timesteps per inference once the "
         f"{lat.pipeline_layers}-layer pipeline is full (first result after "
-        f"{lat.first_result_after_steps} steps); seconds: {_n(lat.seconds)}",
+        f"{lat.first_result_after_steps} steps); seconds: " + latency_seconds(r),
     ]
+    if r.basis is not None:
+        lines.append("- **basis**: " + basis_text(r))
     return lines
+
+
+def _span(lo: float, hi: float, scale: float, unit: str, digits: int = 3) -> str:
+    return f"{lo * scale:,.{digits}g} to {hi * scale:,.{digits}g} {unit}"
+
+
+def timing_text(r: Report) -> str:
+    tm = r.timing
+    if tm is None or not tm.known:
+        missing = tm.depends_on_unknown if tm is not None else []
+        return "unknown" + (
+            f" (the profile lacks {', '.join(missing)})"
+            if missing
+            else " (the profile has no time model, or the cores are unknown)"
+        )
+    return (
+        f"{_span(tm.seconds_per_step_low, tm.seconds_per_step_high, 1e6, 'us')} per step, "
+        f"{_span(tm.seconds_per_inference_low, tm.seconds_per_inference_high, 1e3, 'ms')} per "
+        f"inference, {_span(tm.inferences_per_second_low, tm.inferences_per_second_high, 1, 'inferences/s')} "
+        f"({tm.kind}; busiest core: {tm.busiest_layer_low}, {tm.binding_term_low}"
+        + (
+            f"; at the high end {tm.busiest_layer}, {tm.binding_term}"
+            if (tm.busiest_layer, tm.binding_term) != (tm.busiest_layer_low, tm.binding_term_low)
+            else ""
+        )
+        + (f"; lacks {', '.join(tm.depends_on_unknown)}" if tm.depends_on_unknown else "")
+        + ")"
+    )
+
+
+def latency_seconds(r: Report) -> str:
+    tm = r.timing
+    if tm is not None and tm.known:
+        return f"{_span(tm.first_result_seconds_low, tm.first_result_seconds_high, 1e3, 'ms')} to the first result"
+    return _n(r.latency.seconds)
+
+
+def basis_text(r: Report) -> str:
+    b = r.basis
+    names = {
+        "neurons": "neurons",
+        "synops_per_inference": "synaptic ops per inference",
+        "synops_per_neuron_step": "synaptic ops per neuron-step",
+        "firing_rate": "firing rate",
+        "busiest_core_synops_per_step": "busiest core's synaptic ops per step",
+    }
+    ratios = ", ".join(f"{names[k]} x{v:.3g}" for k, v in b.ratios.items())
+    return f"time and energy {b.basis}; this network against {b.network}: {ratios} " + (
+        "(within 2x of it on every figure)"
+        if b.within_2x
+        else "(more than 2x from it on some figure: the figures extrapolate the calibration)"
+    )
 
 
 def limits_text(feas: Feasibility) -> str:
@@ -117,11 +172,25 @@ def limits_text(feas: Feasibility) -> str:
     return "; ".join(parts)
 
 
+def _energy(nj: float) -> str:
+    for unit, scale in (("mJ", 1e6), ("uJ", 1e3)):
+        if abs(nj) >= scale:
+            return f"{nj / scale:,.3g} {unit}"
+    return f"{nj:,.1f} nJ"
+
+
 def energy_text(e: Energy) -> str:
     def rng(lo, hi):
-        return f"{lo:,.1f} nJ" if lo == hi else f"{lo:,.1f} to {hi:,.1f} nJ"
+        return _energy(lo) if lo == hi else f"{_energy(lo)} to {_energy(hi)}"
 
     if e.complete:
+        if e.static is not None:
+            st = e.static
+            return (
+                f"{rng(e.low_nJ, e.high_nJ)} ({e.kind}: static {rng(st.nJ, st.nJ_max)} on "
+                f"{st.chips} chip{'s' if st.chips > 1 else ''}, dynamic "
+                f"{rng(e.low_nJ - st.nJ, e.high_nJ - st.nJ_max)})"
+            )
         return f"{rng(e.low_nJ, e.high_nJ)} ({e.kind})"
     known = [f"{t.term} {rng(t.nJ, t.nJ_max)} ({t.status})" for t in e.terms if t.nJ is not None]
     missing = e.depends_on_unknown
@@ -193,7 +262,25 @@ def figure_rows(r: Report) -> list[list[str]]:
 
 
 def energy_rows(e: Energy) -> list[list[str]]:
-    return [[t.term, _n(t.count), _n(t.pj_per_op), t.status, _n(t.nJ)] for t in e.terms]
+    def rng(lo, hi):
+        return _n(lo) if hi is None or hi == lo else f"{_n(lo)} to {_n(hi)}"
+
+    rows = [
+        [t.term, _n(t.count), rng(t.pj_per_op, t.pj_per_op_max), t.status, rng(t.nJ, t.nJ_max)]
+        for t in e.terms
+    ]
+    if e.static is not None:
+        st = e.static
+        rows.append(
+            [
+                "static power",
+                f"{st.chips} chip(s) x the inference",
+                f"{rng(st.watts_per_chip, st.watts_per_chip_max)} W per chip",
+                st.status,
+                rng(st.nJ, st.nJ_max),
+            ]
+        )
+    return rows
 
 
 # ---- the document both formats lay out ---------------------------------------------------------------
@@ -252,8 +339,40 @@ def document(r: Report) -> list:
         Table(["figure", "value", "status", "source"], figure_rows(r), "hw"),
         Heading("Energy terms (mean inference)"),
         Table(["term", "count", "pJ per op", "status", "nJ"], energy_rows(r.energy.mean)),
+        *time_blocks(r),
         Heading("Assumptions"),
         Bullets(r.assumptions),
+    ]
+
+
+def time_blocks(r: Report) -> list:
+    """The time model's per-layer work on each layer's fullest core (with the compiler's accounting)."""
+    tm = r.timing
+    if tm is None or not tm.cores:
+        return []
+    cores = {c.layer: c for c in r.feasibility.per_layer}
+    rows = [
+        [
+            w.layer,
+            _n(cores[w.layer].cores),
+            "x".join(str(v) for v in reversed(cores[w.layer].tile or [])),
+            _n(w.synops),
+            _n(w.updates),
+            _n(w.spikes),
+        ]
+        for w in tm.cores
+    ]
+    header = [
+        "layer",
+        "cores",
+        "tile (x-y-c or neurons)",
+        "synaptic ops",
+        "neuron updates",
+        "spikes sent",
+    ]
+    return [
+        Heading("Time model: the fullest core of each layer, per timestep"),
+        Table(header, rows),
     ]
 
 
