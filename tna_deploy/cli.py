@@ -15,6 +15,7 @@ from . import __version__
 from .cli_options import choices_help, config_options, train_config
 from .errors import TnaError
 from .export.formats import FORMATS
+from .export.onnx_opsets import DEFAULT_OPSET, OPSETS
 from .simulate.choices import BACKENDS, DRIVES, RECORD_FIELDS
 from .train.config import DATASETS, ENGINES, PRESETS
 
@@ -214,7 +215,13 @@ def evaluate(run_dir, limit_test, data_dir, as_json):
     help="Export even where the largest graded input can push the first "
     "layer's current past Loihi's 24 bits (the chip then differs from PyTorch on such inputs).",
 )
-def export(source, fmt, out, allow_overflow):
+@click.option(
+    "--opset",
+    type=click.Choice([str(o) for o in OPSETS]),
+    help=f"ONNX opset of --format onnx [{DEFAULT_OPSET}: the lowest that onnxruntime and onnx's "
+    f"ReferenceEvaluator both run].",
+)
+def export(source, fmt, out, allow_overflow, opset):
     """Write a run's base network (never the twin) for Loihi 2 or another runtime, and check the file.
 
     SOURCE is a run folder; for onnx and nir it may also be a netx file written earlier.
@@ -224,11 +231,13 @@ def export(source, fmt, out, allow_overflow):
       tna-deploy export runs/demo --format netx --out export/demo.net
       tna-deploy export runs/demo --format onnx --out export/demo.onnx
       tna-deploy export export/demo.net --format nir --out export/demo.nir
+      tna-deploy export export/demo.net --format onnx --opset 17 --out export/demo-17.onnx
     """
     from .atomic import check_apart, check_writable
     from .cli_print import exported
-    from .export.formats import default_out, load_source, writer
+    from .export.formats import default_out, load_source, writer, writer_options
 
+    options = writer_options(fmt, {"opset": int(opset) if opset else None})
     out = out or default_out(source, fmt)
     run_files = (
         [os.path.join(source, n) for n in os.listdir(source)] if os.path.isdir(source) else []
@@ -236,7 +245,7 @@ def export(source, fmt, out, allow_overflow):
     check_apart(out, [source, *run_files])
     write = writer(fmt, source)  # refuses a source the format cannot take, or a missing library
     check_writable(os.path.dirname(os.path.abspath(out)))
-    exported(write(load_source(source, allow_overflow), out))
+    exported(write(load_source(source, allow_overflow), out, **options))
 
 
 @main.command()

@@ -21,6 +21,7 @@ class Format:
     writer: str  # "module:function" under tna_deploy.export: (Source, path) -> Exported
     needs: str = ""  # the pip extra it needs, if any
     no_file: str = ""  # why a netx file is no source for it; empty where it is one
+    options: tuple = ()  # the export options (CLI flags) its writer takes as keywords
 
 
 FORMATS = {
@@ -36,6 +37,7 @@ FORMATS = {
         ".onnx",
         "onnx_writer:export_onnx",
         "onnx",
+        options=("opset",),
     ),
     "nir": Format(
         "NIR graph (Conv2d / Linear / CubaLIF) for snnTorch, Norse, Sinabs, SpiNNaker2 and other NIR "
@@ -80,6 +82,19 @@ def writer(fmt: str, source: str):
         raise ConfigError(
             f"--format {fmt} needs the {e.name} package: pip install 'tna-deploy[{spec.needs}]'"
         ) from None
+
+
+def writer_options(fmt: str, given: dict) -> dict:
+    """The options given (``None`` is not given) as keywords for ``fmt``'s writer; one that the format
+    does not take is refused in one line."""
+    given = {k: v for k, v in given.items() if v is not None}
+    for name in given:
+        if name not in FORMATS[fmt].options:
+            takers = [f for f, spec in FORMATS.items() if name in spec.options]
+            raise ConfigError(
+                f"--{name} applies to --format {' / '.join(takers)}, not --format {fmt}"
+            )
+    return given
 
 
 def default_out(source: str, fmt: str) -> str:

@@ -8,16 +8,20 @@ The mapping, in weight units (one unit = one integer weight on a spike; Loihi's 
   * NIR's CubaLIF is continuous: ``tau_syn dI/dt = -I + w_in S``, ``tau_mem dv/dt = (v_leak - v) + r I``.
     Discretized with Euler at ``dt = DT`` (snnTorch's convention) it is ``I = (1 - dt/tau_syn) I + S``,
     ``v = (1 - dt/tau_mem) v + I``, which is Loihi's CUBA when ``tau_syn = dt * 4096 / iDecay``,
-    ``tau_mem = dt * 4096 / vDecay``, ``w_in = tau_syn / dt``, ``r = tau_mem / dt`` (a decay of 0 is an
-    infinite time constant), ``v_threshold = vThMant``, ``v_reset = 0``; a Loihi bias (added to v each
-    step) is ``v_leak = bias * tau_mem / dt``.
+    ``tau_mem = dt * 4096 / vDecay``, ``w_in = tau_syn / dt``, ``r = tau_mem / dt``, ``v_threshold =
+    vThMant``, ``v_reset = 0``; a Loihi bias (added to v each step) is ``v_leak = bias * tau_mem / dt``.
+  * a decay of 0 (no leak: the read-out's voltage, a current that never decays) is the finite time
+    constant ``dt * 2^25``, never infinity: NIR's equations with ``tau = r = inf`` hold ``inf / inf``, which a
+    reader that follows them literally (Norse computes ``dt / tau_mem * (r * I)``) turns into NaN.
+    ``1 - 2^-25`` is 1 in float32, so a float32 reader sees no leak at all.
   * conv weights are the file's integers; dense weights are what Lava computes with: netx's
     re-scaled, truncated 8-bit weights times ``2^weight_exp``.
   * every node keeps the exact integers in its metadata (``tna_deploy_*``: weights, decays, threshold,
     weight_exp), so a fixed-point backend can rebuild the chip's arithmetic exactly.
 What NIR does not say, and therefore differs from Loihi 2's fixed point: the decays are real products,
 not ``trunc(x * (4096 - d) / 4096)``; the dense sum is not floored after the ``2^weight_exp`` shift; the
-current does not wrap at 24 bits nor the voltage clip at 2^23; and time is not part of NIR, so a reader
+current does not wrap at 24 bits nor the voltage clip at 2^23; a float64 reader leaks a state without
+decay by 2^-25 of itself a step; and time is not part of NIR, so a reader
 runs every layer in the same step (Lava's one step of latency per layer removed, as in the emulator).
 The order within a step is Loihi's: the voltage integrates the current of the same step.
 """
@@ -25,7 +29,6 @@ The order within a step is Loihi's: the voltage integrates the current of the sa
 from __future__ import annotations
 
 import io
-import math
 
 import numpy as np
 
@@ -36,6 +39,7 @@ from ..ir import DeployedNet, Layer, dense_weight_bits
 from .writable import refuse_unwritable
 
 DT = 1e-4  # the step NIR's time constants assume (snnTorch's import uses 1e-4)
+NO_DECAY_STEPS = 2**25  # the time constant, in steps, of a decay of 0 (see the module doc)
 
 
 class NirExportError(TnaError):
@@ -43,8 +47,9 @@ class NirExportError(TnaError):
 
 
 def tau(d: int) -> float:
-    """A 12-bit decay as a time constant at ``DT``: ``1 - DT / tau == 1 - d / 4096``."""
-    return math.inf if d == 0 else DT * DECAY_UNITY / d
+    """A 12-bit decay as a time constant at ``DT``: ``1 - DT / tau == 1 - d / 4096``; a decay of 0 as
+    ``DT * NO_DECAY_STEPS``, finite, so that ``r`` and ``w_in`` (``tau / DT``) are finite too."""
+    return DT * (NO_DECAY_STEPS if d == 0 else DECAY_UNITY / d)
 
 
 def _cuba(nir, layer: Layer):
@@ -53,10 +58,6 @@ def _cuba(nir, layer: Layer):
     full = lambda v: np.full(shape, v, dtype=np.float64)  # noqa: E731
     t_syn, t_mem = tau(n.current_decay), tau(n.voltage_decay)
     bias = layer.bias_per_neuron()
-    if bias is not None and math.isinf(t_mem):
-        raise NirExportError(
-            f"layer {layer.name}: a bias on a neuron without voltage decay has no NIR v_leak"
-        )
     v_leak = np.zeros(shape) if bias is None else bias.astype(np.float64) * (t_mem / DT)
     meta = dict(
         tna_deploy_layer=layer.name,

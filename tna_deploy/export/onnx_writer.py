@@ -16,6 +16,8 @@ Integer-exact by construction:
     float64 Conv, so such a conv is refused); a conv that could pass 2^23 wraps to 24 bits as Lava's;
   * the CUBA neuron runs in float64 (exact integers below 2^53): ``trunc(x * keep / 4096)`` for the
     decays (``x - Mod(x, 1, fmod=1)`` is trunc), the 24-bit wrap of u, the clip of v, ``v > vth << 6``.
+The opset is ``--opset`` (``onnx_opsets.py``: 17 to 23, the same graph in each), 19 by default: the
+lowest that both onnxruntime and onnx's own ``ReferenceEvaluator`` run.
 Time is unrolled: T is fixed by the deployed network (netx files carry it), every step is visible in
 a graph viewer, and plain ops run in every ONNX runtime, where Loop/Scan support varies. The synapses
 fold T into the batch (one Conv / MatMul per layer for all steps); only the neuron is per step.
@@ -40,10 +42,8 @@ from ..ir import DeployedNet, Layer, dense_weight_bits
 from ..ir.onnx_model import FORMAT, FORMAT_VERSION  # the format's name and version: its reader's
 from ..ir.serial import describe
 from ..memory import refuse_over
+from .onnx_opsets import DEFAULT_OPSET, OPSETS, opset_problem, reference_gap
 from .writable import refuse_unwritable
-
-OPSET = 17
-IR_VERSION = 8  # what onnxruntime >= 1.14 reads with opset 17
 
 
 class OnnxExportError(TnaError):
@@ -242,9 +242,11 @@ def _synapse(
     return a, bound
 
 
-def build_model(net: DeployedNet):
-    """The ``onnx.ModelProto`` of ``net`` (see the module doc)."""
+def build_model(net: DeployedNet, opset: int = DEFAULT_OPSET):
+    """The ``onnx.ModelProto`` of ``net`` at ``opset`` (see the module doc and ``onnx_opsets.py``)."""
     refuse_unwritable(net, "ONNX", OnnxExportError)
+    if opset not in OPSETS:  # before building: the graph's ops are not needed to say so
+        raise OnnxExportError(opset_problem(opset, ()))
     from onnx import TensorProto, helper
 
     if net.timesteps is None:
@@ -300,11 +302,14 @@ def build_model(net: DeployedNet):
     inputs = [
         helper.make_tensor_value_info("spikes", TensorProto.INT32, ["N", *net.input_shape, steps])
     ]
+    problem = opset_problem(opset, (n.op_type for n in g.nodes))
+    if problem:
+        raise OnnxExportError(problem)
     graph = helper.make_graph(g.nodes, "tna_deploy_loihi2", inputs, outputs, g.inits)
     model = helper.make_model(
         graph,
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        ir_version=IR_VERSION,
+        opset_imports=[helper.make_opsetid("", opset)],
+        ir_version=OPSETS[opset],
         producer_name="tna-deploy",
         producer_version=__version__,
         doc_string="Loihi 2 fixed-point CUBA network, integer-exact; see tna_deploy/export/"
@@ -325,9 +330,12 @@ def build_model(net: DeployedNet):
     return model
 
 
-def write_onnx(net: DeployedNet, path: str, check_samples: int = 4) -> dict:
-    """Write ``net`` to ``path`` atomically once ``onnx.checker`` passes and onnxruntime computes the
-    emulator's integers on ``check_samples`` random inputs (skipped without onnxruntime); returns a summary."""
+def write_onnx(
+    net: DeployedNet, path: str, check_samples: int = 4, opset: int = DEFAULT_OPSET
+) -> dict:
+    """Write ``net`` at ``opset`` to ``path`` atomically once ``onnx.checker`` passes and onnxruntime
+    computes the emulator's integers on ``check_samples`` random inputs (skipped without onnxruntime);
+    returns a summary, which says whether onnx's ReferenceEvaluator runs the file too."""
     import onnx
 
     if check_samples:  # the memory guard: onnxruntime and the emulator each run the samples
@@ -336,7 +344,7 @@ def write_onnx(net: DeployedNet, path: str, check_samples: int = 4) -> dict:
             f"checking the ONNX export on {check_samples} samples ({largest_layer(net)})",
             "export a smaller network",
         )
-    model = build_model(net)
+    model = build_model(net, opset)
     onnx.checker.check_model(model, full_check=True)
     data = model.SerializeToString()
     checked = check_against_emulator(net, data, check_samples) if check_samples else "not checked"
@@ -346,8 +354,15 @@ def write_onnx(net: DeployedNet, path: str, check_samples: int = 4) -> dict:
         for t in model.graph.initializer
         if t.data_type in (3, 5)
     )
+    gap = reference_gap(opset, {n.op_type for n in model.graph.node})
     return dict(
-        nodes=len(model.graph.node), opset=OPSET, weight_bytes=int(weights), checked=checked
+        nodes=len(model.graph.node),
+        opset=opset,
+        weight_bytes=int(weights),
+        checked=checked,
+        runs_in=f"onnxruntime ({gap}; --opset {DEFAULT_OPSET} runs in both)"
+        if gap
+        else "onnxruntime and onnx's ReferenceEvaluator",
     )
 
 
@@ -371,9 +386,15 @@ def check_against_emulator(net: DeployedNet, data: bytes, samples: int) -> str:
     x = random_inputs(net, samples)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    got = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"]).run(
-        None, {"spikes": x}
-    )
+    try:
+        sess = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # noqa: BLE001 -- onnxruntime's own exception types, one line each
+        first = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        raise OnnxExportError(
+            f"onnxruntime {ort.__version__} cannot load the model ({first}); an older onnxruntime "
+            f"loads a lower --opset"
+        ) from None
+    got = sess.run(None, {"spikes": x})
     want = Emulator(net).run(x)
     if not np.array_equal(got[0].astype(np.float64), want.logits):
         raise OnnxExportError(
@@ -391,8 +412,8 @@ def check_against_emulator(net: DeployedNet, data: bytes, samples: int) -> str:
     )
 
 
-def export_onnx(src, path: str):
+def export_onnx(src, path: str, opset: int = DEFAULT_OPSET):
     """The ``--format onnx`` writer (``export/formats.py``): ``write_onnx`` of the source's IR."""
     from .formats import ir_summary
 
-    return ir_summary("onnx", src, path, write_onnx(src.net, path))
+    return ir_summary("onnx", src, path, write_onnx(src.net, path, opset=opset))

@@ -28,18 +28,30 @@ def session(data: bytes):
 
 def check_graph(path: str, net: DeployedNet, data: bytes) -> None:
     """A tna-deploy ONNX file carries its network (the IR) in its metadata, and its graph is what the
-    writer builds from that network: anything else (an opset or IR version changed, a node removed,
-    an input made huge, a tensor moved to external data that would make onnxruntime read another
-    file) is refused in one line before onnxruntime parses a byte of it."""
+    writer builds from that network at the file's opset, one of those it writes (``onnx_opsets.py``):
+    anything else (an opset it does not write, an IR version changed, a node removed, an input made
+    huge, a tensor moved to external data that would make onnxruntime read another file) is refused
+    in one line before onnxruntime parses a byte of it."""
     import onnx
 
-    from ..export.onnx_writer import build_model
+    from ..export.onnx_opsets import opset_problem
+    from ..export.onnx_writer import OnnxExportError, build_model
 
     try:
         model = onnx.ModelProto.FromString(data)
     except Exception:  # noqa: BLE001 -- protobuf's DecodeError and friends
         raise FormatError(f"{path}: not a readable ONNX model; re-export it") from None
-    want = build_model(net)
+    opsets = [(o.domain, o.version) for o in model.opset_import]
+    opset = opsets[0][1] if len(opsets) == 1 and opsets[0][0] in ("", "ai.onnx") else None
+    problem = opset_problem(opset, ()) if opset is not None else f"opsets {opsets}"
+    if problem:
+        raise FormatError(f"{path}: {problem}; re-export it with tna-deploy export --format onnx")
+    try:
+        want = build_model(net, opset)
+    except OnnxExportError as e:  # an op of the graph missing at the file's opset
+        raise FormatError(
+            f"{path}: {e}; re-export it with tna-deploy export --format onnx"
+        ) from None
     same = (
         model.ir_version == want.ir_version
         and list(model.opset_import) == list(want.opset_import)
