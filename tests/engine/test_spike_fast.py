@@ -122,3 +122,20 @@ def test_bias_drive_takes_the_fused_path(monkeypatch):
     _three_ways(net, halves, monkeypatch, drive="bias", steps=5)
     one = Emulator(net, drive="bias").run(frames[:1], steps=16)
     assert np.array_equal(one.spikes[1], got.spikes[1][:1])
+
+
+@pytest.mark.parametrize("steps", [1, 9, 16, 32, 33])
+def test_inputs_constant_through_the_window_and_not(steps, monkeypatch):
+    """Input neurons whose inputs hold through the window take cached spike trains (T <= 32): a change at
+    the last step, a value past 2^17 and T past 32 take the step-by-step kernels; all give the same spikes."""
+    n = Neuron(threshold=25, current_decay=4096, voltage_decay=1024)
+    rng = np.random.default_rng(steps)
+    w = rng.integers(-40, 41, (6, 3, 3, 3))
+    net = _net(w, n, bias=rng.integers(-3, 4, (3, 11, 11)))
+    frames = rng.integers(-5, 77, (4, 3, 11, 11))
+    x = np.repeat(frames[..., None], steps, axis=-1).astype(np.int32)
+    x[1, 0, 3, 3, -1] += 1
+    x[2, 2, 7, 1] = (1 << 17) + 1
+    x[3, 1, 2, 2] = -(1 << 17) + 1
+    got = _three_ways(net, x, monkeypatch)
+    assert got.spikes[0].sum() > 0

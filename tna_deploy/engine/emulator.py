@@ -132,11 +132,11 @@ class Emulator:
         if self.drive == "bias":
             if steps is None or steps < 1:
                 raise ValueError("a bias-driven input needs the number of steps to run")
-            bias_in = torch.from_numpy(x.astype(np.float64) * (1 << 6))
             if self.stream is None:
-                fast = _spike_path_trace(self, None, record, bias_in, int(steps))
+                fast = _spike_path_trace(self, None, record, x, int(steps))
                 if fast is not None:
                     return fast
+            bias_in = torch.from_numpy(x.astype(np.float64) * (1 << 6))
             x = np.zeros(x.shape + (int(steps),), dtype=np.int32)
         if self.stream is None:
             return self._run(x, record, bias_in)
@@ -250,14 +250,14 @@ def _join(pieces: list, steps: int) -> NeuronOut:
 
 
 def _spike_path_trace(
-    emulator: Emulator, x: Optional[np.ndarray], record: tuple, bias_in=None, steps: int = 0
+    emulator: Emulator, x: Optional[np.ndarray], record: tuple, frames=None, steps: int = 0
 ) -> Optional[Trace]:
     """The fused C++ path's trace (the same integers), or None where it does not apply; x None:
-    the input neuron driven by ``bias_in`` for ``steps`` steps."""
+    the input neuron driven by the bias mantissas ``frames`` for ``steps`` steps."""
     from . import spike_path
 
     path = spike_path.plan(emulator, record)
-    return path.run(x, bias_in, steps) if path is not None else None
+    return path.run(x, frames, steps) if path is not None else None
 
 
 def _from_channels_last(x: torch.Tensor) -> torch.Tensor:

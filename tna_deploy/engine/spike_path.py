@@ -248,17 +248,19 @@ class SpikePath:
         self.input_neuron = input_neuron
         self.input_shape = tuple(input_shape)
 
-    def run(self, x: Optional[np.ndarray], bias=None, steps: int = 0) -> Optional[Trace]:
+    def run(self, x: Optional[np.ndarray], frames=None, steps: int = 0) -> Optional[Trace]:
         """``x`` (K, *input_shape, T): the emulator's :meth:`run` input; or, with an input neuron, x None
-        and ``bias`` (K, *input_shape) its per-sample bias in state units (``drive="bias"``) for ``steps``
-        steps. None where the path cannot take it."""
+        and ``frames`` (K, *input_shape) its per-sample bias mantissas (``drive="bias"``: the input neuron
+        gains frame << 6 every step) for ``steps`` steps. None where the path cannot take it."""
+        bias = None
         if x is None:
-            if bias is None or not self.input_neuron or steps < 1:
+            if frames is None or not self.input_neuron or steps < 1:
                 return None
-            bias = bias.reshape(bias.shape[0], -1)
-            if bias.shape[1] != int(np.prod(self.input_shape)) or not len(bias):
+            frames = np.asarray(frames)
+            if tuple(frames.shape[1:]) != self.input_shape or not len(frames):
                 return None
-            k, t, xin, prev = bias.shape[0], int(steps), None, None
+            k, t, xin, prev = frames.shape[0], int(steps), None, None
+            bias = _sample_bias(frames.reshape(k, -1), _fresh(self.steps[0].neuron))
         elif x.ndim < 2 or tuple(x.shape[1:-1]) != self.input_shape or 0 in x.shape:
             return None  # the torch path says what is wrong
         else:
@@ -301,20 +303,17 @@ class SpikePath:
         return s.fast and FAST and getattr(self.kernels, "fast", False)
 
     def _input(self, s: _Step, x, kt: tuple, bias, out: torch.Tensor, last_v, threads: int) -> None:
-        """The input layer on x (K, N, T) int32, or on zeros (x None) with ``bias`` (K, N) per sample."""
+        """The input layer on x (K, N, T) int32, or on zeros (x None) with ``bias`` (K, N) per sample:
+        :func:`_sample_bias`'s pair."""
         k, t = kt
         n = int(np.prod(s.out_shape))
         c = s.out_frame[2] if len(s.out_shape) == 3 else 1  # 1D inputs: one channel of n pixels
-        if bias is not None:
-            bias = bias.reshape(k, n).to(torch.float64).contiguous()
-        b, b_int = (s.bias, s.bias_int) if bias is None else (bias, None)
+        b, b_int = (s.bias, s.bias_int) if bias is None else (bias[1], bias[0])
         if (x is not None and tuple(x.shape) != (k, n, t)) or out.numel() != k * t * n:
             raise ValueError(f"spike path: input of {s.out_shape} got {(k, n, t)}")
-        if b.numel() not in (0, n, k * n):
+        per_sample = n if bias is not None else 0
+        if bias is None and b.numel() not in (0, n):
             raise ValueError(f"spike path: input of {s.out_shape} got a bias of {b.numel()}")
-        per_sample = n if b.numel() == k * n else 0
-        if bias is not None and _fresh(s.neuron):
-            b_int = _int_bias(bias)
         fast = FAST and getattr(self.kernels, "fast", False)
         if b_int is not None and fast and n * t < INT32_LIMIT:
             self.kernels.input_fast(
@@ -324,6 +323,8 @@ class SpikePath:
             return
         if x is None:
             x = torch.zeros((k, n, t), dtype=torch.int32)
+        if b is None:
+            b = bias[2]()
         self.kernels.input_forward(
             x.data_ptr(), k, c, n // c, t, *s.neuron, _ptr(b), per_sample,
             out.data_ptr(), _ptr(last_v), threads,
@@ -356,6 +357,20 @@ class SpikePath:
             g, kh, kw, cg, s.outputs, width, oh, ow, *s.geometry, int(s.kind == "dense"), s.weight_exp,
             *s.neuron, _ptr(s.bias), out.data_ptr(), _ptr(last_v), blocks, threads, _ptr(s.table),
         )  # fmt: skip
+
+
+def _sample_bias(frames: np.ndarray, fresh: bool) -> tuple:
+    """Per-sample bias mantissas (K, N) as the input kernels take them: (int32 state units for the int32
+    kernel where they are integers below 2^24 and the neuron ``fresh``, else None; the float64 state units,
+    else None; a function giving the float64 state units, as the torch path computes them)."""
+
+    def double() -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float64) * (1 << 6))
+
+    if fresh and np.issubdtype(frames.dtype, np.integer) and frames.size:
+        if frames.max() < 1 << 24 and frames.min() > -(1 << 24):
+            return torch.from_numpy(frames.astype(np.int32) << 6), None, double
+    return None, double(), double
 
 
 def _ptr(x: Optional[torch.Tensor]):

@@ -34,17 +34,30 @@ const SpikeBytes kBytes;
 
 struct IntLif {
   __m256i keep, low12, lo, hi, fire;  // fire: the least firing voltage minus 1 (fires iff v > fire)
+  // keep = odd << (12 - shift) with odd < 2^8: trunc(v * keep / 4096) = trunc(v * odd / 2^shift), v * odd in int32
+  bool small;
+  __m256i odd, round;  // round: 2^shift - 1
+  int shift;
 };
 
 IntLif make_int_lif(int64_t v_decay, int64_t has_threshold, int64_t fire_at) {
   // v lies in [-(2^23 - 1), 2^23 - 1] after the clip: a bound past it fires always or never alike
   const int64_t f = has_threshold ? std::min<int64_t>(std::max<int64_t>(fire_at, -(1 << 23)), 1 << 23) : 1 << 23;
+  int64_t odd = 4096 - v_decay, shift = 12;
+  while (odd && !(odd & 1) && shift) odd >>= 1, --shift;
   return IntLif{_mm256_set1_epi32(static_cast<int32_t>(4096 - v_decay)), _mm256_set1_epi32(4095),
-                _mm256_set1_epi32(-kVMax), _mm256_set1_epi32(kVMax), _mm256_set1_epi32(static_cast<int32_t>(f - 1))};
+                _mm256_set1_epi32(-kVMax), _mm256_set1_epi32(kVMax), _mm256_set1_epi32(static_cast<int32_t>(f - 1)),
+                odd < 256, _mm256_set1_epi32(static_cast<int32_t>(odd)),
+                _mm256_set1_epi32(static_cast<int32_t>((1 << shift) - 1)), static_cast<int>(shift)};
 }
 
 // trunc(v * keep / 4096) for |v| < 2^23, 0 <= keep <= 4096
 inline __m256i decay(__m256i v, const IntLif& p) {
+  if (p.small) {  // v * odd, rounded toward 0 by 2^shift: add 2^shift - 1 where negative, then shift
+    const __m256i m = _mm256_mullo_epi32(v, p.odd);
+    const __m256i up = _mm256_and_si256(_mm256_srai_epi32(m, 31), p.round);
+    return _mm256_sra_epi32(_mm256_add_epi32(m, up), _mm_cvtsi32_si128(p.shift));
+  }
   const __m256i a = _mm256_abs_epi32(v);
   const __m256i hi = _mm256_mullo_epi32(_mm256_srli_epi32(a, 12), p.keep);
   const __m256i lo = _mm256_srli_epi32(_mm256_mullo_epi32(_mm256_and_si256(a, p.low12), p.keep), 12);
@@ -101,73 +114,127 @@ struct Conv {  // one unit's view of a conv_fast call
 };
 
 struct Taps {  // one output pixel's kernel taps
-  int64_t n;
+  int32_t n;
+  bool table;
   // q: the tap's input pixel, off: its first weight row minus q * Cin (an active input's offset plus off is
   // its weight row); table mode: q = the row's first input byte in the frame, off = (ky << bits) * Ow
-  int64_t q[64], off[64];
+  int32_t q[64], off[64];
 };
 
-// Output pixel `at` (frame offset of its outputs), lanes [b0, b0 + 8 NC), through the window.
+// One step (frame t) of output pixel `at` (frame offset of its outputs), lanes [b0, b0 + 8 NC); vs: their v.
 template <int NC, bool kTable>
-void pixel_steps(const Conv& c, const Taps& taps, int64_t at, int64_t b0, double* lv, int32_t* rows) {
-  __m256i v[NC];
-  for (int i = 0; i < NC; ++i) v[i] = _mm256_setzero_si256();
-  const int32_t* bias = c.bias ? c.bias + (at / c.Cout) * c.Ow + b0 : nullptr;
-  for (int64_t t = 0; t < c.T; ++t) {
-    __m256i acc[NC];
-    for (int i = 0; i < NC; ++i) acc[i] = _mm256_setzero_si256();
-    if (kTable) {
-      const uint8_t* frame = c.frames + t * c.frame_bytes;
-      for (int64_t j = 0; j < taps.n; ++j) {
-        const uint32_t* wr = c.lut + taps.off[j] + row_mask(frame + taps.q[j], c.bits) * c.Ow + b0;
-        for (int i = 0; i < NC; ++i)
-          acc[i] = _mm256_add_epi32(acc[i], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + 8 * i)));
-      }
-    } else {  // the weight rows of the active inputs of every tap, listed first: one loop over them all
-      const int32_t* st = c.start + t * (c.pix + 1);
-      int64_t n = 0;
-      for (int64_t j = 0; j < taps.n; ++j) {
-        const int32_t* ev = c.act + st[taps.q[j]];
-        const int64_t count = st[taps.q[j] + 1] - st[taps.q[j]];
-        const __m256i shift = _mm256_set1_epi32(static_cast<int32_t>(taps.off[j]));
-        for (int64_t e = 0; e < count || e == 0; e += 8)  // eight at a time (act and rows have the room)
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(rows + n + e),
-                              _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ev + e)), shift));
-        n += count;
-      }
-      const uint32_t* w = c.w + b0;
-      for (int64_t e = 0; e < n; ++e) {
-        const uint32_t* wr = w + static_cast<int64_t>(rows[e]) * c.Ow;
-        for (int i = 0; i < NC; ++i)
-          acc[i] = _mm256_add_epi32(acc[i], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + 8 * i)));
-      }
+void pixel_step(const Conv& c, const Taps& taps, int64_t t, int64_t at, int64_t b0, int32_t* vs, int32_t* rows) {
+  __m256i acc[NC];
+  for (int i = 0; i < NC; ++i) acc[i] = _mm256_setzero_si256();
+  if (kTable) {
+    const uint8_t* frame = c.frames + t * c.frame_bytes;
+    for (int32_t j = 0; j < taps.n; ++j) {
+      const uint32_t* wr = c.lut + taps.off[j] + row_mask(frame + taps.q[j], c.bits) * c.Ow + b0;
+      for (int i = 0; i < NC; ++i)
+        acc[i] = _mm256_add_epi32(acc[i], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + 8 * i)));
     }
-    uint8_t* o = c.out + t * c.out_frame + at + b0;
-    for (int i = 0; i < NC; ++i) {
-      const __m256i b = bias ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bias + 8 * i))
-                             : _mm256_setzero_si256();
-      put(o + 8 * i, step8(_mm256_slli_epi32(acc[i], 6), v[i], b, c.p), c.Cout - b0 - 8 * i);
+  } else {  // the weight rows of the active inputs of every tap, listed first: one loop over them all
+    const int32_t* st = c.start + t * (c.pix + 1);
+    int64_t n = 0;
+    for (int32_t j = 0; j < taps.n; ++j) {
+      const int32_t* ev = c.act + st[taps.q[j]];
+      const int64_t count = st[taps.q[j] + 1] - st[taps.q[j]];
+      const __m256i shift = _mm256_set1_epi32(taps.off[j]);
+      for (int64_t e = 0; e < count || e == 0; e += 8)  // eight at a time (act and rows have the room)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(rows + n + e),
+                            _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ev + e)), shift));
+      n += count;
+    }
+    const uint32_t* w = c.w + b0;
+    for (int64_t e = 0; e < n; ++e) {
+      const uint32_t* wr = w + static_cast<int64_t>(rows[e]) * c.Ow;
+      for (int i = 0; i < NC; ++i)
+        acc[i] = _mm256_add_epi32(acc[i], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + 8 * i)));
     }
   }
-  if (lv)
-    for (int i = 0; i < NC; ++i) store_v(v[i], lv + at + b0 + 8 * i, c.Cout - b0 - 8 * i);
+  uint8_t* o = c.out + t * c.out_frame + at + b0;
+  const int32_t* bias = c.bias ? c.bias + (at / c.Cout) * c.Ow + b0 : nullptr;
+  for (int i = 0; i < NC; ++i) {
+    const __m256i b = bias ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bias + 8 * i))
+                           : _mm256_setzero_si256();
+    __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(vs + 8 * i));
+    put(o + 8 * i, step8(_mm256_slli_epi32(acc[i], 6), v, b, c.p), c.Cout - b0 - 8 * i);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(vs + 8 * i), v);
+  }
 }
 
-// rows: room for every tap's inputs and 8 more
+// One step of an output pixel, all its lanes; vs: its v (Ow lanes); rows: room for every tap's inputs and 8 more.
 template <bool kTable>
-void pixel_all(const Conv& c, const Taps& taps, int64_t at, double* lv, int32_t* rows) {
+void pixel_all(const Conv& c, const Taps& taps, int64_t t, int64_t at, int32_t* vs, int32_t* rows) {
   for (int64_t b0 = 0; b0 < c.Ow; b0 += 64) {  // 64 lanes at a time: the sums in 8 registers
+    int32_t* v = vs + b0;
     switch (std::min<int64_t>(8, (c.Ow - b0) / 8)) {
-      case 1: pixel_steps<1, kTable>(c, taps, at, b0, lv, rows); break;
-      case 2: pixel_steps<2, kTable>(c, taps, at, b0, lv, rows); break;
-      case 3: pixel_steps<3, kTable>(c, taps, at, b0, lv, rows); break;
-      case 4: pixel_steps<4, kTable>(c, taps, at, b0, lv, rows); break;
-      case 5: pixel_steps<5, kTable>(c, taps, at, b0, lv, rows); break;
-      case 6: pixel_steps<6, kTable>(c, taps, at, b0, lv, rows); break;
-      case 7: pixel_steps<7, kTable>(c, taps, at, b0, lv, rows); break;
-      default: pixel_steps<8, kTable>(c, taps, at, b0, lv, rows); break;
+      case 1: pixel_step<1, kTable>(c, taps, t, at, b0, v, rows); break;
+      case 2: pixel_step<2, kTable>(c, taps, t, at, b0, v, rows); break;
+      case 3: pixel_step<3, kTable>(c, taps, t, at, b0, v, rows); break;
+      case 4: pixel_step<4, kTable>(c, taps, t, at, b0, v, rows); break;
+      case 5: pixel_step<5, kTable>(c, taps, t, at, b0, v, rows); break;
+      case 6: pixel_step<6, kTable>(c, taps, t, at, b0, v, rows); break;
+      case 7: pixel_step<7, kTable>(c, taps, t, at, b0, v, rows); break;
+      default: pixel_step<8, kTable>(c, taps, t, at, b0, v, rows); break;
     }
   }
+}
+
+constexpr int64_t kTrainSlots = 1024;  // a power of 2
+
+struct Trains {  // a cache of spike trains of a constant drive: (x, bias) -> the T steps' spikes and the last v
+  std::vector<int64_t> key;
+  std::vector<uint32_t> spikes;
+  std::vector<double> v;
+  explicit Trains(int64_t slots)
+      : key(slots, std::numeric_limits<int64_t>::min()), spikes(slots), v(slots) {}
+};
+
+// Eight input neurons (x rows src[i] * T, bias rows src[i]) whose every input through the window equals its first
+// (x null: all 0), in range: the reference step's spikes (a function of the pair (x, bias) alone) from the
+// cache, computed on a miss; false (nothing written) where some lane's inputs change or leave the range.
+bool constant_window(Trains& c, const int32_t* xk, const int32_t* bk, const int32_t* src, int64_t T, const Lif& ref,
+                     uint8_t* out, int64_t N, int64_t lanes, double* lv) {
+  alignas(32) int32_t x0[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  if (xk)
+    for (int i = 0; i < 8; ++i) {
+      const int32_t* row = xk + static_cast<int64_t>(src[i]) * T;
+      const __m256i first = _mm256_set1_epi32(row[0]);
+      int64_t t = 0;
+      for (; t + 8 <= T; t += 8)
+        if (_mm256_movemask_epi8(_mm256_cmpeq_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + t)),
+                                                    first)) != -1)
+          return false;
+      for (; t < T; ++t)
+        if (row[t] != row[0]) return false;
+      if (row[0] > kInMax || row[0] <= -kInMax) return false;
+      x0[i] = row[0];
+    }
+  alignas(32) uint32_t spikes[8];
+  double last[8];
+  const int64_t slots = static_cast<int64_t>(c.key.size());
+  for (int i = 0; i < 8; ++i) {
+    const int32_t b = bk ? bk[src[i]] : 0;
+    const int64_t key = (static_cast<int64_t>(x0[i]) << 32) | static_cast<uint32_t>(b);
+    const int64_t slot = static_cast<int64_t>((static_cast<uint64_t>(key) * 0x9E3779B97F4A7C15ull) >> 40) & (slots - 1);
+    if (c.key[slot] != key) {
+      double u = 0.0, v = 0.0;
+      uint32_t train = 0;
+      for (int64_t t = 0; t < T; ++t) train |= static_cast<uint32_t>(lif_one(shl6_int32(x0[i]), u, v, b, ref)) << t;
+      c.key[slot] = key, c.spikes[slot] = train, c.v[slot] = v;
+    }
+    spikes[i] = c.spikes[slot];
+    last[i] = c.v[slot];
+  }
+  const __m256i trains = _mm256_load_si256(reinterpret_cast<const __m256i*>(spikes));
+  for (int64_t t = 0; t < T; ++t) {  // step t's spikes: bit t of each lane's train, moved to the sign bit
+    const __m256i at_sign = _mm256_sll_epi32(trains, _mm_cvtsi32_si128(static_cast<int>(31 - t)));
+    put(out + t * N, static_cast<uint32_t>(_mm256_movemask_ps(_mm256_castsi256_ps(at_sign))), lanes);
+  }
+  if (lv)
+    for (int64_t i = 0; i < lanes; ++i) lv[src[i]] = last[i];
+  return true;
 }
 
 }  // namespace
@@ -193,7 +260,7 @@ void input_fast(const int32_t* xp, int64_t K, int64_t C, int64_t HW, int64_t T, 
                 double* lv, int64_t threads) {
   const IntLif p = make_int_lif(v_decay, has_threshold, fire_at);
   const Lif ref = make_lif(4096, v_decay, has_threshold != 0, fire_at);
-  const int64_t N = C * HW, per = 1024, blocks = (N + per - 1) / per;
+  const int64_t N = C * HW, per = 8192, blocks = (N + per - 1) / per;
   const __m256i top = _mm256_set1_epi32(kInMax), bottom = _mm256_set1_epi32(-kInMax + 1);
   parallel_units(K * blocks, threads, [&](int64_t unit) {
     const int64_t k = unit / blocks, n0 = (unit % blocks) * per, n1 = std::min(N, n0 + per);
@@ -201,12 +268,17 @@ void input_fast(const int32_t* xp, int64_t K, int64_t C, int64_t HW, int64_t T, 
     const int32_t* bk = bp ? bp + k * bias_k : nullptr;
     uint8_t* ok = op + k * T * N;
     alignas(32) int32_t src[8];
+    Trains trains(T <= 32 ? kTrainSlots : 0);
+    int64_t c = n0 % C, j = n0 / C;  // neuron g's channel and pixel
     for (int64_t g = n0; g < n1; g += 8) {  // neurons g.. in the output's (HW, C) order
       const int64_t lanes = std::min<int64_t>(8, n1 - g);
       for (int64_t i = 0; i < 8; ++i) {
-        const int64_t n = g + std::min(i, lanes - 1);
-        src[i] = static_cast<int32_t>((n % C) * HW + n / C);
+        if (i < lanes) src[i] = static_cast<int32_t>(c * HW + j);
+        else src[i] = src[lanes - 1];
+        if (i < lanes && ++c == C) c = 0, ++j;
       }
+      if (T <= 32 && constant_window(trains, xk, bk, src, T, ref, ok + g, N, lanes, lv ? lv + k * N : nullptr))
+        continue;
       const __m256i at = _mm256_load_si256(reinterpret_cast<const __m256i*>(src));
       const __m256i idx = _mm256_mullo_epi32(at, _mm256_set1_epi32(static_cast<int32_t>(T)));
       const __m256i b = bk ? _mm256_i32gather_epi32(bk, at, 4) : _mm256_setzero_si256();
@@ -276,36 +348,41 @@ void conv_fast(const uint8_t* ip, int64_t K, int64_t T, int64_t IH, int64_t IW, 
       c.act = act.data();
       c.start = start.data();
     }
-    double* lk = lv ? lv + k * M : nullptr;
-    std::vector<int32_t> rows(KH * KW * Cin + 8);
-    Taps taps;
-    for (int64_t oy = oy0; oy < oy1; ++oy) {
+    std::vector<int32_t> rows(KH * KW * Cin + 8), vrow(OW * Ow);
+    std::vector<Taps> taps(OW);
+    for (int64_t oy = oy0; oy < oy1; ++oy) {  // a row of outputs step by step: its v (vrow) stays in cache
       for (int64_t ox = 0; ox < OW; ++ox) {
-        const int64_t ix0 = ox * sx - px, at = (oy * OW + ox) * Cout;
-        taps.n = 0;
-        if (lut && ix0 >= 0 && ix0 + KW <= IW) {  // one table row per kernel row
-          for (int64_t ky = 0; ky < KH; ++ky) {
-            const int64_t iy = oy * sy - py + ky * dy;
-            if (iy < 0 || iy >= IH) continue;
-            taps.q[taps.n] = ((iy - iy0) * IW + ix0) * Cin;
-            taps.off[taps.n++] = (ky << bits) * Ow;
-          }
-          pixel_all<true>(c, taps, at, lk, rows.data());
-          continue;
-        }
+        Taps& tp = taps[ox];
+        const int64_t ix0 = ox * sx - px;
+        tp.n = 0;
+        tp.table = lut && ix0 >= 0 && ix0 + KW <= IW;
         for (int64_t ky = 0; ky < KH; ++ky) {
           const int64_t iy = oy * sy - py + ky * dy;
           if (iy < 0 || iy >= IH) continue;
+          if (tp.table) {  // one table row per kernel row
+            tp.q[tp.n] = static_cast<int32_t>(((iy - iy0) * IW + ix0) * Cin);
+            tp.off[tp.n++] = static_cast<int32_t>((ky << bits) * Ow);
+            continue;
+          }
           for (int64_t kx = 0; kx < KW; ++kx) {
             const int64_t ix = ix0 + kx * dx;
             if (ix < 0 || ix >= IW) continue;
             const int64_t q = (iy - iy0) * IW + ix;
-            taps.q[taps.n] = q;
-            taps.off[taps.n++] = (ky * KW + kx) * Cin - q * Cin;
+            tp.q[tp.n] = static_cast<int32_t>(q);
+            tp.off[tp.n++] = static_cast<int32_t>((ky * KW + kx) * Cin - q * Cin);
           }
         }
-        pixel_all<false>(c, taps, at, lk, rows.data());
       }
+      std::fill(vrow.begin(), vrow.end(), 0);
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t ox = 0; ox < OW; ++ox) {
+          const int64_t at = (oy * OW + ox) * Cout;
+          if (taps[ox].table) pixel_all<true>(c, taps[ox], t, at, vrow.data() + ox * Ow, rows.data());
+          else pixel_all<false>(c, taps[ox], t, at, vrow.data() + ox * Ow, rows.data());
+        }
+      if (lv)
+        for (int64_t ox = 0; ox < OW; ++ox)
+          for (int64_t o = 0; o < Cout; ++o) lv[k * M + (oy * OW + ox) * Cout + o] = vrow[ox * Ow + o];
     }
   });
 }
