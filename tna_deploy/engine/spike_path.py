@@ -16,6 +16,12 @@ Why it is faster: conv inputs are spikes (0/1, mostly 0 past the first layer), s
 weight rows of the active input channels only (an event-driven gather over per-pixel lists of active
 channels) in exact int32, and the neuron runs on each output pixel's sums while they are in cache; the
 samples, and bands of output rows within a sample, run in parallel on torch's intra-op threads.
+
+Layers whose bounds make int32 exact (iDecay 4096; a conv's positive, and negative, weights summing to at
+most 2^17; integer biases below 2^30: see ``csrc/spike_fast.cpp``) run int32 kernels, eight neurons to a
+register, a row of outputs step by step; an input neuron whose inputs hold through the window (every one
+under ``drive="bias"``) takes its spike train from a cache keyed by (input, bias). ``FAST = False`` runs
+the double kernels (``csrc/spike_layers.cpp``) instead, the same integers (tests/engine/test_spike_fast.py).
 """
 
 from __future__ import annotations
