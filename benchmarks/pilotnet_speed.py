@@ -9,9 +9,11 @@ u is this step's a_in << 6) that is the same drive as the bias: v gains the pixe
 
 The emulator is timed warm (the fused build and a first batch outside the timing) on batches of samples
 run back to back, on ``torch.get_num_threads()`` threads (the 1-minute load average before and after is
-recorded: on a shared machine other work slows every figure here alike); its fused path is checked against its torch
-path (every layer's spikes and the logits) on one batch in the same run, and timed beside it. Reference:
-the Loihi 2 chip runs this network at 409-416 inferences/s (lava-dl's
+recorded: on a shared machine other work slows every figure here alike), with the process's CPU time per
+inference beside the wall rate; its fused path is checked against its torch path (every layer's spikes
+and the logits) on one batch in the same run, and timed beside it; so is the bias drive (each frame as
+the input neuron's bias, ``Emulator(net, drive="bias")``, what ``simulate --input-drive bias`` runs).
+Reference: the Loihi 2 chip runs this network at 409-416 inferences/s (lava-dl's
 ``tutorials/lava/lib/dl/netx/pilotnet_snn/benchmark.ipynb``). Writes benchmarks/results/pilotnet_speed.json.
 
     .venv/bin/python benchmarks/pilotnet_speed.py --batch 16 --lava-inferences 3
@@ -23,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import sysconfig
 import tempfile
 import time
@@ -30,6 +33,8 @@ import time
 import numpy as np
 import torch
 
+# this checkout's tna_deploy, not an installed one (a worktree's benchmark times the worktree)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GTS = os.path.join(sysconfig.get_paths()["purelib"], "tests/lava/lib/dl/netx/gts/pilotnet_lif")
 STEPS = 16  # lava-dl's benchmark: 16 steps per inference
 CHIP_INFERENCES_PER_SECOND = (409, 416)  # lava-dl's pilotnet_snn/benchmark.ipynb, Loihi 2
@@ -42,16 +47,18 @@ def inputs(net, frame: np.ndarray, k: int) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(chw[None, ..., None], (k, *chw.shape, STEPS)))
 
 
-def rate(emulator, x: np.ndarray, seconds: float) -> tuple:
-    """(inferences per second, batches run) of ``emulator.run(x)`` over at least ``seconds``."""
-    emulator.run(x)  # warm: the plan, the allocator
-    n, t0 = 0, time.perf_counter()
+def rate(emulator, x: np.ndarray, seconds: float, **kw) -> tuple:
+    """(inferences per second, batches run, CPU ms per inference: the process's user + system time, all
+    threads) of ``emulator.run(x, **kw)`` over at least ``seconds``."""
+    emulator.run(x, **kw)  # warm: the plan, the allocator
+    n, t0, c0 = 0, time.perf_counter(), time.process_time()
     while True:
-        emulator.run(x)
+        emulator.run(x, **kw)
         n += 1
         wall = time.perf_counter() - t0
         if wall >= seconds:
-            return len(x) * n / wall, n
+            cpu = time.process_time() - c0
+            return len(x) * n / wall, n, 1000 * cpu / (len(x) * n)
 
 
 def same(a, b) -> bool:
@@ -89,17 +96,35 @@ def main() -> None:
     x = inputs(net, frame, max(args.batch))
     fast = emulator.run(x)
     taken = spike_path.plan(emulator, ("spikes",)) is not None
+    frames = x[..., 0]  # the bias drive: each sample's frame as the input neuron's bias
+    biased = Emulator(net, drive="bias")
+    bias_fast = biased.run(frames, steps=STEPS)
+    bias_taken = spike_path.plan(biased, ("spikes",)) is not None
     spike_path.ENABLED = False
     reference = Emulator(net).run(x)
-    torch_rate, _ = rate(Emulator(net), x[: min(args.batch)], args.torch_path_seconds)
+    torch_rate, _, torch_cpu = rate(Emulator(net), x[: min(args.batch)], args.torch_path_seconds)
+    bias_reference = Emulator(net, drive="bias").run(frames, steps=STEPS)
     spike_path.ENABLED = True
     assert same(fast, reference), "fused path != torch path"
+    assert same(bias_fast, bias_reference), "fused path != torch path (bias drive)"
 
     batches = {}
     for k in args.batch:
-        r, n = rate(emulator, x[:k], args.seconds)
-        batches[str(k)] = dict(inferences_per_second=round(r, 1), batches_timed=n)
-    best = max(v["inferences_per_second"] for v in batches.values())
+        r, n, cpu = rate(emulator, x[:k], args.seconds)
+        batches[str(k)] = dict(
+            inferences_per_second=round(r, 1), batches_timed=n, cpu_ms_per_inference=round(cpu, 2)
+        )
+    best_k = max(batches, key=lambda k: batches[k]["inferences_per_second"])
+    best = batches[best_k]["inferences_per_second"]
+    k = int(best_k)
+    r, n, cpu = rate(biased, frames[:k], args.seconds, steps=STEPS)
+    bias_drive = dict(
+        fused_path=bias_taken,
+        batch=k,
+        inferences_per_second=round(r, 1),
+        batches_timed=n,
+        cpu_ms_per_inference=round(cpu, 2),
+    )
 
     tmp = tempfile.mkdtemp(prefix="tna-pilotnet-")
     m = args.lava_inferences
@@ -134,9 +159,16 @@ def main() -> None:
             fused_build_seconds_outside_timing=round(build_s, 2),
             inferences_per_second_by_batch=batches,
             best_inferences_per_second=best,
+            best_cpu_ms_per_inference=batches[best_k]["cpu_ms_per_inference"],
             torch_path_inferences_per_second=round(torch_rate, 1),
+            torch_path_cpu_ms_per_inference=round(torch_cpu, 2),
             torch_path_batch=min(args.batch),
             fused_equals_torch_path_all_layers=True,
+            bias_drive=dict(
+                **bias_drive,
+                input="each sample's frame as the input neuron's bias (drive='bias'), 16 steps",
+                fused_equals_torch_path_all_layers=True,
+            ),
             spikes_per_inference_by_layer=[round(s / len(x), 1) for s in spikes],
         ),
         lava=dict(

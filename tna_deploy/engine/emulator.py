@@ -132,6 +132,10 @@ class Emulator:
         if self.drive == "bias":
             if steps is None or steps < 1:
                 raise ValueError("a bias-driven input needs the number of steps to run")
+            if self.stream is None:
+                fast = _spike_path_trace(self, None, record, x, int(steps))
+                if fast is not None:
+                    return fast
             bias_in = torch.from_numpy(x.astype(np.float64) * (1 << 6))
             x = np.zeros(x.shape + (int(steps),), dtype=np.int32)
         if self.stream is None:
@@ -245,12 +249,15 @@ def _join(pieces: list, steps: int) -> NeuronOut:
     return NeuronOut(out, max(q.out_max for q in pieces), pieces[0].graded, cat("u"), cat("v"))
 
 
-def _spike_path_trace(emulator: Emulator, x: np.ndarray, record: tuple) -> Optional[Trace]:
-    """The fused C++ path's trace (the same integers), or None where it does not apply."""
+def _spike_path_trace(
+    emulator: Emulator, x: Optional[np.ndarray], record: tuple, frames=None, steps: int = 0
+) -> Optional[Trace]:
+    """The fused C++ path's trace (the same integers), or None where it does not apply; x None:
+    the input neuron driven by the bias mantissas ``frames`` for ``steps`` steps."""
     from . import spike_path
 
     path = spike_path.plan(emulator, record)
-    return path.run(x) if path is not None else None
+    return path.run(x, frames, steps) if path is not None else None
 
 
 def _from_channels_last(x: torch.Tensor) -> torch.Tensor:

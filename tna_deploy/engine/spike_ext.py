@@ -1,9 +1,10 @@
-"""The build of the fused spike layers (``csrc/spike_layers.cpp``, the emulator's fast path): a plain C++
-shared library, no torch headers, so the system's C++ compiler (``$CXX``, else ``c++``) builds it in seconds
-on first use; loaded through ctypes.
+"""The build of the fused spike layers (``csrc/spike_layers.cpp``, ``csrc/spike_fast.cpp`` and their
+``csrc/spike_common.h``: the emulator's fast path): a plain C++ shared library, no torch headers, so
+the system's C++ compiler (``$CXX``, else ``c++``) builds it in seconds on first use; loaded through
+ctypes. The int32 kernels (``spike_fast.cpp``) exist in an AVX2 build only (``lib.fast``).
 
 The build is cached under ``TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extensions``), beside the CUBA
-kernel's, in a folder named by what changes the binary: the source's hash, the flags, the compiler and the
+kernel's, in a folder named by what changes the binary: the sources' hash, the flags, the compiler and the
 CPU. It is written under a temporary name and renamed, so concurrent first uses never see half a file.
 Where no compiler is found, the build fails, or ``TNA_FUSED=0`` is set, :func:`get` returns None and the
 emulator runs its torch path (the same integers, tested).
@@ -25,12 +26,17 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _state: dict = {}
 
-SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "spike_layers.cpp")
+CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc")
+SOURCES = ("spike_common.h", "spike_layers.cpp", "spike_fast.cpp")  # compiled: the .cpp
 FLAGS = ("-O3", "-march=native", "-fno-trapping-math", "-std=c++17", "-shared", "-fPIC", "-pthread")
 _I, _P = ctypes.c_int64, ctypes.c_void_p
-SIGNATURES = {  # argument types, in the order of csrc/spike_layers.cpp
+SIGNATURES = {  # argument types, in the order of the sources
     "input_forward": (_P, _I, _I, _I, _I, _I, _I, _I, _I, _P, _I, _P, _P, _I),
     "conv_forward": (_P,) + (_I,) * 5 + (_P,) + (_I,) * 20 + (_P, _P, _P, _I, _I, _P),
+}
+FAST_SIGNATURES = {  # csrc/spike_fast.cpp's int32 kernels: only in an AVX2 build (fast_kernels() == 1)
+    "input_fast": (_P, _I, _I, _I, _I, _I, _I, _I, _P, _I, _P, _P, _I),
+    "conv_fast": (_P,) + (_I,) * 5 + (_P,) + (_I,) * 15 + (_P, _P, _P, _I, _I, _P),
 }
 
 
@@ -46,7 +52,8 @@ def get() -> Optional[ctypes.CDLL]:
 
 
 def library_path(source: bytes, compiler: str) -> str:
-    """Where the build of ``source`` by ``compiler`` with :data:`FLAGS` on this CPU lives."""
+    """Where the build of ``source`` (the sources' bytes, joined) by ``compiler`` with :data:`FLAGS` on this
+    CPU lives."""
     from .cuba_ext import _cpu_tag
 
     key = hashlib.sha1(
@@ -63,13 +70,17 @@ def _load() -> Optional[ctypes.CDLL]:
         compiler = shutil.which(os.environ.get("CXX", "c++"))
         if compiler is None:
             raise RuntimeError("no C++ compiler")
-        with open(SOURCE, "rb") as f:
-            source = f.read()
-        path = library_path(source, _compiler_version(compiler))
+        sources = {}
+        for name in SOURCES:
+            with open(os.path.join(CSRC, name), "rb") as f:
+                sources[name] = f.read()
+        path = library_path(b"\0\0".join(sources.values()), _compiler_version(compiler))
         if not os.path.isfile(path):
-            _compile(compiler, source, path)
+            _compile(compiler, sources, path)
         lib = ctypes.CDLL(path)
-        for name, args in SIGNATURES.items():
+        lib.fast_kernels.argtypes, lib.fast_kernels.restype = [], ctypes.c_int64
+        lib.fast = bool(lib.fast_kernels())
+        for name, args in {**SIGNATURES, **(FAST_SIGNATURES if lib.fast else {})}.items():
             fn = getattr(lib, name)
             fn.argtypes, fn.restype = list(args), None
         return lib
@@ -86,18 +97,19 @@ def _compiler_version(compiler: str) -> str:
     return compiler + " " + out.stdout.split("\n", 1)[0]
 
 
-def _compile(compiler: str, source: bytes, path: str) -> None:
+def _compile(compiler: str, sources: dict, path: str) -> None:
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
-    src = os.path.join(folder, "spike_layers.cpp")
-    with open(src, "wb") as f:  # one copy per build folder: the same bytes whoever writes it
-        f.write(source)
+    for name, text in sources.items():  # one copy per build folder: the same bytes, whoever writes
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(text)
+    cpp = [os.path.join(folder, name) for name in sources if name.endswith(".cpp")]
     log.info("building the fused spike layers (a few seconds, once for this source and machine)")
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=folder)
     os.close(fd)
     try:
         done = subprocess.run(
-            [compiler, *FLAGS, "-o", tmp, src], capture_output=True, text=True, timeout=600
+            [compiler, *FLAGS, "-o", tmp, *cpp], capture_output=True, text=True, timeout=600
         )
         if done.returncode:
             raise RuntimeError(done.stderr.strip() or f"{compiler} exited {done.returncode}")

@@ -16,6 +16,12 @@ Why it is faster: conv inputs are spikes (0/1, mostly 0 past the first layer), s
 weight rows of the active input channels only (an event-driven gather over per-pixel lists of active
 channels) in exact int32, and the neuron runs on each output pixel's sums while they are in cache; the
 samples, and bands of output rows within a sample, run in parallel on torch's intra-op threads.
+
+Layers whose bounds make int32 exact (iDecay 4096; a conv's positive, and negative, weights summing to at
+most 2^17; integer biases below 2^30: see ``csrc/spike_fast.cpp``) run int32 kernels, eight neurons to a
+register, a row of outputs step by step; an input neuron whose inputs hold through the window (every one
+under ``drive="bias"``) takes its spike train from a cache keyed by (input, bias). ``FAST = False`` runs
+the double kernels (``csrc/spike_layers.cpp``) instead, the same integers (tests/engine/test_spike_fast.py).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ log = logging.getLogger(__name__)
 
 INT32_LIMIT = 1 << 31
 ENABLED = True  # read at call time: tests set it False to run the torch path on the same network
+FAST = True  # read at call time: tests set it False to run the double kernels where the int32 ones apply
 
 
 @dataclass
@@ -50,6 +57,8 @@ class _Step:
     geometry: tuple = (1, 1, 0, 0, 1, 1)  # stride y, x; padding y, x; dilation y, x
     weight_exp: int = 0
     table: Optional[torch.Tensor] = None  # conv: sums of kernel-row weight subsets (see _row_table)
+    fast: bool = False  # the int32 kernels (csrc/spike_fast.cpp) apply (_fresh, _fast_conv)
+    bias_int: Optional[torch.Tensor] = None  # fast: the int32 bias (conv: (OH * OW, Ow))
 
 
 def _frame(shape: tuple) -> tuple:
@@ -124,6 +133,43 @@ def _bias(p) -> torch.Tensor:
     return torch.empty(0, dtype=torch.float64)
 
 
+FAST_IN = 1 << 17  # a fast conv's positive (and negative) weights sum to at most this
+FAST_BIAS = 1 << 30  # with |v| < 2^23 and |u| <= 2^23, v's sum before the clip stays in int32
+
+
+def _fresh(neuron: tuple) -> bool:
+    """iDecay 4096 (u is each step's a_in << 6) and a voltage decay that keeps 0..4096 / 4096 of v."""
+    return neuron[0] == 4096 and 0 <= neuron[1] <= 4096
+
+
+def _int_bias(bias: torch.Tensor) -> Optional[torch.Tensor]:
+    """The bias (state units) as int32 where every value is an integer of magnitude below 2^30."""
+    b = bias.numpy()
+    if not b.size:
+        return torch.from_numpy(b.astype(np.int32))
+    if not np.all(np.isfinite(b)) or np.any(b != np.round(b)) or np.abs(b).max() >= FAST_BIAS:
+        return None
+    return torch.from_numpy(b.astype(np.int32))
+
+
+def _fast_conv(s: _Step) -> None:
+    """Marks an ungrouped conv whose every sum is provably in range (see csrc/spike_fast.cpp) as fast."""
+    g, kh, kw = s.weight.shape[:3]
+    if g != 1 or kh * kw > 64 or not _fresh(s.neuron):
+        return
+    w = s.weight.numpy().astype(np.int64).reshape(-1, s.weight.shape[-1])
+    if np.clip(w, 0, None).sum(0).max() > FAST_IN or np.clip(-w, 0, None).sum(0).max() >= FAST_IN:
+        return
+    b = _int_bias(s.bias)
+    if b is None:
+        return
+    oh, ow, cout = s.out_frame
+    padded = torch.zeros((oh * ow, s.weight.shape[-1]), dtype=torch.int32)
+    if b.numel():
+        padded[:, :cout] = b.reshape(oh * ow, cout)
+    s.fast, s.bias_int = True, padded
+
+
 def _step(p, prev_shape: Optional[tuple]) -> Optional[_Step]:
     layer = p.layer
     neuron = _neuron(layer)
@@ -134,6 +180,8 @@ def _step(p, prev_shape: Optional[tuple]) -> Optional[_Step]:
     if layer.kind == "input":
         if prev_shape is not None:
             return None
+        step.bias_int = _int_bias(step.bias) if _fresh(neuron) else None
+        step.fast = step.bias_int is not None
         return step
     if prev_shape is None:
         return None
@@ -152,6 +200,7 @@ def _step(p, prev_shape: Optional[tuple]) -> Optional[_Step]:
         step.geometry = (*layer.stride, *layer.padding, *layer.dilation)
         if g == 1 and layer.dilation[1] == 1:
             step.table = _row_table(step.weight)
+        _fast_conv(step)
         return step
     if layer.kind == "dense":
         if len(p.delays) != 1 or p.delays[0][0] != 0 or p.row_sum >= INT32_LIMIT:
@@ -205,12 +254,24 @@ class SpikePath:
         self.input_neuron = input_neuron
         self.input_shape = tuple(input_shape)
 
-    def run(self, x: np.ndarray) -> Optional[Trace]:
-        """``x`` (K, *input_shape, T): the emulator's :meth:`run` input; None where the path cannot take it."""
-        if x.ndim < 2 or tuple(x.shape[1:-1]) != self.input_shape or 0 in x.shape:
+    def run(self, x: Optional[np.ndarray], frames=None, steps: int = 0) -> Optional[Trace]:
+        """``x`` (K, *input_shape, T): the emulator's :meth:`run` input; or, with an input neuron, x None
+        and ``frames`` (K, *input_shape) its per-sample bias mantissas (``drive="bias"``: the input neuron
+        gains frame << 6 every step) for ``steps`` steps. None where the path cannot take it."""
+        bias = None
+        if x is None:
+            if frames is None or not self.input_neuron or steps < 1:
+                return None
+            frames = np.asarray(frames)
+            if tuple(frames.shape[1:]) != self.input_shape or not len(frames):
+                return None
+            k, t, xin, prev = frames.shape[0], int(steps), None, None
+            bias = _sample_bias(frames.reshape(k, -1), _fresh(self.steps[0].neuron))
+        elif x.ndim < 2 or tuple(x.shape[1:-1]) != self.input_shape or 0 in x.shape:
             return None  # the torch path says what is wrong
-        k, t = x.shape[0], x.shape[-1]
-        if self.input_neuron:
+        else:
+            k, t = x.shape[0], x.shape[-1]
+        if x is not None and self.input_neuron:
             if not np.issubdtype(x.dtype, np.integer):
                 return None
             if x.dtype.itemsize > 4 or x.dtype == np.uint32:
@@ -218,7 +279,7 @@ class SpikePath:
                     return None
             xin = torch.from_numpy(np.ascontiguousarray(x, dtype=np.int32).reshape(k, -1, t))
             prev = None
-        else:
+        elif x is not None:
             frame = _frame(tuple(x.shape[1:-1]))
             chw = torch.from_numpy(np.ascontiguousarray(x != 0)).to(torch.uint8)
             if len(x.shape) == 5:  # (K, C, H, W, T) -> (K, T, H, W, C)
@@ -232,7 +293,7 @@ class SpikePath:
             out = torch.empty((k, t, *s.out_frame), dtype=torch.uint8)
             keep_v = torch.empty((k, out[0, 0].numel()), dtype=torch.float64) if i == last else None
             if s.kind == "input":
-                self._input(s, xin, out, keep_v, threads)
+                self._input(s, xin, (k, t), bias, out, keep_v, threads)
             else:
                 self._conv(s, prev, out, keep_v, threads)
             spikes.append(_batch_major(out.numpy(), s.out_shape))
@@ -244,14 +305,35 @@ class SpikePath:
             prev = out
         return Trace(spikes, logits)
 
-    def _input(self, s: _Step, x: torch.Tensor, out: torch.Tensor, last_v, threads: int) -> None:
-        k, n, t = x.shape
+    def _fast(self, s: _Step) -> bool:
+        return s.fast and FAST and getattr(self.kernels, "fast", False)
+
+    def _input(self, s: _Step, x, kt: tuple, bias, out: torch.Tensor, last_v, threads: int) -> None:
+        """The input layer on x (K, N, T) int32, or on zeros (x None) with ``bias`` (K, N) per sample:
+        :func:`_sample_bias`'s pair."""
+        k, t = kt
+        n = int(np.prod(s.out_shape))
         c = s.out_frame[2] if len(s.out_shape) == 3 else 1  # 1D inputs: one channel of n pixels
-        if s.bias.numel() not in (0, n, k * n) or out.numel() != k * t * n:
-            raise ValueError(f"spike path: input of {s.out_shape} got {tuple(x.shape)}")
+        b, b_int = (s.bias, s.bias_int) if bias is None else (bias[1], bias[0])
+        if (x is not None and tuple(x.shape) != (k, n, t)) or out.numel() != k * t * n:
+            raise ValueError(f"spike path: input of {s.out_shape} got {(k, n, t)}")
+        per_sample = n if bias is not None else 0
+        if bias is None and b.numel() not in (0, n):
+            raise ValueError(f"spike path: input of {s.out_shape} got a bias of {b.numel()}")
+        fast = FAST and getattr(self.kernels, "fast", False)
+        if b_int is not None and fast and n * t < INT32_LIMIT:
+            self.kernels.input_fast(
+                _ptr(x), k, c, n // c, t, *s.neuron[1:], _ptr(b_int), per_sample,
+                out.data_ptr(), _ptr(last_v), threads,
+            )  # fmt: skip
+            return
+        if x is None:
+            x = torch.zeros((k, n, t), dtype=torch.int32)
+        if b is None:
+            b = bias[2]()
         self.kernels.input_forward(
-            x.data_ptr(), k, c, n // c, t, *s.neuron, _ptr(s.bias),
-            n if s.bias.numel() == k * n else 0, out.data_ptr(), _ptr(last_v), threads,
+            x.data_ptr(), k, c, n // c, t, *s.neuron, _ptr(b), per_sample,
+            out.data_ptr(), _ptr(last_v), threads,
         )  # fmt: skip
 
     def _conv(self, s: _Step, x: torch.Tensor, out: torch.Tensor, last_v, threads: int) -> None:
@@ -268,12 +350,33 @@ class SpikePath:
             raise ValueError(
                 f"spike path: {s.kind} layer of {s.out_shape} got input {tuple(x.shape)}"
             )
+        blocks = -(-2 * threads // k)
+        if self._fast(s):
+            self.kernels.conv_fast(
+                x.data_ptr(), k, t, x.shape[2], x.shape[3], x.shape[4], s.weight.data_ptr(),
+                kh, kw, cout, width, oh, ow, *s.geometry, *s.neuron[1:], _ptr(s.bias_int),
+                out.data_ptr(), _ptr(last_v), blocks, threads, _ptr(s.table),
+            )  # fmt: skip
+            return
         self.kernels.conv_forward(
             x.data_ptr(), k, t, x.shape[2], x.shape[3], x.shape[4], s.weight.data_ptr(),
             g, kh, kw, cg, s.outputs, width, oh, ow, *s.geometry, int(s.kind == "dense"), s.weight_exp,
-            *s.neuron, _ptr(s.bias), out.data_ptr(), _ptr(last_v),
-            -(-2 * threads // k), threads, _ptr(s.table),
+            *s.neuron, _ptr(s.bias), out.data_ptr(), _ptr(last_v), blocks, threads, _ptr(s.table),
         )  # fmt: skip
+
+
+def _sample_bias(frames: np.ndarray, fresh: bool) -> tuple:
+    """Per-sample bias mantissas (K, N) as the input kernels take them: (int32 state units for the int32
+    kernel where they are integers below 2^24 and the neuron ``fresh``, else None; the float64 state units,
+    else None; a function giving the float64 state units, as the torch path computes them)."""
+
+    def double() -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float64) * (1 << 6))
+
+    if fresh and np.issubdtype(frames.dtype, np.integer) and frames.size:
+        if frames.max() < 1 << 24 and frames.min() > -(1 << 24):
+            return torch.from_numpy(frames.astype(np.int32) << 6), None, double
+    return None, double(), double
 
 
 def _ptr(x: Optional[torch.Tensor]):
