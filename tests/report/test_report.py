@@ -13,7 +13,7 @@ from tna_deploy.cli import main
 from tna_deploy.errors import CheckpointError, ConfigError
 from tna_deploy.hardware.profile import FIELDS, OPTIONAL, load_profile
 
-HW = os.path.join(os.path.dirname(__file__), "..", "..", "hardware")
+HW = os.path.join(os.path.dirname(__file__), "..", "..", "tna_deploy", "hardware", "profiles")
 
 
 def test_shipped_profiles_parse_with_sources():

@@ -146,7 +146,7 @@ class Profile:
         return out
 
 
-PACKAGED = Path(__file__).resolve().parents[2] / "hardware"
+PACKAGED = Path(__file__).resolve().parent / "profiles"  # shipped in the wheel (package-data)
 
 
 def resolve(name_or_path: str) -> Path:
