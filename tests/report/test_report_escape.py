@@ -11,7 +11,9 @@ from helpers import reseal, tiny_config
 from tna_deploy.cli import main
 
 EVIL = "<script>alert(1)</script>"
-HW = os.path.join(os.path.dirname(__file__), "..", "..", "tna_deploy", "hardware", "profiles", "loihi2.toml")
+HW = os.path.join(
+    os.path.dirname(__file__), "..", "..", "tna_deploy", "hardware", "profiles", "loihi2.toml"
+)
 
 
 @pytest.fixture(scope="module")
