@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import pytest
-from helpers import make_images, tiny_config, write_idx
+from helpers import make_images, no_lava, no_slayer, tiny_config, write_idx
+
+# The Lava-free suite (make test-lavafree): block every `lava` import here and in every Python the tests start
+LAVA_FREE = os.environ.get("TNA_LAVA_FREE") == "1"
+if LAVA_FREE:
+    _site = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lavafree")
+    _spec = importlib.util.spec_from_file_location(
+        "tna_lavafree", os.path.join(_site, "sitecustomize.py")
+    )
+    _spec.loader.exec_module(importlib.util.module_from_spec(_spec))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (_site, os.environ.get("PYTHONPATH")) if p
+    )
 
 
 def pytest_addoption(parser):
@@ -15,6 +28,15 @@ def pytest_addoption(parser):
         default=False,
         help="fuzz the file readers for long (thousands of examples each; see tests/hardening/test_fuzz_readers.py)",
     )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``lava`` or ``slayer`` skip, with the reason, where that part of Lava is missing."""
+    why = {"lava": no_lava(), "slayer": no_slayer()}
+    for item in items:
+        for mark, reason in why.items():
+            if reason and item.get_closest_marker(mark):
+                item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def pytest_configure(config):
@@ -64,6 +86,8 @@ def tiny_cfg(fmnist_dir):
 @pytest.fixture(scope="session")
 def exported(fmnist_dir, tmp_path_factory):
     """A small trained run exported to netx: (run dir, netx path, a scratch folder)."""
+    if no_slayer():
+        pytest.skip(no_slayer())
     from tna_deploy.export import to_netx
     from tna_deploy.train.loop import train
 

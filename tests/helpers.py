@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import struct
+from typing import Optional
 
 import numpy as np
 
 TINY_ARCH = "4C3-AP2-8FC"
+
+
+@functools.lru_cache(maxsize=None)
+def no_lava() -> Optional[str]:
+    """Why Lava's runtime and netx cannot run here (CPython 3.10 with the lava extra only), or None."""
+    from tna_deploy.lava_import import missing
+
+    return missing("lava.lib.dl.netx", "this test")
+
+
+@functools.lru_cache(maxsize=None)
+def no_slayer() -> Optional[str]:
+    """Why lava-dl's SLAYER cannot be imported here, or None."""
+    from tna_deploy.lava_import import missing
+
+    return missing("lava.lib.dl.slayer", "this test")
 
 
 def write_idx(path: str, arr: np.ndarray) -> None:

@@ -6,7 +6,7 @@ ships as tests/lava/lib/dl/netx/gts/pilotnet_lif/network.net on one Loihi 2 chip
 the input layer's bias, 16 steps per inference. This script does what a new user would, from those two
 files alone: ``simulate`` the frame in the emulator, ``report --hardware loihi2``; then it sets the
 report's figures beside the measured ones, and recomputes the profile's calibrated figures from the
-measurement and the model (``tna_deploy.hardware.calibration``) to check that hardware/loihi2.toml holds
+measurement and the model (``tna_deploy.hardware.calibration``) to check that tna_deploy/hardware/profiles/loihi2.toml holds
 them. Writes benchmarks/results/pilotnet_loihi2.json.
 
     .venv/bin/python benchmarks/pilotnet/validate.py

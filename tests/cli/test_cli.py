@@ -42,6 +42,7 @@ def one_line_error(res, *words):
         assert w in lines[0], lines[0]
 
 
+@pytest.mark.slayer
 def test_train_then_evaluate(fmnist_dir, tmp_path):
     out = str(tmp_path / "run")
     res = run(["train", "--data-dir", fmnist_dir, *TINY, "--out", out])
@@ -84,6 +85,7 @@ def test_unknown_dataset_is_refused(tmp_path):
 
 
 def test_missing_data(tmp_path, monkeypatch):
+    pytest.importorskip("torchvision", reason="torchvision comes with the train extra")
     monkeypatch.setenv("TNA_FASHION_MNIST_DIR", str(tmp_path / "none"))
     import torchvision.datasets as tvd
 
@@ -94,6 +96,7 @@ def test_missing_data(tmp_path, monkeypatch):
     one_line_error(res, "Fashion-MNIST not found", "dataset-fashion-mnist")
 
 
+@pytest.mark.slayer
 def test_resume_conflict_and_corrupt_checkpoint(fmnist_dir, tmp_path):
     out = str(tmp_path / "r")
     assert (
@@ -141,6 +144,7 @@ def test_resume_conflict_and_corrupt_checkpoint(fmnist_dir, tmp_path):
     one_line_error(run(["evaluate", str(tmp_path / "nothing")]), "no checkpoint")
 
 
+@pytest.mark.slayer
 def test_nan_loss_via_cli(fmnist_dir, tmp_path, monkeypatch):
     import tna_deploy.train.losses as losses
 

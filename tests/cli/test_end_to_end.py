@@ -19,6 +19,7 @@ def cli(*args, **kw):
     return subprocess.run([EXE, *args], capture_output=True, text=True, timeout=1200, **kw)
 
 
+@pytest.mark.slayer
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists(FMNIST), reason="Debian dataset-fashion-mnist not installed")
 def test_issue_command_on_real_fashion_mnist(tmp_path):
@@ -58,6 +59,7 @@ def test_issue_command_on_real_fashion_mnist(tmp_path):
     assert all(r["distinct"] > 3 for r in ev["twin_layers"] if r["role"] == "middle")
 
 
+@pytest.mark.slayer
 @pytest.mark.slow
 def test_killed_process_resumes_to_the_same_result(fmnist_dir, tmp_path):
     args = [

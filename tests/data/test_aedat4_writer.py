@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import aedat
 import numpy as np
 import pytest
-import tonic.io
 from aedat4 import write_aedat4
+
+aedat = pytest.importorskip("aedat", reason="aedat comes with the train extra")
+tonic_io = pytest.importorskip("tonic.io", reason="tonic comes with the train extra")
 
 DTYPE = np.dtype([("t", "<u8"), ("x", "<u2"), ("y", "<u2"), ("p", "?")])
 
@@ -42,4 +43,4 @@ def test_round_trip(tmp_path, events_per_packet):
     assert all(p["stream_id"] == 0 for p in packets)
     assert_same(np.concatenate([p["events"] for p in packets]), events)
 
-    assert_same(tonic.io.read_aedat4(path), events)
+    assert_same(tonic_io.read_aedat4(path), events)

@@ -51,6 +51,7 @@ def test_truncated_idx_is_named(tmp_path):
 
 
 def test_missing_fashion_mnist_says_where_it_looked(tmp_path, monkeypatch):
+    pytest.importorskip("torchvision", reason="torchvision comes with the train extra")
     monkeypatch.setenv("TNA_FASHION_MNIST_DIR", str(tmp_path / "nowhere"))
     import torchvision.datasets as tvd
 
@@ -100,6 +101,7 @@ def test_cifar_pickled_batches(tmp_path, name):
 
 
 def test_cifar_missing_is_one_error(tmp_path, monkeypatch):
+    pytest.importorskip("torchvision", reason="torchvision comes with the train extra")
     import torchvision.datasets.utils as u
 
     monkeypatch.setattr(
@@ -125,6 +127,8 @@ def test_dvs_events_binned_into_t_frames():
 
 def test_cifar10_dvs_aedat4_recordings(tmp_path):
     """The extracted CIFAR10DVS/<class>/*.aedat4 layout, read by tonic, binned into T frames."""
+    pytest.importorskip("tonic", reason="tonic comes with the train extra")
+    pytest.importorskip("aedat", reason="aedat comes with the train extra")
     from aedat4 import write_aedat4
 
     dtype = np.dtype([("t", np.int64), ("x", np.uint16), ("y", np.uint16), ("p", bool)])
@@ -170,6 +174,7 @@ def test_encode_graded_input():
 
 
 def test_augmentation_is_reproducible_and_shape_preserving():
+    pytest.importorskip("torchvision", reason="torchvision comes with the train extra")
     x = torch.randint(0, 256, (6, 1, 28, 28), dtype=torch.uint8)
     a = augment(x, torch.Generator().manual_seed(3), False)
     b = augment(x, torch.Generator().manual_seed(3), False)

@@ -152,6 +152,7 @@ def test_python2_original_layout_loads(tmp_path):
     assert np.array_equal(got, data) and labels.tolist() == [3, 7]
 
 
+@pytest.mark.slayer
 def test_cifar10_cli_reads_legit_folder(tmp_path):
     _write_cifar10(tmp_path / "data")
     res = CliRunner().invoke(

@@ -35,6 +35,7 @@ def lava_reference(a_in: np.ndarray, i_decay: int, v_decay: int, vth: int, bias:
     return np.array(spikes), np.array(us), np.array(vs)
 
 
+@pytest.mark.lava
 @pytest.mark.parametrize(
     "i_decay, v_decay, vth, scale",
     [
@@ -65,6 +66,7 @@ def test_loihi_flavor_equals_lava(i_decay, v_decay, vth, scale):
     assert ref_s.any() or vth >= 1 << 16
 
 
+@pytest.mark.lava
 def test_wrap_and_clip_are_exercised():
     a_in = np.full((6, 1), 40000)  # 2.56e6 per step in state units, no decay of u
     _, u, v = lava_reference(a_in, 0, 0, (1 << 17) - 1, np.zeros(1))

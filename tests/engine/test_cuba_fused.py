@@ -116,5 +116,7 @@ def test_two_checkouts_share_one_build_and_only_the_first_is_announced(tmp_path)
         assert built == "True" and where.startswith(str(root)), out.stdout
         runs.append((int(announced), float(seconds), time.monotonic() - t0))
     assert [r[0] for r in runs] == [1, 0, 0], runs  # announced by the first use only
-    assert runs[1][1] < 5 and runs[2][1] < 5, runs  # the other checkout, and back: no rebuild
+    # the other checkout, and back: no rebuild (a build takes a minute or more; loading the cached one
+    # took up to 10 s on 2 shared, busy cores)
+    assert runs[1][1] < 30 and runs[2][1] < 30, runs
     assert len([d for d in os.listdir(ext) if d.startswith("tna_cuba_")]) == 1

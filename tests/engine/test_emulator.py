@@ -96,6 +96,7 @@ def test_divergence_is_located_across_chunks(exported, monkeypatch):
     )
 
 
+@pytest.mark.lava
 @pytest.mark.slow
 def test_overflow_lava_and_emulator_agree_where_pytorch_does_not(fmnist_dir, tmp_path):
     """12-bit pixels drive the first conv's sum past 24 bits (Lava wraps it) and its threshold past
@@ -146,6 +147,7 @@ def _net(layers, shape, bits=0):
     return DeployedNet(tuple(layers), shape, input_bits=bits)
 
 
+@pytest.mark.lava
 def test_hand_built_current_wrap_voltage_clip_delays_and_bias(tmp_path):
     """Non-leaky dense layers with large weights and graded input: u passes 2^23 and wraps, v clips;
     delays carry spikes into the next sample's window; a bias adds each step."""
@@ -196,6 +198,7 @@ def test_hand_built_current_wrap_voltage_clip_delays_and_bias(tmp_path):
         assert np.array_equal(one.spikes[i], np.concatenate([p.spikes[i] for p in parts]))
 
 
+@pytest.mark.lava
 def test_hand_built_conv_clamp_and_input_neuron(tmp_path):
     """A conv's sum past 24 bits (Lava's signed_clamp), and a file whose input layer has a neuron."""
     conv_w = np.full((2, 1, 3, 3), 255)

@@ -91,6 +91,7 @@ def test_lava_dl_complex_dense_ground_truth():
     assert np.array_equal(out, gt)
 
 
+@pytest.mark.lava
 @pytest.mark.slow  # imports lava-dl's slayer (torch): netx's own conversion
 def test_lava_decays_are_what_netx_and_lavas_rf_process_make():
     """netx's get_neuron_params (slayer's rf.neuron_params) then Lava's RF process, for random file
@@ -141,6 +142,7 @@ def _rf_net(kind: str) -> DeployedNet:
     )
 
 
+@pytest.mark.lava
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["RF_PHASE", "RF_IZ"])
 def test_rf_neurons_equal_lava(kind, tmp_path):
@@ -190,6 +192,7 @@ def _rec_net(bias=None) -> DeployedNet:
     )
 
 
+@pytest.mark.lava
 @pytest.mark.slow
 def test_dense_rec_equals_lava_in_windows_with_netx_reset(tmp_path):
     net, t, k = _rec_net(), 12, 4
@@ -217,6 +220,7 @@ def test_dense_rec_equals_lava_in_windows_with_netx_reset(tmp_path):
     assert any(not np.array_equal(a, b) for a, b in zip(alone, windows.spikes[1]))
 
 
+@pytest.mark.lava
 @pytest.mark.slow
 def test_dense_rec_equals_lava_as_one_stream(tmp_path):
     net = _rec_net(bias=np.array([40, -30, 0, 90, 10, 0, -5, 60]))
@@ -233,6 +237,7 @@ def test_dense_rec_equals_lava_as_one_stream(tmp_path):
         Emulator(net).run(x[None, :, :12])
 
 
+@pytest.mark.lava
 def test_dense_rec_weight_bits_are_joint_with_a_sign_mode_each():
     """netx optimizes hstack((weight, weight_rec)) once; each Lava synapse then picks its own sign
     mode: an all-positive input part is clipped to 0..255 and truncated unmixed."""
@@ -248,6 +253,7 @@ def test_dense_rec_weight_bits_are_joint_with_a_sign_mode_each():
 # --- (4) sparse_fc_layer ---------------------------------------------------------------------------
 
 
+@pytest.mark.lava
 @pytest.mark.slow
 def test_sparse_fc_layer_equals_dense_and_the_emulator(tmp_path):
     """netx's sparse_fc_layer=True builds Lava's Sparse for dense, dense_rec and complex dense
@@ -317,6 +323,7 @@ def test_round_trip_through_netx_and_serial(tmp_path):
     assert not changed.same(net.layers[1])
 
 
+@pytest.mark.lava
 @pytest.mark.slow
 def test_a_dense_comp_typed_group_is_read_but_lava_cannot_load_it(tmp_path):
     net = _rf_net("RF_IZ")

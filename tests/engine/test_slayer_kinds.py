@@ -12,12 +12,15 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import no_slayer
 
 from tna_deploy.engine.emulator import Emulator
 from tna_deploy.engine.readout import readout
 from tna_deploy.ir import NetxFormatError, read_netx, write_netx
 from tna_deploy.lava_import import quiet_import
 
+if no_slayer():
+    pytest.skip(no_slayer(), allow_module_level=True)
 slayer = quiet_import("lava.lib.dl.slayer")
 T, K = 12, 4
 

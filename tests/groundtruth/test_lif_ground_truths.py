@@ -100,6 +100,7 @@ def test_pilotnet_lif_chip_readout_differs(pilotnet):
     assert not np.array_equal(mine[..., 8:9], chip[..., 8:9])
 
 
+@pytest.mark.lava
 @pytest.mark.slow
 def test_pilotnet_lif_lava_agrees():
     """Lava's fixed-point model of the same run (netx, ``reset_interval=16``, the image as the input

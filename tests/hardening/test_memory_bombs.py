@@ -92,6 +92,7 @@ def test_the_memory_guard_covers_simulate_and_the_onnx_export(exported, tmp_path
     simulate(net, 2, str(tmp_path / "s"))  # with the memory it needs, it runs
 
 
+@pytest.mark.lava
 def test_hundreds_of_layers_are_not_forked_into_lava(tmp_path):
     from tna_deploy.ir import DeployedNet, Layer, Neuron, write_netx
     from tna_deploy.simulate.run import simulate

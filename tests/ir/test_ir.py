@@ -31,6 +31,7 @@ def exported(fmnist_dir, tmp_path_factory):
     return d
 
 
+@pytest.mark.slayer
 def test_export_reads_into_the_ir(exported):
     net = read_netx(str(exported / "net.net"))
     assert [layer.kind for layer in net.layers] == [
@@ -66,6 +67,7 @@ def test_export_reads_into_the_ir(exported):
     assert net.compute_layers[-1].neuron.threshold == (1 << 18) - 1
 
 
+@pytest.mark.slayer
 def test_round_trip_is_identical_and_netx_loads_it(exported):
     """export -> IR -> netx -> IR gives the same IR, and netx builds the same network from both files."""
     from tna_deploy.export.netx import release_netx
@@ -131,6 +133,7 @@ def test_round_trip_of_biases_delays_and_default_neurons(tmp_path):
         assert f["layer/1/bias"].shape == (3, 3, 3)
 
 
+@pytest.mark.lava
 def test_dense_weight_bits_match_netx():
     from lava.lib.dl.netx.utils import optimize_weight_bits
     from lava.utils.weightutils import clip_weights, determine_sign_mode, truncate_weights
@@ -181,6 +184,7 @@ def test_bad_files_are_refused_naming_the_layer(tmp_path, make, words):
         read_netx(str(p))
 
 
+@pytest.mark.slayer
 def test_truncated_file_is_refused(exported, tmp_path):
     data = open(exported / "net.net", "rb").read()
     p = tmp_path / "cut.net"

@@ -59,6 +59,7 @@ def _inputs(n, t, seed=0, high=16, size=12):
     return torch.randint(0, high, (n, 1, size, size, t), generator=g).float()
 
 
+@pytest.mark.slayer
 @pytest.mark.parametrize("middle", ["ternary", "binary", "fp"])
 @pytest.mark.parametrize("role", ["base", "twin"])
 def test_forward_bit_identical_per_weight_mode(middle, role):
@@ -67,11 +68,13 @@ def test_forward_bit_identical_per_weight_mode(middle, role):
     _assert_same_forward(net, _inputs(6, 5))
 
 
+@pytest.mark.slayer
 @pytest.mark.parametrize("steps", [1, 2, 3, 5, 8])
 def test_forward_bit_identical_over_timesteps(steps):
     _assert_same_forward(_net(middle="ternary"), _inputs(4, steps, seed=steps))
 
 
+@pytest.mark.slayer
 @pytest.mark.parametrize(
     "neuron",
     [
@@ -86,16 +89,19 @@ def test_forward_bit_identical_neuron_settings(neuron):
     _assert_same_forward(_net(middle="ternary", **neuron), _inputs(4, 6, seed=1))
 
 
+@pytest.mark.slayer
 def test_forward_bit_identical_with_large_voltages():
     """Currents and voltages far past 2^24 state units: the float32 hand-over and spike test of SLAYER."""
     net = _net(middle="binary", current_decay=0.0, voltage_decay=0.0, threshold=60.0)
     _assert_same_forward(net, _inputs(3, 8, seed=2, high=16) * 7)
 
 
+@pytest.mark.slayer
 def test_forward_bit_identical_dense_first_layer():
     _assert_same_forward(_net(middle="ternary", arch="16FC-12FC"), _inputs(5, 4))
 
 
+@pytest.mark.slayer
 @pytest.mark.skipif(
     not os.path.isfile(os.path.join(FMNIST, "t10k-images-idx3-ubyte.gz")),
     reason="real Fashion-MNIST not installed (scripts/setup.sh installs it)",
@@ -123,6 +129,7 @@ def test_forward_bit_identical_on_real_fashion_mnist():
     _assert_same_forward(twin, x)
 
 
+@pytest.mark.slayer
 @pytest.mark.parametrize(
     "middle,neuron",
     [
@@ -163,6 +170,7 @@ def _traces_with_the_same_seed(net) -> list:
     return outs
 
 
+@pytest.mark.slayer
 def test_dropout_masks_are_slayers():
     """With the same seed, the fast engine draws the very masks slayer.neuron.Dropout draws."""
     c = TrainConfig(arch="4C3-8FC-8FC", width=1.0, epochs=1, dropout=0.5)
@@ -173,6 +181,7 @@ def test_dropout_masks_are_slayers():
         assert torch.equal(a, b)
 
 
+@pytest.mark.slayer
 def test_a_model_trained_with_one_engine_evaluates_and_exports_identically(tiny_cfg, tmp_path):
     import h5py
 
@@ -214,6 +223,7 @@ def test_a_model_trained_with_one_engine_evaluates_and_exports_identically(tiny_
         ), k
 
 
+@pytest.mark.slayer
 @pytest.mark.parametrize("decays", [(1.0, 0.25), (0.0, 0.0), (0.3, 0.05)])
 def test_neuron_bit_identical_beyond_float32_integers(decays):
     """Synaptic inputs on the 1/64 grid that drive u and v past 2^24 state units, where SLAYER's float32
@@ -291,6 +301,7 @@ def test_fast_engine_on_cuda_equals_stock_slayer_on_cpu(role):
         assert (p.grad.cpu() - g0).abs().max() <= GRAD_RTOL * g0.abs().max()
 
 
+@pytest.mark.slayer
 def test_per_neuron_decays_fall_back_to_slayer():
     """shared_param=False (not something tna-deploy builds) is computed by SLAYER's own forward."""
     from tna_deploy.models.fast import supports
@@ -308,6 +319,7 @@ def test_per_neuron_decays_fall_back_to_slayer():
     assert torch.equal(a, net(x))
 
 
+@pytest.mark.slayer
 def test_dropout_on_a_conv_block_is_slayers():
     """A conv block with neuron dropout (channels-last on CPU): the same masks, in SLAYER's (C, H, W) order."""
     from tna_deploy.models.network import slayer

@@ -1,3 +1,4 @@
+import pytest
 import torch
 from helpers import TINY_ARCH
 
@@ -10,6 +11,7 @@ def _meta():
     return ModelMeta((1, 28, 28), 10, 255.0, False)
 
 
+@pytest.mark.slayer
 def test_layout_and_roles():
     net = build_network(TrainConfig(arch=TINY_ARCH), (1, 28, 28), 10, 255.0)
     assert [(i.kind, i.role) for i in net.info] == [
@@ -26,6 +28,7 @@ def test_layout_and_roles():
     assert set(spikes.unique().tolist()) <= {0.0, 1.0}
 
 
+@pytest.mark.slayer
 def test_first_and_last_layers_are_8bit_middle_compresses_late():
     net = build_network(TrainConfig(arch="4C3-8C3-AP2-8FC"), (1, 28, 28), 10, 255.0)
     middle = [k for k, i in enumerate(net.info) if i.role == "middle"]
@@ -42,6 +45,7 @@ def test_first_and_last_layers_are_8bit_middle_compresses_late():
         assert bool((ints % 2 == 0).all())  # SLAYER's 8-bit grid: even integers
 
 
+@pytest.mark.slayer
 def test_twin_is_full_precision_and_independent():
     cfg = TrainConfig(arch=TINY_ARCH, method="tna", twins=2)
     torch.manual_seed(0)
@@ -57,6 +61,7 @@ def test_twin_is_full_precision_and_independent():
     assert w_base.data_ptr() != twins[0].blocks[0].synapse.weight.data_ptr()
 
 
+@pytest.mark.slayer
 def test_pool_weights_are_fixed():
     net = build_network(TrainConfig(arch=TINY_ARCH), (1, 28, 28), 10, 255.0)
     pool = net.blocks[1]

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from tna_deploy.quant.quantizers import W_SCALE, WeightQuantizer
@@ -29,6 +30,7 @@ def test_straight_through_gradient():
         assert torch.equal(w.grad, g), mode
 
 
+@pytest.mark.slayer
 def test_int8_equals_slayer_quantize_8bit():
     import lava.lib.dl.slayer as slayer
 

@@ -210,6 +210,7 @@ def test_energy_ranges_and_unknowns():
     assert e2["high_nJ"] == pytest.approx((1000 * 6.8 + 200 * upd.value_max) / 1e3)
 
 
+@pytest.mark.slayer
 def test_neurobench_cross_check_on_a_slayer_model():
     """Effective synops of a SLAYER conv+pool+dense model, counted two independent ways."""
     from tna_deploy.models import build_network

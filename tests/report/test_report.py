@@ -13,7 +13,7 @@ from tna_deploy.cli import main
 from tna_deploy.errors import CheckpointError, ConfigError
 from tna_deploy.hardware.profile import FIELDS, OPTIONAL, load_profile
 
-HW = os.path.join(os.path.dirname(__file__), "..", "..", "hardware")
+HW = os.path.join(os.path.dirname(__file__), "..", "..", "tna_deploy", "hardware", "profiles")
 
 
 def test_shipped_profiles_parse_with_sources():
@@ -73,6 +73,7 @@ def simulated(fmnist_dir, tmp_path_factory):
     return d
 
 
+@pytest.mark.slayer
 def test_report_cli_writes_all_formats(simulated):
     out = simulated / "report"
     res = CliRunner().invoke(
@@ -99,6 +100,7 @@ def test_report_cli_writes_all_formats(simulated):
     assert html.count("data:image/png;base64,") == 4 and "<table" in html
 
 
+@pytest.mark.slayer
 def test_report_with_loihi1_has_a_full_energy_range(simulated):
     out = simulated / "r1"
     res = CliRunner().invoke(
@@ -120,6 +122,7 @@ def test_report_with_loihi1_has_a_full_energy_range(simulated):
     assert not (out / "report.html").exists()
 
 
+@pytest.mark.slayer
 def test_report_bad_inputs_are_one_line(simulated, tmp_path):
     def err(args):
         res = CliRunner().invoke(main, ["report", *args, "--out", str(tmp_path / "o")])
@@ -184,6 +187,7 @@ def test_report_rows_of_a_file_whose_input_layer_has_a_neuron(tmp_path):
     assert all(list(row) == list(layers[1]) for row in layers)
 
 
+@pytest.mark.slayer
 def test_report_json_round_trips_through_the_tree(simulated, tmp_path):
     """report.json is the tree's to_json, and the reader gives the same tree back: bytes to tree to bytes,
     units and statuses included (unknown figures stay null)."""
@@ -247,6 +251,7 @@ def _named(text: str, cell: str, bold: str) -> dict:
     )
 
 
+@pytest.mark.slayer
 def test_markdown_and_html_name_the_same_figures(simulated):
     """Both read one document of the tree: the same summary, tables, figures and units, each with its
     status and source; HTML adds only the plots."""

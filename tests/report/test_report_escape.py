@@ -11,7 +11,9 @@ from helpers import reseal, tiny_config
 from tna_deploy.cli import main
 
 EVIL = "<script>alert(1)</script>"
-HW = os.path.join(os.path.dirname(__file__), "..", "..", "hardware", "loihi2.toml")
+HW = os.path.join(
+    os.path.dirname(__file__), "..", "..", "tna_deploy", "hardware", "profiles", "loihi2.toml"
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +42,7 @@ def _poison(obj, key=None):
     return obj + EVIL if isinstance(obj, str) and key not in ("chip", "format") else obj
 
 
+@pytest.mark.slayer
 def test_every_string_of_the_report_is_escaped(sim_dir):
     from tna_deploy.report import Report, build_report
     from tna_deploy.report.render import render_html
@@ -53,6 +56,7 @@ def test_every_string_of_the_report_is_escaped(sim_dir):
     )  # layer names, sources, paths, ...
 
 
+@pytest.mark.slayer
 def test_script_in_results_and_profile_comes_out_escaped(sim_dir, tmp_path):
     hostile = tmp_path / "hostile-sim"
     shutil.copytree(sim_dir, hostile)

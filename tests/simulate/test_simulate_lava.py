@@ -64,6 +64,7 @@ def test_simulate_bad_file_is_one_line(tmp_path, content):
     assert not os.path.exists(tmp_path / "o")
 
 
+@pytest.mark.lava
 def test_lava_imports_after_a_multiprocessing_lock():
     """tqdm (and others) fix the start method; Lava's import must still succeed afterwards."""
     import subprocess

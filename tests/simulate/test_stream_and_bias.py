@@ -44,6 +44,7 @@ def test_stream_without_reset_carries_state(tmp_path):
     assert not np.array_equal(whole.spikes[0][0][..., 6:], halves.spikes[0][1])
 
 
+@pytest.mark.lava
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "interval, offset, input_neuron",
@@ -71,6 +72,7 @@ def test_stream_equals_lava(tmp_path, interval, offset, input_neuron):
     assert sum(int(s.sum()) for s in mine.spikes) > 10
 
 
+@pytest.mark.lava
 @pytest.mark.slow
 def test_bias_drive_equals_lava_in_windows(tmp_path):
     """Frames as the input neuron's bias, samples back to back in windows of T (netx's reset)."""

@@ -67,6 +67,7 @@ def _train_cmd(launcher, data_dir, out, extra=()):
     return launcher + ["-m", "tna_deploy"] + flags
 
 
+@pytest.mark.slayer
 @pytest.mark.slow
 def test_two_gloo_ranks_equal_one_process(fmnist_dir, tmp_path):
     bindir = os.path.dirname(sys.executable)
@@ -114,6 +115,7 @@ def _children(pid: int) -> list:
     return out
 
 
+@pytest.mark.slayer
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc as on Linux")
 def test_sigkill_of_torchrun_leaves_no_rank_training(fmnist_dir, tmp_path):

@@ -40,6 +40,7 @@ def _cut_in_epoch_1(fmnist_dir, out):
     assert not os.path.exists(os.path.join(out, "checkpoint.pt"))
 
 
+@pytest.mark.slayer
 def test_resume_without_checkpoint_uses_the_saved_config(fmnist_dir, tmp_path):
     out = str(tmp_path / "run")
     _cut_in_epoch_1(fmnist_dir, out)
@@ -57,6 +58,7 @@ def test_resume_without_checkpoint_uses_the_saved_config(fmnist_dir, tmp_path):
     assert json.load(open(os.path.join(out, "config.json")))["arch"] == TINY_ARCH
 
 
+@pytest.mark.slayer
 def test_resume_without_checkpoint_refuses_conflicting_flags(fmnist_dir, tmp_path):
     out = str(tmp_path / "run")
     _cut_in_epoch_1(fmnist_dir, out)
@@ -83,6 +85,7 @@ def test_broken_config_json_is_one_line(tmp_path):
     assert len(res.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slayer
 @pytest.mark.parametrize(
     "stop, words",
     [

@@ -16,6 +16,7 @@ def _strip(history):
     return [{k: v for k, v in r.items() if k not in TIMING} for r in history]
 
 
+@pytest.mark.slayer
 def test_training_updates_base_and_twin_and_compresses_base_only(tiny_cfg, tmp_path):
     cfg = tiny_cfg()
     torch.manual_seed(cfg.seed)
@@ -48,6 +49,7 @@ def test_training_updates_base_and_twin_and_compresses_base_only(tiny_cfg, tmp_p
     assert (tmp_path / "run" / "curves.png").stat().st_size > 1000
 
 
+@pytest.mark.slayer
 def test_val_split_trains_on_the_rest_and_scores_the_held_out_samples(tiny_cfg, tmp_path):
     held = train(tiny_cfg(limit_train=64, val_split=16), str(tmp_path / "held"))
     plain = train(tiny_cfg(limit_train=48), str(tmp_path / "plain"))
@@ -70,6 +72,7 @@ def test_val_split_trains_on_the_rest_and_scores_the_held_out_samples(tiny_cfg, 
     )
 
 
+@pytest.mark.slayer
 def test_resume_after_a_kill_gives_the_uninterrupted_result(tiny_cfg, tmp_path):
     cfg = tiny_cfg(epochs=3, quantize_epoch=1)
     full = train(cfg, str(tmp_path / "full"))
@@ -93,6 +96,7 @@ def test_resume_after_a_kill_gives_the_uninterrupted_result(tiny_cfg, tmp_path):
     )
 
 
+@pytest.mark.slayer
 def test_resume_with_a_different_config_is_refused(tiny_cfg, tmp_path):
     train(tiny_cfg(epochs=1, quantize_epoch=0), str(tmp_path / "r"))
     with pytest.raises(ConfigError, match="different config: alpha"):
@@ -101,6 +105,7 @@ def test_resume_with_a_different_config_is_refused(tiny_cfg, tmp_path):
         train(tiny_cfg(epochs=1, quantize_epoch=0), str(tmp_path / "r"))
 
 
+@pytest.mark.slayer
 def test_nan_loss_stops_with_one_error(tiny_cfg, tmp_path, monkeypatch):
     import tna_deploy.train.losses as losses
 
@@ -117,6 +122,7 @@ def test_nan_loss_stops_with_one_error(tiny_cfg, tmp_path, monkeypatch):
     assert not os.path.exists(tmp_path / "n" / CHECKPOINT)
 
 
+@pytest.mark.slayer
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "pickle"])
 def test_corrupt_checkpoints_are_refused(tiny_cfg, tmp_path, damage):
     run = tmp_path / "c"
@@ -136,6 +142,7 @@ def test_corrupt_checkpoints_are_refused(tiny_cfg, tmp_path, damage):
         load_run(str(run))
 
 
+@pytest.mark.slayer
 def test_single_kd_and_kd_ce_methods(tiny_cfg, tmp_path):
     teacher = tmp_path / "teacher"
     r = train(tiny_cfg(method="single", weights="fp", quantize_epoch=None, epochs=1), str(teacher))

@@ -44,6 +44,7 @@ def test_bad_device_name():
         resolve_device("tpu")
 
 
+@pytest.mark.slayer
 def test_estimate_grows_with_batch_and_twins(tiny_cfg):
     from tna_deploy.train.runs import ModelMeta, make_networks
 
@@ -56,6 +57,7 @@ def test_estimate_grows_with_batch_and_twins(tiny_cfg):
     assert estimate_train_bytes([base], 32, 3, "slayer") > one
 
 
+@pytest.mark.slayer
 def test_a_run_that_does_not_fit_is_refused_with_a_batch_size_that_does(
     tiny_cfg, tmp_path, monkeypatch
 ):

@@ -11,6 +11,7 @@ from tna_deploy.errors import CheckpointError, ConfigError, TrainingDiverged
 from tna_deploy.train.loop import train
 
 
+@pytest.mark.slayer
 def test_a_dead_network_stops_the_run_naming_the_learning_rate(tiny_cfg, tmp_path):
     cfg = tiny_cfg(
         lr=1e9, batch_size=8, limit_train=96, epochs=4, quantize_epoch=None, weights="fp"
@@ -21,6 +22,7 @@ def test_a_dead_network_stops_the_run_naming_the_learning_rate(tiny_cfg, tmp_pat
         train(cfg, str(tmp_path / "dead"))
 
 
+@pytest.mark.slayer
 def test_a_healthy_run_is_not_called_dead(tiny_cfg, tmp_path):
     res = train(
         tiny_cfg(batch_size=8, limit_train=96, epochs=1, quantize_epoch=None, weights="fp"),
@@ -29,6 +31,7 @@ def test_a_healthy_run_is_not_called_dead(tiny_cfg, tmp_path):
     assert len(res.history) == 1
 
 
+@pytest.mark.slayer
 def test_a_dead_network_in_a_run_of_few_batches_is_caught_at_its_last_epoch(tiny_cfg, tmp_path):
     """Fewer than 5 batches an epoch: the per-epoch share never applied; the last epoch is judged whole."""
     cfg = tiny_cfg(
@@ -70,6 +73,7 @@ def test_an_out_that_cannot_take_the_run_is_one_line_before_the_data(
         train(tiny_cfg(), str(out))
 
 
+@pytest.mark.slayer
 def test_a_disk_that_fails_the_epoch_save_is_one_line_and_keeps_the_last_epoch(
     tiny_cfg, tmp_path, monkeypatch
 ):

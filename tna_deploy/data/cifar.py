@@ -164,7 +164,12 @@ def _download(name: str, root: str, folder: str) -> None:
     _, _, _, url, md5 = LAYOUT[name]
     try:
         from torchvision.datasets.utils import download_and_extract_archive
-
+    except ImportError:
+        raise DataError(
+            f"{name} not found in {folder}; downloading it needs torchvision (pip install "
+            f"'tna-deploy[train]'), or extract the python version of the archive into --data-dir"
+        ) from None
+    try:
         download_and_extract_archive(url, root, filename=os.path.basename(url), md5=md5)
     except Exception as e:  # noqa: BLE001 -- offline, a wrong checksum, a full disk
         raise DataError(

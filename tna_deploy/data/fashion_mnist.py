@@ -34,7 +34,13 @@ def _download(data_dir: str | None) -> str:
     root = data_dir or os.path.join(os.path.expanduser("~"), ".cache", "tna-deploy", "data")
     try:
         from torchvision.datasets import FashionMNIST
-
+    except ImportError:
+        raise DataError(
+            f"Fashion-MNIST not found (looked in {', '.join(candidate_dirs(data_dir))}); downloading it "
+            f"needs torchvision (pip install 'tna-deploy[train]'), or install the Debian package "
+            f"dataset-fashion-mnist, or put train-images-idx3-ubyte.gz etc. in --data-dir"
+        ) from None
+    try:
         FashionMNIST(root=root, train=True, download=True)
         FashionMNIST(root=root, train=False, download=True)
     except Exception as e:  # torchvision raises URLError, RuntimeError, OSError...

@@ -1,4 +1,4 @@
-"""Hardware profiles: TOML files in the top-level ``hardware/`` folder, every figure with its source.
+"""Hardware profiles: TOML files in ``tna_deploy/hardware/profiles/`` (in the wheel), every figure with its source.
 
 A figure is a table ``{value, status, source}`` (``value_max`` optional, for a range). ``value`` is a
 number or the string "unknown"; an unknown figure stays unknown all the way into the report. ``FIELDS``
@@ -146,7 +146,7 @@ class Profile:
         return out
 
 
-PACKAGED = Path(__file__).resolve().parents[2] / "hardware"
+PACKAGED = Path(__file__).resolve().parent / "profiles"  # shipped in the wheel (package-data)
 
 
 def resolve(name_or_path: str) -> Path:

@@ -36,7 +36,9 @@ def slayer():
     if _slayer is None:
         from ..lava_import import quiet_import
 
-        _slayer = quiet_import("lava.lib.dl.slayer")
+        _slayer = quiet_import(
+            "lava.lib.dl.slayer", "a run's network (train, evaluate, export RUN, simulate --run)"
+        )
         _widen_slayer_state()
     return _slayer
 

@@ -21,6 +21,7 @@ from ..engine.trace import Trace
 from ..errors import ConfigError
 from ..ir import DeployedNet, read_netx
 from ..ir.onnx_model import is_onnx, read_onnx
+from ..lava_import import require
 from ..memory import refuse_over
 from .backends import RUNNERS
 from .choices import DRIVES, PYTORCH, SOURCE_NAMES
@@ -98,6 +99,8 @@ class Options:
     def check(self) -> None:
         """What the flags alone can refuse, before any file is read."""
         self._check_timing()
+        if "lava" in self.backends:
+            require("lava.lib.dl.netx", "simulate --backend lava")
         if self.samples not in ("all", None) and int(self.samples) < 1:
             raise ConfigError(f"--samples must be at least 1 or 'all', got {self.samples}")
         if "onnx" in self.backends and set(self.record) & {"current", "voltage"}:

@@ -112,7 +112,7 @@ def run(run_dir: str) -> None:
 def _lava():
     from ...lava_import import quiet_import
 
-    netx = quiet_import("lava.lib.dl.netx")
+    netx = quiet_import("lava.lib.dl.netx", "simulate --backend lava")
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
 
