@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .base import Prepared, Synapse
-from .spatial import spatial_run
+from .spatial import spatial_run, transposed
 
 
 class ConvT(Synapse):
@@ -23,14 +22,5 @@ class ConvT(Synapse):
     def run(emulator, i, p, prev, prev_max) -> tuple:
         layer = p.layer
 
-        def op(x, dtype):
-            return F.conv_transpose2d(
-                x,
-                p.weight.to(dtype),
-                stride=layer.stride,
-                padding=layer.padding,
-                dilation=layer.dilation,
-                groups=layer.groups,
-            )
-
+        op = transposed(p, layer.groups)
         return spatial_run(prev, prev_max, p.row_sum, op, layer.out_shape)

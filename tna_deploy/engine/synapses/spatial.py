@@ -8,6 +8,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..numeric import signed_clamp24, sum_dtype
 
@@ -30,3 +31,20 @@ def spatial_run(
 def per_channel(kernel: np.ndarray, channels: int) -> torch.Tensor:
     """A pool's or unpool's one kernel (1, 1, kH, kW) as the weight of a grouped conv of every channel."""
     return torch.from_numpy(np.repeat(kernel.astype(np.float64), channels, axis=0))
+
+
+def transposed(p, groups: int) -> Callable:
+    """The ``op`` of a transposed conv (unpool, convT) of ``p.weight`` with the layer's geometry."""
+    layer = p.layer
+
+    def op(x, dtype):
+        return F.conv_transpose2d(
+            x,
+            p.weight.to(dtype),
+            stride=layer.stride,
+            padding=layer.padding,
+            dilation=layer.dilation,
+            groups=groups,
+        )
+
+    return op

@@ -4,10 +4,9 @@ through the one integer kernel (a transposed conv with groups = channels)."""
 from __future__ import annotations
 
 import numpy as np
-import torch.nn.functional as F
 
 from .base import Prepared, Synapse
-from .spatial import per_channel, spatial_run
+from .spatial import per_channel, spatial_run, transposed
 
 
 class Unpool(Synapse):
@@ -20,14 +19,5 @@ class Unpool(Synapse):
     def run(emulator, i, p, prev, prev_max) -> tuple:
         layer = p.layer
 
-        def op(x, dtype):
-            return F.conv_transpose2d(
-                x,
-                p.weight.to(dtype),
-                stride=layer.stride,
-                padding=layer.padding,
-                dilation=layer.dilation,
-                groups=layer.in_shape[0],
-            )
-
+        op = transposed(p, layer.in_shape[0])
         return spatial_run(prev, prev_max, p.row_sum, op, layer.out_shape)
