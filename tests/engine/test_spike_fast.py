@@ -56,20 +56,35 @@ def _fast_flags(net: DeployedNet) -> list:
     return [s.fast for s in spike_path.plan(Emulator(net), ("spikes",)).steps]
 
 
-@pytest.mark.parametrize("cin,k,stride", [(3, 3, 1), (24, 3, 2), (40, 2, 1), (5, 5, 1)])
-def test_int32_kernels_on_convs_with_tables_and_active_lists(cin, k, stride, monkeypatch):
-    rng = np.random.default_rng(cin + k)
+@pytest.mark.parametrize(
+    "cin,k,stride,pad,dil,cout",
+    [
+        (3, 3, 1, 0, 1, 37),  # kernel rows of 9 bits: the table
+        (24, 3, 2, 0, 1, 37),  # rows of 72 bits: two words of the packed frame
+        (40, 2, 1, 0, 1, 37),
+        (5, 5, 1, 0, 1, 37),
+        (3, 3, 2, 1, 1, 37),  # padding: rows cut at the frame's edge leave the table for the bits
+        (64, 3, 1, 2, 1, 70),  # 192-bit rows, padding 2, 70 outputs: two blocks of lanes
+        (7, 3, 1, 1, 2, 9),  # dilation along y only
+        (4, 3, 1, 0, (1, 2), 9),  # dilation along x: the double kernel
+    ],
+)
+def test_int32_kernels_on_convs_with_tables_and_active_inputs(
+    cin, k, stride, pad, dil, cout, monkeypatch
+):
+    rng = np.random.default_rng(cin + k + pad)
     n = Neuron(threshold=20, current_decay=4096, voltage_decay=int(rng.integers(0, 4097)))
-    w = rng.integers(-60, 61, (37, cin, k, k))
+    w = rng.integers(-60, 61, (cout, cin, k, k))
     size = 13
-    o = (size - k) // stride + 1
+    dy, dx = (dil, 1) if isinstance(dil, int) else dil
+    oy, ox = ((size + 2 * pad - d * (k - 1) - 1) // stride + 1 for d in (dy, dx))
     layers = (
         Layer("input", 0, (cin, size, size), (cin, size, size), neuron=n),
-        Layer("conv", 1, (cin, size, size), (37, o, o), n, w, stride=(stride, stride),
-              bias=rng.integers(-9, 10, 37)),
+        Layer("conv", 1, (cin, size, size), (cout, oy, ox), n, w, stride=(stride, stride),
+              padding=(pad, pad), dilation=(dy, dx), bias=rng.integers(-9, 10, cout)),
     )  # fmt: skip
     net = DeployedNet(layers, (cin, size, size))
-    assert _fast_flags(net) == [True, True]
+    assert _fast_flags(net) == [True, dx == 1]
     x = rng.integers(0, 30, (3, cin, size, size, 21)).astype(np.int32)
     got = _three_ways(net, x, monkeypatch)
     assert got.spikes[1].sum() > 0

@@ -18,9 +18,11 @@ channels) in exact int32, and the neuron runs on each output pixel's sums while 
 samples, and bands of output rows within a sample, run in parallel on torch's intra-op threads.
 
 Layers whose bounds make int32 exact (iDecay 4096; a conv's positive, and negative, weights summing to at
-most 2^17; integer biases below 2^30: see ``csrc/spike_fast.cpp``) run int32 kernels, eight neurons to a
-register, a row of outputs step by step; an input neuron whose inputs hold through the window (every one
-under ``drive="bias"``) takes its spike train from a cache keyed by (input, bias). ``FAST = False`` runs
+most 2^17; integer biases below 2^30; no x dilation: see ``csrc/spike_fast.cpp``) run int32 kernels, eight
+neurons to a register, each output pixel through the window with its state in registers, reading the active
+inputs of a kernel row as the set bits of the frame packed to bits; an input neuron whose inputs hold
+through the window (every one under ``drive="bias"``) takes its spike train from a cache keyed by (input,
+bias). ``FAST = False`` runs
 the double kernels (``csrc/spike_layers.cpp``) instead, the same integers (tests/engine/test_spike_fast.py).
 """
 
@@ -155,8 +157,8 @@ def _int_bias(bias: torch.Tensor) -> Optional[torch.Tensor]:
 def _fast_conv(s: _Step) -> None:
     """Marks an ungrouped conv whose every sum is provably in range (see csrc/spike_fast.cpp) as fast."""
     g, kh, kw = s.weight.shape[:3]
-    if g != 1 or kh * kw > 64 or not _fresh(s.neuron):
-        return
+    if g != 1 or kh > 64 or s.geometry[5] != 1 or not _fresh(s.neuron):
+        return  # the int32 kernel reads a kernel row as KW * Cin contiguous input bytes (no x dilation)
     w = s.weight.numpy().astype(np.int64).reshape(-1, s.weight.shape[-1])
     if np.clip(w, 0, None).sum(0).max() > FAST_IN or np.clip(-w, 0, None).sum(0).max() >= FAST_IN:
         return

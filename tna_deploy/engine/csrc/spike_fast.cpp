@@ -10,9 +10,11 @@
 // That is lif_one's arithmetic (every double there is an exact integer below 2^53), so the same spikes.
 //
 // Each group of eight neurons runs all T steps with v in a register: an input layer's neurons read their T
-// inputs (contiguous per neuron) by a gather; a conv's output pixel runs step by step through the window,
-// its sums rebuilt at each step from the active inputs of the step's frame (or from a table of kernel-row
-// subsets, as in spike_layers.cpp). Layouts as in spike_layers.cpp: spikes uint8 (K, T, H, W, C).
+// inputs (contiguous per neuron) by a gather; a conv's output pixel runs through the window with its v (up to
+// 64 lanes) in registers, its sums rebuilt at each step from the active inputs of the step's frame: each frame
+// is packed to bits first, so a kernel row (KW * Cin contiguous bytes: no x dilation) is a run of bits whose set
+// bits are its active inputs (or, for a row of at most 10 bytes, an index into a table of the row's subset
+// sums, as in spike_layers.cpp). Layouts as in spike_layers.cpp: spikes uint8 (K, T, H, W, C).
 #include "spike_common.h"
 
 #ifdef __AVX2__
@@ -87,96 +89,104 @@ inline void store_v(__m256i v, double* out, int64_t lanes) {
   for (int64_t i = 0; i < lanes && i < 8; ++i) out[i] = l[i];
 }
 
-// Bit b of the result: whether byte b of p[0, n) is set (bytes 0/1, n <= 31).
-inline uint32_t row_mask(const uint8_t* p, int64_t n) {
-  uint32_t m = 0;
+// A frame's 0/1 bytes as bits, bit b of word b / 64 for byte b: the active inputs of any kernel row (KW * Cin
+// bytes in a row, contiguous when the conv has no x dilation) are a run of bits, read 64 at a time.
+inline void pack_bits(const uint8_t* x, int64_t n, uint64_t* bits) {
   int64_t b = 0;
-  for (; b + 8 <= n; b += 8) {  // eight 0/1 bytes to eight bits: the products land on distinct bits
-    uint64_t w;
-    std::memcpy(&w, p + b, 8);
-    m |= static_cast<uint32_t>((w * 0x0102040810204080ull) >> 56) << b;
+  const __m256i zero = _mm256_setzero_si256();
+  for (; b + 64 <= n; b += 64) {
+    const uint32_t lo = ~static_cast<uint32_t>(_mm256_movemask_epi8(
+        _mm256_cmpeq_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + b)), zero)));
+    const uint32_t hi = ~static_cast<uint32_t>(_mm256_movemask_epi8(
+        _mm256_cmpeq_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + b + 32)), zero)));
+    bits[b >> 6] = static_cast<uint64_t>(lo) | static_cast<uint64_t>(hi) << 32;
   }
-  for (; b < n; ++b) m |= static_cast<uint32_t>(p[b]) << b;
-  return m;
+  if (b < n) {
+    uint64_t w = 0;
+    for (int64_t i = b; i < n; ++i) w |= static_cast<uint64_t>(x[i] != 0) << (i - b);
+    bits[b >> 6] = w;
+  }
+}
+
+// Bits [start, start + n) of a packed frame, n in 1..64 (the words hold one more word of room).
+inline uint64_t bit_run(const uint64_t* bits, int64_t start, int64_t n) {
+  const int64_t w = start >> 6, s = start & 63;
+  uint64_t r = bits[w] >> s;
+  if (s) r |= bits[w + 1] << (64 - s);
+  return n >= 64 ? r : r & ((uint64_t(1) << n) - 1);
 }
 
 struct Conv {  // one unit's view of a conv_fast call
-  const uint8_t* frames;  // the unit's sample, frame 0, input row iy0
-  int64_t frame_bytes, pix, T, IW, Cin, Cout, Ow, bits;
+  const uint64_t* bits;   // the unit's packed frames (rows iy0..), frame t at bits + t * words
+  int64_t words, T, Cout, Ow, lut_bits;
   const uint32_t* w;      // (KH, KW, Cin, Ow)
-  const uint32_t* lut;    // (KH, 2^bits, Ow) or null
-  const int32_t* act;     // the active inputs of every frame (offsets q * Cin + channel), by frame then pixel
-  const int32_t* start;   // frame t, pixel q's from start[t * (pix + 1) + q]
+  const uint32_t* lut;    // (KH, 2^lut_bits, Ow) or null
   const int32_t* bias;    // (OH * OW, Ow) or null
   uint8_t* out;           // the unit's sample, frame 0
   int64_t out_frame;      // OH * OW * Cout
   IntLif p;
 };
 
-struct Taps {  // one output pixel's kernel taps
+struct Taps {  // one output pixel's kernel rows inside the frame
   int32_t n;
   bool table;
-  // q: the tap's input pixel, off: its first weight row minus q * Cin (an active input's offset plus off is
-  // its weight row); table mode: q = the row's first input byte in the frame, off = (ky << bits) * Ow
-  int32_t q[64], off[64];
+  // row j: its bits [first[j], first[j] + len[j]) of the packed frame; row[j]: the weight row of its first bit
+  // (table mode: the offset of its table, (ky << lut_bits) * Ow)
+  int32_t first[64], len[64], row[64];
 };
 
-// One step (frame t) of output pixel `at` (frame offset of its outputs), lanes [b0, b0 + 8 NC); vs: their v.
+// Every step of output pixel `px` (its outputs at frame offset px * Cout of each output frame), lanes
+// [b0, b0 + 8 NC): their v in registers from rest through the T steps, the last into vs.
 template <int NC, bool kTable>
-void pixel_step(const Conv& c, const Taps& taps, int64_t t, int64_t at, int64_t b0, int32_t* vs, int32_t* rows) {
-  __m256i acc[NC];
-  for (int i = 0; i < NC; ++i) acc[i] = _mm256_setzero_si256();
-  if (kTable) {
-    const uint8_t* frame = c.frames + t * c.frame_bytes;
-    for (int32_t j = 0; j < taps.n; ++j) {
-      const uint32_t* wr = c.lut + taps.off[j] + row_mask(frame + taps.q[j], c.bits) * c.Ow + b0;
-      for (int i = 0; i < NC; ++i)
-        acc[i] = _mm256_add_epi32(acc[i], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + 8 * i)));
-    }
-  } else {  // the weight rows of the active inputs of every tap, listed first: one loop over them all
-    const int32_t* st = c.start + t * (c.pix + 1);
-    int64_t n = 0;
-    for (int32_t j = 0; j < taps.n; ++j) {
-      const int32_t* ev = c.act + st[taps.q[j]];
-      const int64_t count = st[taps.q[j] + 1] - st[taps.q[j]];
-      const __m256i shift = _mm256_set1_epi32(taps.off[j]);
-      for (int64_t e = 0; e < count || e == 0; e += 8)  // eight at a time (act and rows have the room)
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(rows + n + e),
-                            _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ev + e)), shift));
-      n += count;
-    }
-    const uint32_t* w = c.w + b0;
-    for (int64_t e = 0; e < n; ++e) {
-      const uint32_t* wr = w + static_cast<int64_t>(rows[e]) * c.Ow;
-      for (int i = 0; i < NC; ++i)
-        acc[i] = _mm256_add_epi32(acc[i], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + 8 * i)));
-    }
-  }
-  uint8_t* o = c.out + t * c.out_frame + at + b0;
-  const int32_t* bias = c.bias ? c.bias + (at / c.Cout) * c.Ow + b0 : nullptr;
+void pixel_steps(const Conv& c, const Taps& taps, int64_t px, int64_t b0, int32_t* vs) {
+  __m256i v[NC], b[NC];
+  const int32_t* bias = c.bias ? c.bias + px * c.Ow + b0 : nullptr;
   for (int i = 0; i < NC; ++i) {
-    const __m256i b = bias ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bias + 8 * i))
-                           : _mm256_setzero_si256();
-    __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(vs + 8 * i));
-    put(o + 8 * i, step8(_mm256_slli_epi32(acc[i], 6), v, b, c.p), c.Cout - b0 - 8 * i);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(vs + 8 * i), v);
+    v[i] = _mm256_setzero_si256();
+    b[i] = bias ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bias + 8 * i)) : _mm256_setzero_si256();
   }
+  for (int64_t t = 0; t < c.T; ++t) {
+    __m256i acc[NC];
+    for (int i = 0; i < NC; ++i) acc[i] = _mm256_setzero_si256();
+    const uint64_t* frame = c.bits + t * c.words;
+    for (int32_t j = 0; j < taps.n; ++j) {
+      if (kTable) {  // the row's subset of active inputs indexes its table of sums
+        const uint32_t* wr = c.lut + taps.row[j] + bit_run(frame, taps.first[j], c.lut_bits) * c.Ow + b0;
+        for (int i = 0; i < NC; ++i)
+          acc[i] = _mm256_add_epi32(acc[i], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + 8 * i)));
+        continue;
+      }
+      for (int64_t at = 0; at < taps.len[j]; at += 64) {  // the row's active inputs, 64 bits at a time
+        uint64_t m = bit_run(frame, taps.first[j] + at, std::min<int64_t>(64, taps.len[j] - at));
+        const uint32_t* w = c.w + (taps.row[j] + at) * c.Ow + b0;
+        while (m) {
+          const uint32_t* wr = w + static_cast<int64_t>(__builtin_ctzll(m)) * c.Ow;
+          m &= m - 1;
+          for (int i = 0; i < NC; ++i)
+            acc[i] = _mm256_add_epi32(acc[i], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + 8 * i)));
+        }
+      }
+    }
+    uint8_t* o = c.out + t * c.out_frame + px * c.Cout + b0;
+    for (int i = 0; i < NC; ++i) put(o + 8 * i, step8(_mm256_slli_epi32(acc[i], 6), v[i], b[i], c.p), c.Cout - b0 - 8 * i);
+  }
+  for (int i = 0; i < NC; ++i) _mm256_storeu_si256(reinterpret_cast<__m256i*>(vs + 8 * i), v[i]);
 }
 
-// One step of an output pixel, all its lanes; vs: its v (Ow lanes); rows: room for every tap's inputs and 8 more.
+// Every step of an output pixel, all its lanes; vs: its last v (Ow lanes).
 template <bool kTable>
-void pixel_all(const Conv& c, const Taps& taps, int64_t t, int64_t at, int32_t* vs, int32_t* rows) {
-  for (int64_t b0 = 0; b0 < c.Ow; b0 += 64) {  // 64 lanes at a time: the sums in 8 registers
+void pixel_all(const Conv& c, const Taps& taps, int64_t px, int32_t* vs) {
+  for (int64_t b0 = 0; b0 < c.Ow; b0 += 64) {  // 64 lanes at a time: the state and the sums in 16 registers
     int32_t* v = vs + b0;
     switch (std::min<int64_t>(8, (c.Ow - b0) / 8)) {
-      case 1: pixel_step<1, kTable>(c, taps, t, at, b0, v, rows); break;
-      case 2: pixel_step<2, kTable>(c, taps, t, at, b0, v, rows); break;
-      case 3: pixel_step<3, kTable>(c, taps, t, at, b0, v, rows); break;
-      case 4: pixel_step<4, kTable>(c, taps, t, at, b0, v, rows); break;
-      case 5: pixel_step<5, kTable>(c, taps, t, at, b0, v, rows); break;
-      case 6: pixel_step<6, kTable>(c, taps, t, at, b0, v, rows); break;
-      case 7: pixel_step<7, kTable>(c, taps, t, at, b0, v, rows); break;
-      default: pixel_step<8, kTable>(c, taps, t, at, b0, v, rows); break;
+      case 1: pixel_steps<1, kTable>(c, taps, px, b0, v); break;
+      case 2: pixel_steps<2, kTable>(c, taps, px, b0, v); break;
+      case 3: pixel_steps<3, kTable>(c, taps, px, b0, v); break;
+      case 4: pixel_steps<4, kTable>(c, taps, px, b0, v); break;
+      case 5: pixel_steps<5, kTable>(c, taps, px, b0, v); break;
+      case 6: pixel_steps<6, kTable>(c, taps, px, b0, v); break;
+      case 7: pixel_steps<7, kTable>(c, taps, px, b0, v); break;
+      default: pixel_steps<8, kTable>(c, taps, px, b0, v); break;
     }
   }
 }
@@ -308,82 +318,49 @@ void input_fast(const int32_t* xp, int64_t K, int64_t C, int64_t HW, int64_t T, 
   });
 }
 
-// An ungrouped conv (iDecay 4096, bounds proven) and its neurons. in: 0/1 (K, T, IH, IW, Cin); w: (KH, KW, Cin,
-// Ow), Ow a multiple of 8 >= Cout, zero-padded; out: (K, T, OH, OW, Cout). bias: int32 (OH * OW, Ow) or null;
-// last_v: (K, OH * OW * Cout) or null. lut as in spike_layers.cpp's conv_forward (KH * KW <= 64).
+// An ungrouped conv without x dilation (iDecay 4096, bounds proven) and its neurons. in: 0/1 (K, T, IH, IW, Cin);
+// w: (KH, KW, Cin, Ow), Ow a multiple of 8 >= Cout, zero-padded; out: (K, T, OH, OW, Cout). bias: int32 (OH * OW,
+// Ow) or null; last_v: (K, OH * OW * Cout) or null. lut as in spike_layers.cpp's conv_forward (KH <= 64), used
+// for the kernel rows inside the frame.
 void conv_fast(const uint8_t* ip, int64_t K, int64_t T, int64_t IH, int64_t IW, int64_t Cin, const int32_t* wi,
                int64_t KH, int64_t KW, int64_t Cout, int64_t Ow, int64_t OH, int64_t OW, int64_t sy, int64_t sx,
                int64_t py, int64_t px, int64_t dy, int64_t dx, int64_t v_decay, int64_t has_threshold,
                int64_t fire_at, const int32_t* bp, uint8_t* op, double* lv, int64_t row_blocks, int64_t threads,
                const int32_t* lut) {
+  (void)dx;  // 1: a kernel row is KW * Cin contiguous bytes of its input row
   const int64_t rb = std::max<int64_t>(1, std::min(row_blocks, OH));
-  const int64_t rows_per = (OH + rb - 1) / rb, M = OH * OW * Cout, bits = KW * Cin;
-  // whether some output pixel's kernel rows leave the frame along x (those gather the active inputs)
-  const bool edges = !lut || px > 0 || (OW - 1) * sx - px + KW > IW;
+  const int64_t rows_per = (OH + rb - 1) / rb, M = OH * OW * Cout, row_bits = KW * Cin;
   const IntLif p = make_int_lif(v_decay, has_threshold, fire_at);
   parallel_units(K * rb, threads, [&](int64_t unit) {
     const int64_t k = unit / rb, oy0 = (unit % rb) * rows_per, oy1 = std::min(OH, oy0 + rows_per);
     if (oy0 >= oy1) return;
     const int64_t iy0 = std::max<int64_t>(0, oy0 * sy - py);
     const int64_t iy1 = std::min<int64_t>(IH, (oy1 - 1) * sy - py + (KH - 1) * dy + 1);
-    const int64_t pix = std::max<int64_t>(0, iy1 - iy0) * IW;
-    Conv c{ip + (k * T * IH + iy0) * IW * Cin, IH * IW * Cin, pix, T, IW, Cin, Cout, Ow, bits,
-           reinterpret_cast<const uint32_t*>(wi), reinterpret_cast<const uint32_t*>(lut), nullptr, nullptr, bp,
-           op + k * T * M, M, p};
-    std::vector<int32_t> act, start;
-    if (edges) {
-      start.resize(T * (pix + 1));
-      int64_t total = 0;
-      for (int64_t t = 0; t < T; ++t) {
-        act.resize(total + pix * Cin);
-        const int64_t na = nonzero(c.frames + t * c.frame_bytes, pix * Cin, act.data() + total);
-        int32_t* st = start.data() + t * (pix + 1);
-        for (int64_t q = 0, e = 0; q <= pix; ++q) {
-          while (e < na && act[total + e] < q * Cin) ++e;
-          st[q] = static_cast<int32_t>(total + e);
-        }
-        total += na;
-      }
-      act.resize(total + 8);  // the lists are read eight at a time
-      c.act = act.data();
-      c.start = start.data();
-    }
-    std::vector<int32_t> rows(KH * KW * Cin + 8), vrow(OW * Ow);
-    std::vector<Taps> taps(OW);
-    for (int64_t oy = oy0; oy < oy1; ++oy) {  // a row of outputs step by step: its v (vrow) stays in cache
-      for (int64_t ox = 0; ox < OW; ++ox) {
-        Taps& tp = taps[ox];
-        const int64_t ix0 = ox * sx - px;
+    const int64_t n = std::max<int64_t>(0, iy1 - iy0) * IW * Cin, words = (n + 63) / 64 + 1;
+    std::vector<uint64_t> bits(T * words, 0);
+    const uint8_t* frames = ip + (k * T * IH + iy0) * IW * Cin;
+    for (int64_t t = 0; t < T; ++t) pack_bits(frames + t * IH * IW * Cin, n, bits.data() + t * words);
+    Conv c{bits.data(), words, T, Cout, Ow, row_bits, reinterpret_cast<const uint32_t*>(wi),
+           reinterpret_cast<const uint32_t*>(lut), bp, op + k * T * M, M, p};
+    std::vector<int32_t> vs(Ow);
+    Taps tp;
+    for (int64_t oy = oy0; oy < oy1; ++oy)
+      for (int64_t ox = 0; ox < OW; ++ox) {  // each output pixel through every step
+        const int64_t ix0 = ox * sx - px, lo = std::max<int64_t>(ix0, 0), hi = std::min<int64_t>(ix0 + KW, IW);
         tp.n = 0;
-        tp.table = lut && ix0 >= 0 && ix0 + KW <= IW;
-        for (int64_t ky = 0; ky < KH; ++ky) {
+        tp.table = lut && lo == ix0 && hi == ix0 + KW;
+        for (int64_t ky = 0; ky < KH && hi > lo; ++ky) {
           const int64_t iy = oy * sy - py + ky * dy;
           if (iy < 0 || iy >= IH) continue;
-          if (tp.table) {  // one table row per kernel row
-            tp.q[tp.n] = static_cast<int32_t>(((iy - iy0) * IW + ix0) * Cin);
-            tp.off[tp.n++] = static_cast<int32_t>((ky << bits) * Ow);
-            continue;
-          }
-          for (int64_t kx = 0; kx < KW; ++kx) {
-            const int64_t ix = ix0 + kx * dx;
-            if (ix < 0 || ix >= IW) continue;
-            const int64_t q = (iy - iy0) * IW + ix;
-            tp.q[tp.n] = static_cast<int32_t>(q);
-            tp.off[tp.n++] = static_cast<int32_t>((ky * KW + kx) * Cin - q * Cin);
-          }
+          tp.first[tp.n] = static_cast<int32_t>(((iy - iy0) * IW + lo) * Cin);
+          tp.len[tp.n] = static_cast<int32_t>((hi - lo) * Cin);
+          tp.row[tp.n++] = static_cast<int32_t>(tp.table ? (ky << row_bits) * Ow : (ky * KW + lo - ix0) * Cin);
         }
+        if (tp.table) pixel_all<true>(c, tp, oy * OW + ox, vs.data());
+        else pixel_all<false>(c, tp, oy * OW + ox, vs.data());
+        if (lv)
+          for (int64_t o = 0; o < Cout; ++o) lv[k * M + (oy * OW + ox) * Cout + o] = vs[o];
       }
-      std::fill(vrow.begin(), vrow.end(), 0);
-      for (int64_t t = 0; t < T; ++t)
-        for (int64_t ox = 0; ox < OW; ++ox) {
-          const int64_t at = (oy * OW + ox) * Cout;
-          if (taps[ox].table) pixel_all<true>(c, taps[ox], t, at, vrow.data() + ox * Ow, rows.data());
-          else pixel_all<false>(c, taps[ox], t, at, vrow.data() + ox * Ow, rows.data());
-        }
-      if (lv)
-        for (int64_t ox = 0; ox < OW; ++ox)
-          for (int64_t o = 0; o < Cout; ++o) lv[k * M + (oy * OW + ox) * Cout + o] = vrow[ox * Ow + o];
-    }
   });
 }
 #endif
