@@ -111,8 +111,7 @@ inline void pack_bits(const uint8_t* x, int64_t n, uint64_t* bits) {
 // Bits [start, start + n) of a packed frame, n in 1..64 (the words hold one more word of room).
 inline uint64_t bit_run(const uint64_t* bits, int64_t start, int64_t n) {
   const int64_t w = start >> 6, s = start & 63;
-  uint64_t r = bits[w] >> s;
-  if (s) r |= bits[w + 1] << (64 - s);
+  const uint64_t r = (bits[w] >> s) | ((bits[w + 1] << 1) << (63 - s));  // no branch on s == 0
   return n >= 64 ? r : r & ((uint64_t(1) << n) - 1);
 }
 
