@@ -8,7 +8,9 @@ Per layer it computes what netx instantiates in Lava with ``Loihi2SimCfg(select_
          term per delay value.
   dense_comp  netx's ``ComplexDense``: two dense synapses, (real, imag) into a resonator neuron.
   dense_rec   netx's ``RecurrentDense``: the layer's own spikes back through a second dense synapse
-         (joint weight bits), run step by step (``synapses/dense_rec.py``).
+         (joint weight bits), run step by step (``synapses/dense_rec.py``; in C++ where built).
+  pool, unpool, convT  in windows with CUBA neurons and only spikes recorded: synapse and neurons in
+         one C++ pass over the nonzero inputs (``synapses/scatter.py``), else torch as conv is run.
   input  with a neuron: the sample goes straight into its ``a_in``.
   neuron ``PyLifResetModelBitAcc`` through the shared kernel ``tna_deploy.engine.cuba`` (LOIHI flavor);
          ``a_in << 6`` wraps in int32 as numpy does. Other kinds by the IR neuron's family
