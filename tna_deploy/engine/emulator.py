@@ -8,7 +8,9 @@ Per layer it computes what netx instantiates in Lava with ``Loihi2SimCfg(select_
          term per delay value.
   dense_comp  netx's ``ComplexDense``: two dense synapses, (real, imag) into a resonator neuron.
   dense_rec   netx's ``RecurrentDense``: the layer's own spikes back through a second dense synapse
-         (joint weight bits), run step by step (``synapses/dense_rec.py``).
+         (joint weight bits), run step by step (``synapses/dense_rec.py``; in C++ where built).
+  pool, unpool, convT  in windows with CUBA neurons and only spikes recorded: synapse and neurons in
+         one C++ pass over the nonzero inputs (``synapses/scatter.py``), else torch as conv is run.
   input  with a neuron: the sample goes straight into its ``a_in``.
   neuron ``PyLifResetModelBitAcc`` through the shared kernel ``tna_deploy.engine.cuba`` (LOIHI flavor);
          ``a_in << 6`` wraps in int32 as numpy does. Other kinds by the IR neuron's family
@@ -44,7 +46,7 @@ import torch
 from ..ir import DeployedNet, Layer
 from .neurons import NEURON_RUNS, NeuronOut
 from .numeric import sum_dtype
-from .synapses import SYNAPSES, Prepared
+from .synapses import SYNAPSES, Prepared, scatter
 from .trace import Trace
 
 
@@ -155,15 +157,34 @@ class Emulator:
                 return fast
         k = x.shape[0]
         prev_max = float(np.abs(x).max()) if x.size else 0.0  # bounds every sum of the next layer
-        prev = torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 0)))  # (T, K, ...)
-        if not self.net.input_neuron and self.net.input_bits == 0:
-            prev, prev_max = (prev != 0), min(prev_max, 1.0)
-        prev = prev.to(sum_dtype(prev_max))
+        binary = not self.net.input_neuron and self.net.input_bits == 0
+        if binary:
+            prev_max = min(prev_max, 1.0)
         keep_state = "current" in record or "voltage" in record
+        # the layer's input batch-major (K, ..., T) as it comes, and time-major (T, K, ...) as the
+        # torch path takes it: made from the batch-major one when a layer first needs it
+        src = np.ascontiguousarray(x)
+        src, prev = torch.from_numpy(src if src.flags.writeable else src.copy()), None
         spikes, currents, voltages, logits = [], [], [], None
         last = len(self.layers) - 1
         for i, p in enumerate(self.layers):
             kind = SYNAPSES[p.layer.kind]
+            fused = None
+            if kind.scatter and src is not None and not keep_state:
+                fused = scatter.run(self, p, src, binary and i == 0, prev_max)
+            if fused is not None:
+                raster, v_last = fused
+                spikes.append(raster.numpy())
+                if i == last:
+                    logits = (v_last / float(1 << 12)).numpy()
+                src, prev, prev_max = raster, None, 1.0
+                continue
+            if prev is None:
+                prev = torch.from_numpy(np.ascontiguousarray(np.moveaxis(src.numpy(), -1, 0)))
+                if binary and i == 0:
+                    prev = prev != 0
+                prev = prev.to(sum_dtype(prev_max))
+            src = None
             a, a_max = kind.run(self, i, p, prev, prev_max)
             if self.stream is not None and p.layer.kind != "input":
                 a = _one_step_later(a)  # Lava's synapse hands on each step's sum one step later

@@ -47,10 +47,11 @@ class EmulatorRunner(Runner):
         self.steps = opts.steps
 
     def prepare(self, inputs: Inputs, on_progress) -> None:
-        from ..engine import cuba_ext, spike_ext
+        from ..engine import cuba_ext, kinds_ext, spike_ext
 
         cuba_ext.get()  # a first build of the fused kernels happens here, outside the timed chunks
         spike_ext.get()
+        kinds_ext.get()
 
     def run(self, x: np.ndarray, a: int, b: int) -> Trace:
         return self.emulator.run(x, record=self.record, steps=self.steps)

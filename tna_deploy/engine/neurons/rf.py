@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 
 from ...ir.neurons.rf import STATE_EXP, lava_decays
+from .. import kinds_ext
 from ..numeric import shift_left6_int32
 from .base import NeuronOut, NeuronRun
 
@@ -51,23 +52,45 @@ class RF(NeuronRun):
         a_re, a_im = (_scaled(x, a_max) for x in a)
         s_dec, c_dec = lava_decays(neuron.sin_decay, neuron.cos_decay)
         vth = int(neuron.threshold) << STATE_EXP
-        re = torch.zeros(a_re.shape[1:], dtype=torch.int64)
-        im = torch.zeros_like(re)
-        out = torch.empty(a_re.shape, dtype=torch.float32)
-        res = torch.empty(a_re.shape, dtype=torch.float64) if record else None
-        ims = torch.empty(a_re.shape, dtype=torch.float64) if record else None
-        for t in range(a_re.shape[0]):
-            new_re = (_shr12(c_dec * re) - _shr12(s_dec * im) + a_re[t]).clamp_(-LIMIT, LIMIT)
-            new_im = (_shr12(s_dec * re) + _shr12(c_dec * im) + a_im[t]).clamp_(-LIMIT, LIMIT)
-            if neuron.phase:
-                spike = (new_re >= vth) & (new_im >= 0) & (im < 0)
-            else:
-                spike = new_im >= vth
-                new_re = torch.where(spike, torch.zeros_like(new_re), new_re)
-                new_im = torch.where(spike, torch.full_like(new_im, vth - 1), new_im)
-            re, im = new_re, new_im
-            out[t] = spike
-            if record:
-                res[t] = re
-                ims[t] = im
+        run = _steps_fused if kinds_ext.get() is not None and a_re.device.type == "cpu" else _steps
+        out, res, ims = run(a_re, a_im, s_dec, c_dec, vth, bool(neuron.phase), record)
         return NeuronOut(out, 1.0, False, res, ims)
+
+
+def _steps(a_re, a_im, s_dec: int, c_dec: int, vth: int, phase: bool, record: bool) -> tuple:
+    """The neurons step by step in torch over ``a_re``, ``a_im`` (T, ...) int64 (already << 6): the
+    spikes (float32) and, when asked, the real and imaginary parts (float64)."""
+    re = torch.zeros(a_re.shape[1:], dtype=torch.int64)
+    im = torch.zeros_like(re)
+    out = torch.empty(a_re.shape, dtype=torch.float32)
+    res = torch.empty(a_re.shape, dtype=torch.float64) if record else None
+    ims = torch.empty(a_re.shape, dtype=torch.float64) if record else None
+    for t in range(a_re.shape[0]):
+        new_re = (_shr12(c_dec * re) - _shr12(s_dec * im) + a_re[t]).clamp_(-LIMIT, LIMIT)
+        new_im = (_shr12(s_dec * re) + _shr12(c_dec * im) + a_im[t]).clamp_(-LIMIT, LIMIT)
+        if phase:
+            spike = (new_re >= vth) & (new_im >= 0) & (im < 0)
+        else:
+            spike = new_im >= vth
+            new_re = torch.where(spike, torch.zeros_like(new_re), new_re)
+            new_im = torch.where(spike, torch.full_like(new_im, vth - 1), new_im)
+        re, im = new_re, new_im
+        out[t] = spike
+        if record:
+            res[t] = re
+            ims[t] = im
+    return out, res, ims
+
+
+def _steps_fused(a_re, a_im, s_dec: int, c_dec: int, vth: int, phase: bool, record: bool) -> tuple:
+    """:func:`_steps` in one C++ pass (``csrc/rf.cpp``): the same integers."""
+    a_re, a_im = a_re.contiguous(), a_im.contiguous()
+    steps, m = a_re.shape[0], a_re[0].numel()
+    out = torch.empty(a_re.shape, dtype=torch.float32)
+    res = torch.empty(a_re.shape, dtype=torch.float64) if record else None
+    ims = torch.empty(a_re.shape, dtype=torch.float64) if record else None
+    ptr = kinds_ext.ptr
+    kinds_ext.get().rf_forward(
+        ptr(a_re), ptr(a_im), steps, m, s_dec, c_dec, vth, int(phase), ptr(out), ptr(res), ptr(ims)
+    )
+    return out, res, ims

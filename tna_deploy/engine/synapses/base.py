@@ -27,6 +27,9 @@ class Synapse:
 
     channels_last = False
     recurrent = False  # runs its neurons itself, step by step (``run_neurons``)
+    scatter = (
+        False  # prepares ``extra["taps"]``: fused with its CUBA neurons where it can (``scatter``)
+    )
 
     @staticmethod
     def prepare(p: Prepared) -> None:

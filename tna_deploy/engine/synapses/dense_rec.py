@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from ...ir.layers import dense_rec_weight_bits
-from ..cuba import LOIHI, STATE_SHIFT, cuba_run_torch
+from .. import kinds_ext
+from ..cuba import DECAY_UNITY, LOIHI, STATE_SHIFT, cuba_run_torch
 from ..neurons import NeuronOut
 from ..numeric import shift_left6_int32, stream, sum_dtype
 from .base import Prepared, Synapse
@@ -56,7 +57,7 @@ class DenseRec(Synapse):
                 emulator.stream.first_reset(i), len(flat), emulator.stream.reset_interval
             )
         resets = set(resets)
-        neuron, w_rec, exp = p.layer.neuron, p.extra["rec"], p.weight_exp
+        neuron, w_rec = p.layer.neuron, p.extra["rec"]
         bound = a_max + p.extra["rec_max"]
         wrap = bound * (1 << STATE_SHIFT) >= 2.0**31
         prior = emulator.tails.get(("rec", i))  # the spikes of the step before this chunk
@@ -67,34 +68,71 @@ class DenseRec(Synapse):
                 f"input as one stream"
             )
         s = torch.zeros(n, dtype=torch.float64) if prior is None else prior
-        state = None
-        out = torch.empty(flat.shape, dtype=torch.float64)
-        us = torch.empty_like(out) if record else None
-        vs = torch.empty_like(out) if record else None
-        for t in range(len(flat)):
-            a_t = flat[t] + torch.floor(torch.mv(w_rec, s) * 2.0**exp)
-            a_t = shift_left6_int32(a_t) if wrap else a_t * float(1 << STATE_SHIFT)
-            tr = cuba_run_torch(
-                a_t.unsqueeze(0),
-                neuron.current_decay,
-                neuron.voltage_decay,
-                float(neuron.threshold << STATE_SHIFT),
-                LOIHI,
-                bias=0 if bias is None else bias.reshape(-1),
-                record=True,
-                state=None if t in resets else state,
+        flags = torch.zeros(len(flat), dtype=torch.uint8)
+        flags[sorted(resets)] = 1
+        bias = None if bias is None else bias.to(torch.float64).reshape(-1)
+        if bias is not None and bias.numel() != n:
+            raise ValueError(
+                f"layer {p.layer.name}: a bias of {bias.numel()} values for {n} neurons"
             )
-            state = (tr.u[0], tr.v[0])
-            s = tr.spikes[0].to(torch.float64)
-            out[t] = s
-            if record:
-                us[t], vs[t] = state
+        lib = kinds_ext.get()
+        run = _steps_fused if lib is not None else _steps_torch
+        out, us, vs, s = run(flat, flags, w_rec, p.weight_exp, bias, wrap, neuron, s, record)
         emulator.tails[("rec", i)] = s
 
         def back(x):
             return None if x is None else x.reshape(k, steps, n).transpose(0, 1)
 
         return NeuronOut(back(out).to(torch.float32), 1.0, False, back(us), back(vs))
+
+
+def _steps_torch(flat, resets, w_rec, exp, bias, wrap, neuron, s, record) -> tuple:
+    """The layer step by step in torch: ``flat`` (steps, n) feed-forward a_in, ``resets`` (steps) 1
+    where the neurons start from rest, ``s`` the spikes of the step before; the spikes (float64),
+    u and v (or None) and the last step's spikes."""
+    state, resets = None, resets.tolist()
+    out = torch.empty(flat.shape, dtype=torch.float64)
+    us = torch.empty_like(out) if record else None
+    vs = torch.empty_like(out) if record else None
+    for t in range(len(flat)):
+        a_t = flat[t] + torch.floor(torch.mv(w_rec, s) * 2.0**exp)
+        a_t = shift_left6_int32(a_t) if wrap else a_t * float(1 << STATE_SHIFT)
+        tr = cuba_run_torch(
+            a_t.unsqueeze(0),
+            neuron.current_decay,
+            neuron.voltage_decay,
+            float(neuron.threshold << STATE_SHIFT),
+            LOIHI,
+            bias=0 if bias is None else bias,
+            record=True,
+            state=None if resets[t] else state,
+        )
+        state = (tr.u[0], tr.v[0])
+        s = tr.spikes[0].to(torch.float64)
+        out[t] = s
+        if record:
+            us[t], vs[t] = state
+    return out, us, vs, s
+
+
+def _steps_fused(flat, resets, w_rec, exp, bias, wrap, neuron, s, record) -> tuple:
+    """:func:`_steps_torch` in one C++ pass (``csrc/dense_rec.cpp``): the same integers."""
+    flat = flat.to(torch.float64).contiguous()
+    w_t = w_rec.t().contiguous()
+    s = s.to(torch.float64).clone().contiguous()
+    out = torch.empty(flat.shape, dtype=torch.float32)
+    us = torch.empty(flat.shape, dtype=torch.float64) if record else None
+    vs = torch.empty(flat.shape, dtype=torch.float64) if record else None
+    keep_u = (DECAY_UNITY - int(neuron.current_decay)) / DECAY_UNITY
+    keep_v = (DECAY_UNITY - int(neuron.voltage_decay)) / DECAY_UNITY
+    level = float(int(neuron.threshold) << STATE_SHIFT)
+    ptr = kinds_ext.ptr
+    kinds_ext.get().dense_rec_forward(
+        ptr(flat), len(flat), flat.shape[1], ptr(w_t), 2.0**exp, ptr(resets.contiguous()),
+        ptr(None if bias is None else bias.contiguous()), int(wrap), keep_u, keep_v,
+        1, level, ptr(s), ptr(out), ptr(us), ptr(vs),
+    )  # fmt: skip
+    return out, us, vs, s
 
 
 def _may_fire_early(emulator, i: int) -> bool:

@@ -7,14 +7,18 @@ import numpy as np
 import torch.nn.functional as F
 
 from .base import Prepared, Synapse
+from .scatter import pool_taps
 from .spatial import per_channel, spatial_run
 
 
 class Pool(Synapse):
+    scatter = True
+
     @staticmethod
     def prepare(p: Prepared) -> None:
         p.weight = per_channel(p.layer.weight, p.layer.in_shape[0])
         p.row_sum = float(np.abs(p.layer.weight).sum())
+        p.extra["taps"] = pool_taps(p.layer)
 
     @staticmethod
     def run(emulator, i, p, prev, prev_max) -> tuple:

@@ -1,0 +1,103 @@
+"""Building and loading a plain C++ shared library (no torch headers) through ctypes: what the fused
+spike layers (``spike_ext``) and the fused layer kinds (``kinds_ext``) share.
+
+The system's C++ compiler (``$CXX``, else ``c++``) builds the library on first use. The build is cached
+under ``TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extensions``), beside the CUBA kernel's, in a
+folder named by what changes the binary: the sources' hash, the flags, the compiler and the CPU. It is
+written under a temporary name and renamed, so concurrent first uses never see half a file.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+
+log = logging.getLogger(__name__)
+
+CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc")
+FLAGS = ("-O3", "-march=native", "-fno-trapping-math", "-std=c++17", "-shared", "-fPIC", "-pthread")
+
+
+def disabled() -> bool:
+    """``TNA_FUSED=0``: every fused build stays unused (the torch paths run)."""
+    return os.environ.get("TNA_FUSED", "1") == "0"
+
+
+def library_path(prefix: str, filename: str, source: bytes, compiler: str, flags=FLAGS) -> str:
+    """Where the build of ``source`` (the sources' bytes, joined) by ``compiler`` with ``flags`` on this
+    CPU lives: ``<root>/<prefix>_<key>/<filename>``."""
+    from .cuba_ext import _cpu_tag
+
+    key = hashlib.sha1(
+        b"\0".join([source, " ".join(flags).encode(), compiler.encode(), _cpu_tag().encode()])
+    ).hexdigest()[:16]
+    root = os.environ.get("TORCH_EXTENSIONS_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "torch_extensions"
+    )
+    return os.path.join(root, f"{prefix}_{key}", filename)
+
+
+def build(prefix: str, filename: str, names: tuple, what: str, flags=FLAGS) -> ctypes.CDLL:
+    """Load the library of the sources ``names`` (in ``csrc/``; the ``.cpp`` ones are compiled),
+    building it first where this machine has no build of them. Raises where it cannot."""
+    compiler = shutil.which(os.environ.get("CXX", "c++"))
+    if compiler is None:
+        raise RuntimeError("no C++ compiler")
+    sources = {}
+    for name in names:
+        with open(os.path.join(CSRC, name), "rb") as f:
+            sources[name] = f.read()
+    path = library_path(
+        prefix, filename, b"\0\0".join(sources.values()), compiler_version(compiler), flags
+    )
+    if not os.path.isfile(path):
+        compile_library(compiler, sources, path, what, flags)
+    return ctypes.CDLL(path)
+
+
+def bind(lib: ctypes.CDLL, signatures: dict) -> None:
+    """Set each function's argument types (``signatures``: name -> ctypes types); they return nothing."""
+    for name, args in signatures.items():
+        fn = getattr(lib, name)
+        fn.argtypes, fn.restype = list(args), None
+
+
+def compiler_version(compiler: str) -> str:
+    out = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=60)
+    return compiler + " " + out.stdout.split("\n", 1)[0]
+
+
+def compile_library(compiler: str, sources: dict, path: str, what: str, flags=FLAGS) -> None:
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    for name, text in sources.items():  # one copy per build folder: the same bytes, whoever writes
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(text)
+    cpp = [os.path.join(folder, name) for name in sources if name.endswith(".cpp")]
+    log.info("building %s (a few seconds, once for this source and machine)", what)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=folder)
+    os.close(fd)
+    try:
+        done = subprocess.run(
+            [compiler, *flags, "-o", tmp, *cpp], capture_output=True, text=True, timeout=600
+        )
+        if done.returncode:
+            raise RuntimeError(done.stderr.strip() or f"{compiler} exited {done.returncode}")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def unavailable(what: str, e: Exception) -> None:
+    """Log why a fused build is not used (the torch path computes the same integers)."""
+    log.warning(
+        "%s unavailable (%s); the emulator runs its torch path",
+        what,
+        str(e).strip().splitlines()[-1][:160] if str(e).strip() else type(e).__name__,
+    )

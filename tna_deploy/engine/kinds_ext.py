@@ -1,0 +1,54 @@
+"""The build of the fused layer kinds (``csrc/dense_rec.cpp``: a recurrent dense layer's step-by-step
+loop; ``csrc/rf.cpp``: resonate-and-fire neurons; ``csrc/scatter_cuba.cpp``: pool, unpool and convT
+with their CUBA neurons; ``csrc/loihi_cuba.h``: Lava's CUBA neuron they share), a plain C++ library
+loaded through ctypes and built and cached by ``cbuild`` on first use. Where no compiler is found,
+the build fails, or ``TNA_FUSED=0`` is set, :func:`get` returns None and each kind runs its torch
+path (the same integers, tested)."""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from typing import Optional
+
+import torch
+
+from . import cbuild
+
+_lock = threading.Lock()
+_state: dict = {}
+
+SOURCES = ("loihi_cuba.h", "dense_rec.cpp", "rf.cpp", "scatter_cuba.cpp")  # compiled: the .cpp
+WHAT = "the fused layer kinds"
+_I, _P, _D = ctypes.c_int64, ctypes.c_void_p, ctypes.c_double
+SIGNATURES = {
+    "dense_rec_forward": (_P, _I, _I, _P, _D, _P, _P, _I, _D, _D, _I, _D, _P, _P, _P, _P),
+    "rf_forward": (_P, _P, _I, _I, _I, _I, _I, _I, _P, _P, _P),
+    "scatter_cuba_forward": (_P,) + (_I,) * 8 + (_P, _P, _P, _I, _P, _D, _D, _I, _D, _P, _P, _I),
+}
+
+
+def get() -> Optional[ctypes.CDLL]:
+    """The loaded library, or None (no compiler, build failed, or disabled)."""
+    if cbuild.disabled():
+        return None
+    if "lib" not in _state:
+        with _lock:
+            if "lib" not in _state:
+                _state["lib"] = _load()
+    return _state["lib"]
+
+
+def _load() -> Optional[ctypes.CDLL]:
+    try:
+        lib = cbuild.build("tna_kinds", "kinds.so", SOURCES, WHAT)
+        cbuild.bind(lib, SIGNATURES)
+        return lib
+    except Exception as e:  # no compiler, no headers: the torch path computes the same integers
+        cbuild.unavailable(WHAT, e)
+        return None
+
+
+def ptr(t: Optional[torch.Tensor]):
+    """A contiguous CPU tensor's data pointer for ctypes (None: a null pointer)."""
+    return None if t is None else ctypes.c_void_p(t.data_ptr())
