@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from typing import Optional
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,18 @@ FLAGS = ("-O3", "-march=native", "-fno-trapping-math", "-std=c++17", "-shared", 
 def disabled() -> bool:
     """``TNA_FUSED=0``: every fused build stays unused (the torch paths run)."""
     return os.environ.get("TNA_FUSED", "1") == "0"
+
+
+def loaded(state: dict, lock, load) -> Optional[ctypes.CDLL]:
+    """``load()``'s library, loaded once per process under ``lock`` and kept in ``state``; None where
+    it is disabled (``TNA_FUSED=0``) or ``load`` found no build."""
+    if disabled():
+        return None
+    if "lib" not in state:
+        with lock:
+            if "lib" not in state:
+                state["lib"] = load()
+    return state["lib"]
 
 
 def library_path(prefix: str, filename: str, source: bytes, compiler: str, flags=FLAGS) -> str:

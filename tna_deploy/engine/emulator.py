@@ -142,13 +142,25 @@ class Emulator:
             x = np.zeros(x.shape + (int(steps),), dtype=np.int32)
         if self.stream is None:
             return self._run(x, record, bias_in)
+        if not self._couples_samples():  # every layer keeps K as a batch axis: the streams at once
+            self.reset()
+            out = self._run(x, record, bias_in)
+            self.reset()
+            return out
         parts = []
-        for j in range(x.shape[0]):  # streams are independent: one at a time (K = 1 in _neurons)
+        for j in range(
+            x.shape[0]
+        ):  # a delay or a recurrent layer runs K as one time line: one by one
             self.reset()
             b = None if bias_in is None else bias_in[j : j + 1]
             parts.append(self._run(x[j : j + 1], record, b))
         self.reset()
         return Trace.concat(parts)
+
+    def _couples_samples(self) -> bool:
+        """Whether some layer runs the K inputs of a call as one time line (a dense layer with delays
+        or a recurrent layer, whose state crosses from one window into the next)."""
+        return bool(self.max_delay) or any(SYNAPSES[p.layer.kind].recurrent for p in self.layers)
 
     def _run(self, x: np.ndarray, record: tuple, bias_in) -> Trace:
         if self.stream is None and bias_in is None:

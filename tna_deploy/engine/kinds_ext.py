@@ -30,13 +30,7 @@ SIGNATURES = {
 
 def get() -> Optional[ctypes.CDLL]:
     """The loaded library, or None (no compiler, build failed, or disabled)."""
-    if cbuild.disabled():
-        return None
-    if "lib" not in _state:
-        with _lock:
-            if "lib" not in _state:
-                _state["lib"] = _load()
-    return _state["lib"]
+    return cbuild.loaded(_state, _lock, _load)
 
 
 def _load() -> Optional[ctypes.CDLL]:

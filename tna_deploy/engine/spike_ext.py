@@ -36,13 +36,7 @@ FAST_SIGNATURES = {  # csrc/spike_fast.cpp's int32 kernels: only in an AVX2 buil
 
 def get() -> Optional[ctypes.CDLL]:
     """The loaded library, or None (no compiler, build failed, or disabled)."""
-    if cbuild.disabled():
-        return None
-    if "lib" not in _state:
-        with _lock:
-            if "lib" not in _state:
-                _state["lib"] = _load()
-    return _state["lib"]
+    return cbuild.loaded(_state, _lock, _load)
 
 
 def library_path(source: bytes, compiler: str) -> str:
