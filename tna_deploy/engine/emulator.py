@@ -27,6 +27,9 @@ at ``stream_step``. Windows of different samples are independent (each starts fr
 samples of a chunk run at once, except through dense delays: a delayed spike crosses into the next
 sample's window, exactly as in Lava's stream, and the tail is carried from chunk to chunk (so does a
 dense_rec layer's last spikes: Lava's reset leaves its recurrent synapse's buffer alone).
+A ``Stream`` runs each input as its own stream; streams never share state, so they run K at a time as
+well, except where a delay or a recurrent layer ties the K inputs of a call into one time line (then one
+by one).
 
 Arithmetic. conv / matmul run in torch float32 when the largest possible sum (max input times the
 largest row sum of |w|) stays below 2^24, so every partial sum is an exact integer, else float64
