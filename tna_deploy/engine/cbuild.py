@@ -3,12 +3,15 @@ spike layers (``spike_ext``) and the fused layer kinds (``kinds_ext``) share.
 
 The system's C++ compiler (``$CXX``, else ``c++``) builds the library on first use. The build is cached
 under ``TORCH_EXTENSIONS_DIR`` (default ``~/.cache/torch_extensions``), beside the CUBA kernel's, in a
-folder named by what changes the binary: the sources' hash, the flags, the compiler and the CPU. It is
-written under a temporary name and renamed, so concurrent first uses never see half a file.
+folder named by what changes the binary: the sources' hash, the flags, the compiler and the CPU. A build
+holds the folder's lock (:func:`build_lock`, an OS file lock that dies with its process), so concurrent
+first uses wait for one build, and is written under a temporary name and renamed, so no reader ever sees
+half a file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import logging
@@ -17,6 +20,8 @@ import shutil
 import subprocess
 import tempfile
 from typing import Optional
+
+from ..atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +74,39 @@ def build(prefix: str, filename: str, names: tuple, what: str, flags=FLAGS) -> c
         prefix, filename, b"\0\0".join(sources.values()), compiler_version(compiler), flags
     )
     if not os.path.isfile(path):
-        compile_library(compiler, sources, path, what, flags)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with build_lock(os.path.dirname(path)):
+            if not os.path.isfile(path):  # not built while this process waited for the lock
+                compile_library(compiler, sources, path, what, flags)
     return ctypes.CDLL(path)
+
+
+TORCH_BATON = (
+    "lock"  # torch.utils.cpp_extension's build lock file (its FileBaton), in the build folder
+)
+
+
+@contextlib.contextmanager
+def build_lock(folder: str):
+    """Hold ``folder``'s build lock: an ``flock`` on a file in it, which the OS releases when its holder
+    exits, however it ends, so a killed build never blocks the next. Inside it no other build of this
+    folder runs, so a torch baton file left there is a killed build's (torch would wait on it forever):
+    it is removed. Where ``fcntl`` is missing (not POSIX) nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(os.path.join(folder, ".tna-build-lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            baton = os.path.join(folder, TORCH_BATON)
+            if os.path.exists(baton):
+                log.info("removing %s, left by a build that was killed", baton)
+                os.unlink(baton)
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def bind(lib: ctypes.CDLL, signatures: dict) -> None:
@@ -88,9 +124,8 @@ def compiler_version(compiler: str) -> str:
 def compile_library(compiler: str, sources: dict, path: str, what: str, flags=FLAGS) -> None:
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
-    for name, text in sources.items():  # one copy per build folder: the same bytes, whoever writes
-        with open(os.path.join(folder, name), "wb") as f:
-            f.write(text)
+    for name, text in sources.items():  # one copy per build folder, renamed into place whole
+        atomic_write(os.path.join(folder, name), lambda f, text=text: f.write(text))
     cpp = [os.path.join(folder, name) for name in sources if name.endswith(".cpp")]
     log.info("building %s (a few seconds, once for this source and machine)", what)
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=folder)
