@@ -194,11 +194,13 @@ class Emulator:
                     logits = (v_last / float(1 << 12)).numpy()
                 src, prev, prev_max = raster, None, 1.0
                 continue
-            if prev is None:
-                prev = torch.from_numpy(np.ascontiguousarray(np.moveaxis(src.numpy(), -1, 0)))
+            if (
+                prev is None
+            ):  # time-major in one copy: the compare keeps src's layout, the cast moves it
+                prev = src.movedim(-1, 0)
                 if binary and i == 0:
                     prev = prev != 0
-                prev = prev.to(sum_dtype(prev_max))
+                prev = prev.to(sum_dtype(prev_max), memory_format=torch.contiguous_format)
             src = None
             a, a_max = kind.run(self, i, p, prev, prev_max)
             if self.stream is not None and p.layer.kind != "input":
@@ -209,8 +211,10 @@ class Emulator:
             s = view(out.out)
             spikes.append(
                 _to_batch_major(s)
-                .to(torch.int32 if out.graded else torch.uint8)
-                .contiguous()
+                .to(
+                    torch.int32 if out.graded else torch.uint8,
+                    memory_format=torch.contiguous_format,
+                )
                 .numpy()
             )
             if keep_state:
