@@ -93,7 +93,7 @@ def test_fused_equals_torch(role, act_mode, with_bias, cum, threshold, scale, ex
             if a_max < 1 << 15:
                 dtypes += [torch.int16]  # not a kernel type: converted first
             for dtype in dtypes:
-                got = sdnn._run_fused(torch.from_numpy(a).to(dtype), neuron, bias, record)
+                got = sdnn._run_fused(torch.from_numpy(a).to(dtype), a_max, neuron, bias, record)
                 _same(got, want)
 
 
@@ -103,10 +103,23 @@ def test_the_wrap_cases_are_reached():
     rng = np.random.default_rng(1)
     a, a_max = _input(rng, "edge", (20, 2, 300))
     neuron = SigmaDeltaNeuron("sigma_delta", 0, spike_exp=0, state_exp=0, act_mode="unit")
-    got = sdnn._run_fused(torch.from_numpy(a), neuron, None, True)
+    got = sdnn._run_fused(torch.from_numpy(a), a_max, neuron, None, True)
     _same(got, sdnn._run_torch(torch.from_numpy(a), a_max, neuron, None, True))
     assert got.v[0, 0, 0] == -I32 and got.out[0, 0, 0] == 0  # |-2^31| < 0: not sent
     assert got.out.dtype == torch.float64 and got.out_max >= 1 << 24
+
+
+@pytest.mark.parametrize("role", ["delta", "sigma_delta", "sigma"])
+def test_float_inputs_past_2_51_are_taken_exactly(role):
+    """Float inputs from 2^51 on (past the kernel's float conversion) go in as int64: wrapped the same."""
+    rng = np.random.default_rng(2)
+    a, _ = _input(rng, "edge", (9, 2, 50))
+    a = a + rng.integers(-1, 2, a.shape) * (1 << 52)  # exact in float64: below 2^53
+    a_max = float(np.abs(a).max())
+    assert a_max >= sdnn.FLOAT_IN
+    neuron = SigmaDeltaNeuron(role, None if role == "sigma" else 2, spike_exp=0, state_exp=1)
+    want = sdnn._run_torch(torch.from_numpy(a), a_max, neuron, None, True)
+    _same(sdnn._run_fused(torch.from_numpy(a).to(torch.float64), a_max, neuron, None, True), want)
 
 
 def _net(rng) -> DeployedNet:

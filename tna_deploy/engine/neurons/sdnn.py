@@ -30,6 +30,7 @@ from .base import NeuronOut, NeuronRun
 
 I32 = 1 << 31
 F32_EXACT = 1 << 24  # |out| below this: float32 holds it exactly
+FLOAT_IN = 1 << 51  # float inputs below this go to the kernel as they are
 ROLES = {"delta": 0, "sigma_delta": 1, "sigma": 2}  # csrc/sdnn.cpp's role codes
 IN_TYPES = {torch.int32: 1, torch.int64: 2, torch.float32: 3, torch.float64: 4}  # its input types
 
@@ -55,7 +56,7 @@ class SigmaDelta(NeuronRun):
                 f"a {neuron.role} neuron takes no bias (Lava's {neuron.role} process has none)"
             )
         if kinds_ext.get() is not None and a.device.type == "cpu" and a.numel():
-            return _run_fused(a, neuron, bias, record)
+            return _run_fused(a, a_max, neuron, bias, record)
         return _run_torch(a, a_max, neuron, bias, record)
 
 
@@ -122,12 +123,13 @@ def _delta(act, vth: int, cum: bool, exact: bool, wrap) -> torch.Tensor:
     return outs
 
 
-def _run_fused(a, neuron, bias, record: bool) -> NeuronOut:
+def _run_fused(a, a_max, neuron, bias, record: bool) -> NeuronOut:
     """:func:`_run_torch` in one C++ pass (``csrc/sdnn.cpp``): the same integers, with the int32 wraps
-    always applied (the torch path leaves out those a bound proves idle). ``a`` on CPU."""
+    always applied (the torch path leaves out those a bound proves idle). ``a`` on CPU; the kernel
+    takes floats below 2^51 (``a_max``), wider ones as int64."""
     vth, cum = _threshold(neuron)
     a = a.contiguous()
-    if a.dtype not in IN_TYPES:
+    if a.dtype not in IN_TYPES or (a.is_floating_point() and a_max >= FLOAT_IN):
         a = a.to(torch.int64)
     e, steps, m = neuron.exp, a.shape[0], a[0].numel()
     b = None
