@@ -215,6 +215,9 @@ def simulate_with(
                     torch_c.add(x, tr, seconds)
         if on_progress and not alone:
             on_progress(b, n)
+    for name, runner in runners.items():
+        if runner.seconds is not None:
+            collect[name].seconds = runner.seconds
     labels = inputs.labels
     summaries = {
         b: Summary.of(c.all_logits(), labels, c.seconds, **runners[b].summary_extra())
