@@ -82,8 +82,8 @@ def test_divergence_is_located_across_chunks(exported, monkeypatch):
 
     real, calls = sim_run.torch_reference, []
 
-    def flipped(ref, x, like):
-        trace = real(ref, x, like)
+    def flipped(ref, x):
+        trace = real(ref, x)
         calls.append(len(x))
         if len(calls) == 2:
             trace.spikes[1][1, 0, 0, 0, 2] ^= 1  # chunk 2 (samples 3..5): its sample 1 is sample 4

@@ -224,8 +224,8 @@ def test_simulate_record_equals_the_definitions(exported, monkeypatch, flip):
     real = sim_run.torch_reference
     calls = []
 
-    def flipped(ref, x, like):
-        trace = real(ref, x, like)
+    def flipped(ref, x):
+        trace = real(ref, x)
         calls.append(len(x))
         if flip and len(calls) == 2:
             trace.spikes[flip[0]][flip[1]] ^= 1

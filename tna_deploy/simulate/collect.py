@@ -11,6 +11,15 @@ from .layout import rows
 from .results import SourceCounts
 
 
+def _active(r):
+    """1.0 where ``r`` is nonzero, else 0.0, float32: a plain cast where ``r`` holds only 0 and 1."""
+    import torch
+
+    if r.dtype in (torch.uint8, torch.bool) and (r.numel() == 0 or int(r.max()) <= 1):
+        return r.to(torch.float32)
+    return (r != 0).to(torch.float32)
+
+
 def _synops(active, time_last: bool, index, fanout):
     """``synops_of`` on ``rows``' (K, J, T) or (K, T, J) activity, its fan-outs in the same order (the
     same integers: every partial sum is an exact integer, in any order)."""
@@ -55,7 +64,7 @@ class Collector:
         counts, ops, fo = [], [], iter(self.fanouts)
         for i, (raster, has_synapse) in enumerate(zip([x] + spikes, self.synapse_layers)):
             r, time_last, index = rows(raster)  # (K, J, T) or (K, T, J): no copy of a raster
-            active = (torch.from_numpy(r) != 0).to(torch.float32)  # a message per nonzero value
+            active = _active(torch.from_numpy(r))  # a message per nonzero value
             if i:  # float32 counts are exact below 2^24 neurons
                 counts.append(active.sum(dim=1 if time_last else 2).round().to(torch.int64))
             ops.append(
@@ -65,7 +74,7 @@ class Collector:
             )
             if self.recurrent[i] is not None:  # the layer's own spikes, sent back into it
                 own, own_last, own_index = rows(spikes[i])
-                own = (torch.from_numpy(own) != 0).to(torch.float32)
+                own = _active(torch.from_numpy(own))
                 ops[-1] = ops[-1] + _synops(own, own_last, own_index, self.recurrent[i])
         self.counts.append(
             torch.stack(counts, dim=1).numpy() if counts else np.zeros((k, 0, t), np.int64)

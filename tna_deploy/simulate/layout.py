@@ -1,10 +1,10 @@
 """The memory order of the (K, *shape, T) rasters ``simulate`` compares and counts.
 
 A raster keeps its logical shape (K, *shape, T) whatever its memory holds: the emulator's fused path
-hands out views of (K, T, H, W, C) memory, its torch path (K, *shape, T) memory. Passes over a raster go
-in its memory order (``memory_order``), the PyTorch reference lays its spikes out in the chip's order
-(``laid_out_like``), and counting reads a raster as (K, T, J) or (K, J, T) rows without a copy
-(``rows``). Only the speed depends on these orders, never a value."""
+hands out views of (K, T, H, W, C) memory, its torch path (K, *shape, T) memory, the PyTorch reference
+(K, T, H, W, C) memory. Passes over a raster go in its memory order (``memory_order``), and counting
+reads a raster as (K, T, J) or (K, J, T) rows without a copy (``rows``). Only the speed depends on
+these orders, never a value."""
 
 from __future__ import annotations
 

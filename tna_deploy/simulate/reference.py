@@ -1,12 +1,10 @@
 """``simulate --run``: the run's PyTorch base as exported, run on the same chunks as the chip models.
 
-Its spikes come out (K, *shape, T) as every source's, laid out in memory as the chip's spikes of the same
-chunk are (``layout``: the emulator's fused path (K, T, H, W, C)), converted to uint8 in the same pass,
-so that comparing and counting them walk both in one order."""
+Its spikes come out (K, *shape, T) as every source's, laid out in memory time-major per sample in the
+model's own frame ((K, T, H, W, C) for a channels-last conv, as the emulator's fused path hands out its
+spikes; ``layout``), converted to uint8 in the same pass: one cast that moves whole (H, W, C) frames."""
 
 from __future__ import annotations
-
-from typing import Optional
 
 import numpy as np
 
@@ -35,9 +33,8 @@ class TorchReference:
                 f"the file's in {want}; re-export the run"
             )
 
-    def __call__(self, x: np.ndarray, like: Optional[list] = None) -> Trace:
-        """``x`` (K, *input_shape, T); ``like``: the chip's spikes of the same chunk, whose memory order
-        each layer's spikes take (without it: time-major per sample, (K, T, *shape))."""
+    def __call__(self, x: np.ndarray) -> Trace:
+        """``x`` (K, *input_shape, T)."""
         import torch
 
         with torch.no_grad():
@@ -46,19 +43,16 @@ class TorchReference:
             del trace
             spikes = []
             for i in range(len(layers)):
-                order = (
-                    memory_order(like[i])
-                    if like is not None and i < len(like)
-                    else time_major(layers[i].ndim)
-                )
-                spikes.append(as_uint8(layers[i], order))
+                spikes.append(as_uint8(layers[i], per_sample(layers[i])))
                 layers[i] = None  # each layer's float32 trace goes as soon as it is converted
         return Trace(spikes, logits.numpy().astype(np.float64))
 
 
-def time_major(ndim: int) -> tuple:
-    """(K, *shape, T) -> (K, T, *shape)."""
-    return (0, ndim - 1, *range(1, ndim - 1))
+def per_sample(t) -> tuple:
+    """The memory order of ``t`` (K, *shape, T) with the sample axis first: (T, K, H, W, C) memory
+    becomes (K, T, H, W, C)."""
+    order = memory_order(t.numpy())
+    return (0, *(i for i in order if i != 0))
 
 
 def as_uint8(t, order: tuple) -> np.ndarray:

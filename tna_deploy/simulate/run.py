@@ -204,7 +204,7 @@ def simulate_with(
         if ref:
             chip_spikes = got[chip].spikes[: len(names) - 1]
             t0 = time.perf_counter()
-            tr = torch_reference(ref, x, chip_spikes)
+            tr = torch_reference(ref, x)
             seconds = time.perf_counter() - t0
             with clock("comparison"):
                 equal = parity.update(a, chip_spikes, tr.spikes, got[chip].logits, tr.logits)
@@ -306,9 +306,9 @@ def _load(path: str, opts: Options) -> tuple[DeployedNet, Inputs, Optional[bytes
     return net, dataset_inputs(net, path, opts.samples, data_dir, opts.dataset), onnx_bytes
 
 
-def torch_reference(ref: TorchReference, x: np.ndarray, like: list) -> Trace:
-    """One chunk through the PyTorch model, its spikes laid out as ``like`` (a seam for tests)."""
-    return ref(x, like)
+def torch_reference(ref: TorchReference, x: np.ndarray) -> Trace:
+    """One chunk through the PyTorch model (a seam for tests)."""
+    return ref(x)
 
 
 def chunk_size(net: DeployedNet, timesteps: int, record: tuple) -> int:
