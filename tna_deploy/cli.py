@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from typing import Optional
 
 import click
@@ -378,11 +379,12 @@ def _simulate(file, opts, out):
     from .simulate.run import simulate_with
 
     progress = SimProgress(opts.backends)
+    start = time.perf_counter()
     try:
         res = simulate_with(file, out, opts, progress.on_progress).to_dict()
     finally:
         progress.close()
-    simulated(res, opts.backends, out)
+    simulated(res, opts.backends, out, time.perf_counter() - start)
 
 
 @main.command()

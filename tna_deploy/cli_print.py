@@ -113,9 +113,10 @@ class SimProgress:
             self.bar.close()
 
 
-def simulated(res: dict, backends: list, out: str) -> None:
+def simulated(res: dict, backends: list, out: str, wall: float = None) -> None:
     """Each backend's accuracy and speed, then each agreement between backends and the parity with
-    PyTorch, layer by layer."""
+    PyTorch, layer by layer; then where the time went (``wall``: the whole simulation, writing
+    included)."""
     for b in backends:
         r = res[b]
         acc = f", accuracy {r['accuracy']:.2f}%" if "accuracy" in r else ""
@@ -126,9 +127,26 @@ def simulated(res: dict, backends: list, out: str) -> None:
     )
     for key, p in checks:
         if key == "parity":
-            click.echo(f"pytorch: accuracy {res['torch']['accuracy']:.2f}%")
+            r = res["torch"]
+            click.echo(f"pytorch: accuracy {r['accuracy']:.2f}%, {r['seconds']:.1f} s")
         _comparison(key, p)
+    if wall is not None and "timing" in res:
+        click.echo(_time_line(res, backends[0], wall))
     click.echo(f"results -> {out}/results.json, {out}/counts.npz")
+
+
+def _time_line(res: dict, chip: str, wall: float) -> str:
+    """The whole simulation against the chip model's own seconds, and its parts."""
+    from .simulate.choices import label
+
+    own = res[chip]["seconds"]
+    ratio = f" = {wall / own:.2f}x {label(chip)}'s {own:.1f} s" if own > 0 else ""
+    parts = [f"{label(b)} {res[b]['seconds']:.1f} s" for b in res["backends"]]
+    if "torch" in res:
+        parts.append(f"PyTorch {res['torch']['seconds']:.1f} s")
+    tm = res["timing"]
+    parts += [f"comparison {tm['comparison']:.1f} s", f"counting {tm['counting']:.1f} s"]
+    return f"time: {wall:.1f} s in all{ratio} ({', '.join(parts)}; the rest reads and writes)"
 
 
 def _comparison(key: str, p: dict) -> None:

@@ -7,7 +7,30 @@ import numpy as np
 
 from ..engine.trace import Trace
 from ..ir import DeployedNet
+from .layout import rows
 from .results import SourceCounts
+
+
+def _active(r):
+    """1.0 where ``r`` is nonzero, else 0.0, float32: a plain cast where ``r`` holds only 0 and 1."""
+    import torch
+
+    if r.dtype in (torch.uint8, torch.bool) and (r.numel() == 0 or int(r.max()) <= 1):
+        return r.to(torch.float32)
+    return (r != 0).to(torch.float32)
+
+
+def _synops(active, time_last: bool, index, fanout):
+    """``synops_of`` on ``rows``' (K, J, T) or (K, T, J) activity, its fan-outs in the same order (the
+    same integers: every partial sum is an exact integer, in any order)."""
+    import torch
+
+    from ..hardware.counts import synops_of
+
+    if time_last:
+        return synops_of(active, fanout)
+    fo = fanout if index is None else fanout[torch.from_numpy(index)]
+    return synops_of(active.transpose(1, 2), fo)
 
 
 class Collector:
@@ -34,32 +57,45 @@ class Collector:
     def add(self, x: np.ndarray, trace: Trace, seconds: float) -> None:
         import torch
 
-        from ..hardware.counts import synops_of
-
         self.seconds += seconds
         self.logits.append(trace.logits)
         spikes = trace.spikes[: len(self.synapse_layers) - 1]
         k, t = len(x), x.shape[-1]
-        counts, rows, fo = [], [], iter(self.fanouts)
+        counts, ops, fo = [], [], iter(self.fanouts)
         for i, (raster, has_synapse) in enumerate(zip([x] + spikes, self.synapse_layers)):
-            r = torch.from_numpy(np.ascontiguousarray(raster)).reshape(k, -1, t)
-            active = (r != 0).to(torch.float32)  # a message per nonzero value (graded spikes too)
+            r, time_last, index = rows(raster)  # (K, J, T) or (K, T, J): no copy of a raster
+            active = _active(torch.from_numpy(r))  # a message per nonzero value
             if i:  # float32 counts are exact below 2^24 neurons
-                counts.append(active.sum(dim=1).round().to(torch.int64))
-            rows.append(
-                synops_of(active, next(fo))
+                counts.append(active.sum(dim=1 if time_last else 2).round().to(torch.int64))
+            ops.append(
+                _synops(active, time_last, index, next(fo))
                 if has_synapse
                 else torch.zeros((k, t), dtype=torch.int64)
             )
             if self.recurrent[i] is not None:  # the layer's own spikes, sent back into it
-                own = torch.from_numpy(np.ascontiguousarray(spikes[i])).reshape(k, -1, t) != 0
-                rows[-1] = rows[-1] + synops_of(own.to(torch.float32), self.recurrent[i])
+                own, own_last, own_index = rows(spikes[i])
+                own = _active(torch.from_numpy(own))
+                ops[-1] = ops[-1] + _synops(own, own_last, own_index, self.recurrent[i])
         self.counts.append(
             torch.stack(counts, dim=1).numpy() if counts else np.zeros((k, 0, t), np.int64)
         )
-        self.synops.append(torch.stack(rows, dim=1).numpy())
+        self.synops.append(torch.stack(ops, dim=1).numpy())
         if "spikes" in self.record:
             self.rasters.append(spikes)
+        for name in ("current", "voltage"):
+            if name in self.record:
+                self.state.setdefault(name, []).append(getattr(trace, name))
+
+    def add_equal(self, other: "Collector", trace: Trace, seconds: float) -> None:
+        """A chunk whose input and spikes equal those ``other`` counted last (its parity found every
+        raster equal): the same counts and synaptic ops, which are functions of them alone; this
+        source's own logits."""
+        self.seconds += seconds
+        self.logits.append(trace.logits)
+        self.counts.append(other.counts[-1])
+        self.synops.append(other.synops[-1])
+        if "spikes" in self.record:
+            self.rasters.append(trace.spikes[: len(self.synapse_layers) - 1])
         for name in ("current", "voltage"):
             if name in self.record:
                 self.state.setdefault(name, []).append(getattr(trace, name))

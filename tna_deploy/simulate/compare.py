@@ -1,5 +1,10 @@
 """Parity between two runs of the same samples (a chip model and PyTorch, or Lava and the emulator),
-spike for spike, accumulated chunk by chunk so that any number of samples fits in memory."""
+spike for spike, accumulated chunk by chunk so that any number of samples fits in memory.
+
+Per chunk and layer: one ``!=`` pass in the rasters' memory order (``layout``), its count, and one sum;
+where a chunk's rasters are equal, so are the other side's sum and its spike counts, and there is no
+divergence to locate. Only a chunk with a mismatch counts both sides' spikes per step and looks for its
+first divergence (``spike_counts``, ``first_divergence``: the definitions, on any layout)."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Optional
 
 import numpy as np
 
+from .layout import in_memory_order, memory_order
 from .results import Comparison, Divergence, LayerParity
 
 
@@ -32,6 +38,14 @@ def first_divergence(a: list, b: list) -> Optional[dict]:
     return best
 
 
+def mismatch(x: np.ndarray, y: np.ndarray) -> int:
+    """How many values of ``x`` and ``y`` (the same shape) differ, in one pass in ``x``'s memory order."""
+    if x.shape != y.shape:
+        raise ValueError(f"parity of rasters of shapes {x.shape} and {y.shape}")
+    order = memory_order(x)
+    return int(np.count_nonzero(np.not_equal(x.transpose(order), y.transpose(order))))
+
+
 class Parity:
     """Accumulates the agreement of run ``a`` with run ``b`` over chunks of samples."""
 
@@ -51,26 +65,30 @@ class Parity:
         b_spikes: list,
         a_logits: np.ndarray,
         b_logits: np.ndarray,
-    ) -> None:
-        """One chunk whose first sample is sample ``offset`` of the run."""
+    ) -> bool:
+        """One chunk whose first sample is sample ``offset`` of the run; True where every raster of
+        the two sides is equal."""
         self.samples += len(a_logits)
         self.agree += int((a_logits.argmax(1) == b_logits.argmax(1)).sum())
         if a_logits.size:
             self.max_diff = max(self.max_diff, float(np.abs(a_logits - b_logits).max()))
+        differs = False
         for i, (x, y) in enumerate(zip(a_spikes, b_spikes)):
-            self.mismatched[i] += int((x != y).sum())
-            self.sums[i][0] += int(x.sum())
-            self.sums[i][1] += int(y.sum())
-        if a_spikes:
-            self.counts_equal &= bool(
-                np.array_equal(spike_counts(a_spikes), spike_counts(b_spikes))
-            )
+            mismatched, a_sum = mismatch(x, y), int(in_memory_order(x).sum())
+            self.mismatched[i] += mismatched
+            self.sums[i][0] += a_sum
+            self.sums[i][1] += a_sum if mismatched == 0 else int(y.sum())  # equal: same sum
+            differs |= mismatched > 0
+        if not differs:  # equal rasters: equal spike counts, nothing diverges
+            return True
+        self.counts_equal &= bool(np.array_equal(spike_counts(a_spikes), spike_counts(b_spikes)))
         first = first_divergence(a_spikes, b_spikes)
         if first is not None:
             first["sample"] += offset
             key = lambda d: (d["timestep"], d["layer_index"], d["sample"])  # noqa: E731
             if self.first is None or key(first) < key(self.first):
                 self.first = first
+        return False
 
     def result(self) -> Comparison:
         first = None

@@ -150,6 +150,24 @@ class Comparison:
         )
 
 
+TIMING = ("seconds", "comparison", "counting")
+
+
+@dataclass
+class Timing:
+    """Where ``simulate``'s wall time went, in seconds (each backend's own is in its summary, PyTorch's
+    there too): ``seconds`` from the start to the record (writing it excluded), and the parts of the
+    chunk loop beside the sources: ``comparison`` (parity and agreements), ``counting`` (spike counts
+    and synaptic ops of every source)."""
+
+    seconds: float
+    comparison: float = 0.0
+    counting: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in TIMING}
+
+
 @dataclass
 class SimResults:
     """results.json."""
@@ -169,6 +187,7 @@ class SimResults:
     parity: Optional[Comparison] = None  # the chip against PyTorch (--run)
     agreements: list = field(default_factory=list)  # every other backend against the reference
     tna_deploy_version: str = __version__
+    timing: Optional[Timing] = None  # absent from older records
 
     @property
     def chip(self) -> str:
@@ -202,6 +221,8 @@ class SimResults:
         if self.agreements:
             out["agreements"] = [g.to_dict() for g in self.agreements]
             out["agreement"] = out["agreements"][0]
+        if self.timing is not None:
+            out["timing"] = self.timing.to_dict()
         return out
 
     def read_counts(self, sim_dir: str, neurons: list, path: str) -> "Counts":
@@ -402,6 +423,7 @@ def _parse(raw: Any, rpath: str) -> SimResults:
                 "a list of comparisons (objects)",
                 optional=True,
             ),
+            "timing": Field(_timing, "seconds per part (an object of numbers)", optional=True),
         },
     )
     parity = raw.get("parity")
@@ -426,7 +448,12 @@ def _parse(raw: Any, rpath: str) -> SimResults:
             for i, g in enumerate(raw.get("agreements", []))
         ],
         tna_deploy_version=raw["tna_deploy_version"],
+        timing=Timing(*(raw["timing"][k] for k in TIMING)) if "timing" in raw else None,
     )
+
+
+def _timing(v) -> bool:
+    return isinstance(v, dict) and all(is_num(v.get(k)) and v[k] >= 0 for k in TIMING)
 
 
 def _summary(raw: dict, name: str, rpath: str, n: int) -> Summary:

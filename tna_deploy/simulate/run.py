@@ -8,6 +8,7 @@ writer with the rescue path, and its reader). This module checks the arguments a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -41,6 +42,7 @@ from .results import (  # noqa: F401  (COUNTS ... SimulationError: where callers
     SimResults,
     SimulationError,
     Summary,
+    Timing,
     write,
 )
 
@@ -141,6 +143,7 @@ def simulate_with(
     path: str, out_dir: str, opts: Options, on_progress: Optional[Callable] = None
 ) -> SimResults:
     """``simulate`` with its flags as ``Options``; returns the record it wrote to ``out_dir``."""
+    start = time.perf_counter()
     opts.check()
     check_writable(out_dir)
     net, inputs, onnx_bytes = _load(path, opts)
@@ -174,6 +177,7 @@ def simulate_with(
         runner.prepare(inputs, on_progress if alone else None)
     size = opts.chunk or chunk_size(net, t, record)
     input_counts, input_max = [], 0
+    clock = Clock()
     for a in range(0, n, size):
         b = min(n, a + size)
         x = inputs.chunk(a, b)
@@ -183,22 +187,32 @@ def simulate_with(
         for name, runner in runners.items():
             t0 = time.perf_counter()
             got[name] = runner.run(x, a, b)
-            collect[name].add(seen, got[name], time.perf_counter() - t0)
+            seconds = time.perf_counter() - t0
+            with clock("counting"):
+                collect[name].add(seen, got[name], seconds)
         input_counts.append((seen.reshape(len(x), -1, t) != 0).sum(axis=1))
         input_max = max(input_max, int(np.abs(x).max()) if x.size else 0)
-        for g in agreements:
-            g.update(
-                a,
-                got[g.a].spikes[: len(names) - 1],
-                got[g.b].spikes[: len(names) - 1],
-                got[g.a].logits,
-                got[g.b].logits,
-            )
+        with clock("comparison"):
+            for g in agreements:
+                g.update(
+                    a,
+                    got[g.a].spikes[: len(names) - 1],
+                    got[g.b].spikes[: len(names) - 1],
+                    got[g.a].logits,
+                    got[g.b].logits,
+                )
         if ref:
-            tr = torch_reference(ref, x)
             chip_spikes = got[chip].spikes[: len(names) - 1]
-            parity.update(a, chip_spikes, tr.spikes, got[chip].logits, tr.logits)
-            torch_c.add(x, tr, 0.0)
+            t0 = time.perf_counter()
+            tr = torch_reference(ref, x)
+            seconds = time.perf_counter() - t0
+            with clock("comparison"):
+                equal = parity.update(a, chip_spikes, tr.spikes, got[chip].logits, tr.logits)
+            with clock("counting"):
+                if equal and seen is x:  # the same input and spikes: the chip's counts and ops
+                    torch_c.add_equal(collect[chip], tr, seconds)
+                else:
+                    torch_c.add(x, tr, seconds)
         if on_progress and not alone:
             on_progress(b, n)
     for name, runner in runners.items():
@@ -211,7 +225,7 @@ def simulate_with(
     }
     if torch_c:
         summaries[PYTORCH] = Summary.of(
-            torch_c.all_logits(), labels, 0.0, run=os.path.abspath(opts.run_dir)
+            torch_c.all_logits(), labels, torch_c.seconds, run=os.path.abspath(opts.run_dir)
         )
     results = SimResults(
         file=os.path.abspath(path),
@@ -228,6 +242,10 @@ def simulate_with(
         summaries=summaries,
         parity=parity.result() if parity else None,
         agreements=[g.result() for g in agreements],
+        timing=Timing(
+            round(time.perf_counter() - start, 3),
+            **{part: round(v, 3) for part, v in clock.seconds.items()},
+        ),
     )
     sources = dict(collect, **({PYTORCH: torch_c} if torch_c else {}))
     counts = Counts(
@@ -242,6 +260,21 @@ def simulate_with(
     )
     write(out_dir, results, counts, recorded)
     return results
+
+
+class Clock:
+    """Wall seconds per part of the chunk loop (``with clock("counting"): ...``)."""
+
+    def __init__(self):
+        self.seconds: dict = {}
+
+    @contextlib.contextmanager
+    def __call__(self, part: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[part] = self.seconds.get(part, 0.0) + time.perf_counter() - t0
 
 
 def _load(path: str, opts: Options) -> tuple[DeployedNet, Inputs, Optional[bytes]]:
