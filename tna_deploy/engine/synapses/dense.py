@@ -9,6 +9,7 @@ import torch
 
 from ...ir import dense_weight_bits
 from ..numeric import F64_EXACT, stream, sum_dtype, wrap_int32
+from . import events
 from .base import Prepared, Synapse
 
 
@@ -34,7 +35,7 @@ class Dense(Synapse):
         flat = prev.reshape(t, k, -1).to(dtype)
         a = None
         for d, w in p.delays:
-            term = torch.matmul(flat, w.to(dtype).t())
+            term = events.matmul(flat, w, p.extra.setdefault(("events", d), {}))
             if wide:
                 term = torch.remainder(term, 1 << 32).to(torch.float64)
             term = term.to(torch.float64)

@@ -9,12 +9,16 @@ import torch
 
 from ...ir import dense_weight_bits
 from ..numeric import sum_dtype
+from . import events
 from .base import Prepared, Synapse
 
 
-def dense_sum(flat: torch.Tensor, w: torch.Tensor, weight_exp: int, dtype) -> torch.Tensor:
-    """Lava's dense accumulation of ``flat`` (T, K, n_in) then ``>> -weight_exp`` (flooring)."""
-    term = torch.matmul(flat, w.to(dtype).t()).to(torch.float64)
+def dense_sum(
+    flat: torch.Tensor, w: torch.Tensor, weight_exp: int, dtype, cache: dict
+) -> torch.Tensor:
+    """Lava's dense accumulation of ``flat`` (T, K, n_in) then ``>> -weight_exp`` (flooring); ``cache``
+    keeps ``w``'s transposed copies (``events.matmul``)."""
+    term = events.matmul(flat.to(dtype), w, cache).to(torch.float64)
     return torch.floor(term * 2.0**weight_exp) if weight_exp else term
 
 
@@ -24,9 +28,9 @@ class DenseComp(Synapse):
         parts = []
         for w in (p.layer.weight, p.layer.weight_imag):
             dw = dense_weight_bits(w)
-            parts.append((torch.from_numpy(dw.weight.astype(np.float64)), dw.weight_exp))
+            parts.append((torch.from_numpy(dw.weight.astype(np.float64)), dw.weight_exp, {}))
         p.extra["parts"] = parts
-        p.row_sum = max(float(w.abs().sum(1).max()) for w, _ in parts)
+        p.row_sum = max(float(w.abs().sum(1).max()) for w, _, _ in parts)
 
     @staticmethod
     def run(emulator, i, p, prev, prev_max) -> tuple:
@@ -34,5 +38,5 @@ class DenseComp(Synapse):
         bound = prev_max * p.row_sum
         dtype = sum_dtype(bound)
         flat = prev.reshape(t, k, -1).to(dtype)
-        a = tuple(dense_sum(flat, w, e, dtype) for w, e in p.extra["parts"])
-        return a, bound * 2.0 ** max(e for _, e in p.extra["parts"])
+        a = tuple(dense_sum(flat, w, e, dtype, cache) for w, e, cache in p.extra["parts"])
+        return a, bound * 2.0 ** max(e for _, e, _ in p.extra["parts"])

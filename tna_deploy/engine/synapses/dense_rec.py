@@ -41,7 +41,8 @@ class DenseRec(Synapse):
         t, k = prev.shape[:2]
         bound = prev_max * p.row_sum
         dtype = sum_dtype(bound)
-        a = dense_sum(prev.reshape(t, k, -1).to(dtype), p.weight, p.weight_exp, dtype)
+        cache = p.extra.setdefault("events", {})
+        a = dense_sum(prev.reshape(t, k, -1).to(dtype), p.weight, p.weight_exp, dtype, cache)
         return a, bound * 2.0**p.weight_exp
 
     @staticmethod
