@@ -113,43 +113,68 @@ def _spatial_nets(rng) -> dict:
     }
 
 
-def cost(net: DeployedNet, stream, x: np.ndarray, repeats: int) -> dict:
-    """Seconds per run (best of ``repeats``) and ns per effective synaptic op."""
-    em = Emulator(net, stream)
-    trace = em.run(x)  # warm (and the fused kernel's build, if any)
-    best = float("inf")
+def timed(em: Emulator, x: np.ndarray) -> float:
+    em.reset()
+    t0 = time.perf_counter()
+    em.run(x)
+    return time.perf_counter() - t0
+
+
+def costs(cases: dict, repeats: int) -> dict:
+    """Per case (net, stream, x): seconds per run (best of ``repeats``, the cases taken in turn within
+    each repeat, so that a burst of load on the shared machine falls on all of them alike) and ns per
+    effective synaptic op."""
+    ems = {name: Emulator(net, stream) for name, (net, stream, _) in cases.items()}
+    traces = {name: ems[name].run(x) for name, (_, _, x) in cases.items()}  # warm: builds, plans
+    best = dict.fromkeys(cases, float("inf"))
     for _ in range(repeats):
-        em.reset()
-        t0 = time.perf_counter()
-        trace = em.run(x)
-        best = min(best, time.perf_counter() - t0)
-    col = Collector(net, ())
-    col.add(x, trace, best)
-    synops = int(col.synops[0].sum())
-    return dict(seconds=round(best, 4), synops=synops, ns_per_synop=round(best / synops * 1e9, 3))
+        for name, (_, _, x) in cases.items():
+            best[name] = min(best[name], timed(ems[name], x))
+    rows = {}
+    for name, (net, _, x) in cases.items():
+        col = Collector(net, ())
+        col.add(x, traces[name], best[name])
+        synops = int(col.synops[0].sum())
+        rows[name] = dict(
+            seconds=round(best[name], 4),
+            synops=synops,
+            ns_per_synop=round(best[name] / synops * 1e9, 3),
+        )
+    return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--out", default=OUT)
     args = ap.parse_args()
     torch.set_num_threads(2)
     rng = np.random.default_rng(0)
-    rows = {}
+    cases, baselines = {}, {}
     for nets, baseline in ((_dense_nets(rng), "dense CUBA"), (_spatial_nets(rng), "conv CUBA")):
         for name, (net, stream) in nets.items():
             shape = net.input_shape
             x = (rng.random((K,) + tuple(shape) + (T,)) < 0.3).astype(np.int32)
             if net.input_neuron:  # a sigma-delta input takes graded values
                 x = x * rng.integers(1, 100, x.shape).astype(np.int32)
-            rows[name] = dict(cost(net, stream, x, args.repeats), baseline=baseline)
+            cases[name], baselines[name] = (net, stream, x), baseline
+    load_before = os.getloadavg()
+    rows = {
+        name: dict(row, baseline=baselines[name])
+        for name, row in costs(cases, args.repeats).items()
+    }
     for row in rows.values():
         row["vs_cuba"] = round(row["ns_per_synop"] / rows[row["baseline"]]["ns_per_synop"], 2)
     result = dict(
         what="emulator ns per effective synaptic op, each kind beside its CUBA baseline, one run",
         shapes=dict(dense=f"{N_IN} -> {N_OUT}", spatial="8x32x32", steps=T, samples=K),
-        machine=dict(platform=platform.platform(), cpus=os.cpu_count(), load=os.getloadavg()),
+        machine=dict(
+            platform=platform.platform(),
+            cpus=os.cpu_count(),
+            load_before=load_before,
+            load_after=os.getloadavg(),
+        ),
+        repeats=args.repeats,
         kinds=rows,
         within_2x=all(r["vs_cuba"] <= 2.0 for r in rows.values()),
     )
