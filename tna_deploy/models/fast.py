@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from ..engine import cuba_backward
 from ..engine.cuba import DECAY_UNITY, SLAYER, cuba_run
 from ..engine.cuba_backward import Surrogate
+from . import fast_input_conv
 
 TAU_RHO_MULT = 100  # lava-dl neuron/cuba.py: the spike call scales tau_rho and scale_rho by these
 SCALE_RHO_MULT = 0.1
@@ -182,11 +183,18 @@ def fast_forward(net, x: torch.Tensor, return_trace: bool = False):
         elif info.kind in ("conv", "pool"):
             syn = blk.synapse
             w = _weight(syn)[..., 0]
-            if h.is_contiguous(memory_format=torch.channels_last):
-                w = w.contiguous(memory_format=torch.channels_last)
-            z = F.conv2d(h, w, None, syn.stride[:2], syn.padding[:2], syn.dilation[:2], syn.groups)
-            if z.device.type == "cpu":  # one-channel inputs leave oneDNN free to answer in NCHW
-                z = z.contiguous(memory_format=torch.channels_last)
+            if fast_input_conv.applies(
+                h, syn
+            ):  # the first conv: only its weight gradient is wanted
+                z = fast_input_conv.conv(h, w, syn)
+            else:
+                if h.is_contiguous(memory_format=torch.channels_last):
+                    w = w.contiguous(memory_format=torch.channels_last)
+                z = F.conv2d(
+                    h, w, None, syn.stride[:2], syn.padding[:2], syn.dilation[:2], syn.groups
+                )
+                if z.device.type == "cpu":  # one-channel inputs leave oneDNN free to answer in NCHW
+                    z = z.contiguous(memory_format=torch.channels_last)
             h = _spiking(blk, z, steps)
         elif info.kind == "dense":
             w = _weight(blk.synapse).reshape(blk.synapse.out_channels, -1)
