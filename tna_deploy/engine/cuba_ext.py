@@ -1,9 +1,10 @@
-"""The fused CPU build of the CUBA kernel (``csrc/cuba.cpp``), compiled with the system's C++ compiler on
+"""The fused CPU build of the CUBA kernel (``csrc/cuba.cpp``, and the fast engine's backward
+``csrc/cuba_backward.cpp``), compiled with the system's C++ compiler on
 first use and cached by torch (``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``).
 
-The build folder is named by what changes the binary: the source's hash, the flags, the torch and Python
-versions and the CPU (:func:`build_key`). The source is copied into it and compiled from there, so two
-checkouts or venvs with the same source share one build and never rebuild each other's (torch's build
+The build folder is named by what changes the binary: the sources' hash, the flags, the torch and Python
+versions and the CPU (:func:`build_key`). The sources are copied into it and compiled from there, so two
+checkouts or venvs with the same sources share one build and never rebuild each other's (torch's build
 file records the source path); concurrent first uses wait on torch's lock for one build. A first build
 is announced through :data:`announce` (the CLI prints it) and happens before any timed work.
 
@@ -37,13 +38,15 @@ def get():
     return _state["module"]
 
 
-SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc", "cuba.cpp")
-FLAGS = ("-O3", "-march=native", "-fno-trapping-math")
+CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc")
+SOURCES = ("cuba.cpp", "cuba_backward.cpp")  # one module; cuba.cpp binds both
+# -ffp-contract=off: no multiply-add fused into one rounding, so the backward rounds as SLAYER's torch ops do
+FLAGS = ("-O3", "-march=native", "-fno-trapping-math", "-ffp-contract=off")
 announce: Optional[Callable[[str], None]] = None  # told once, before a build (the CLI prints it)
 
 
 def build_key(source: bytes) -> str:
-    """What the binary depends on, hashed: source, flags, torch and Python versions, CPU."""
+    """What the binary depends on, hashed: the sources (joined), flags, torch and Python versions, CPU."""
     import hashlib
     import sys
 
@@ -62,7 +65,7 @@ def build_key(source: bytes) -> str:
 
 
 def build_dir(source: bytes) -> tuple[str, str]:
-    """(module name, build folder) of ``source``."""
+    """(module name, build folder) of ``source``, the sources' bytes as :func:`_sources` joins them."""
     root = os.environ.get("TORCH_EXTENSIONS_DIR") or os.path.join(
         os.path.expanduser("~"), ".cache", "torch_extensions"
     )
@@ -70,24 +73,37 @@ def build_dir(source: bytes) -> tuple[str, str]:
     return name, os.path.join(root, name)
 
 
+def _sources() -> dict[str, bytes]:
+    out = {}
+    for file in SOURCES:
+        with open(os.path.join(CSRC, file), "rb") as f:
+            out[file] = f.read()
+    return out
+
+
+def _joined(sources: dict[str, bytes]) -> bytes:
+    return b"\0\0".join(sources.values())
+
+
 def is_built() -> bool:
-    """True when this machine already has the build this source, torch and CPU need."""
-    with open(SOURCE, "rb") as f:
-        name, folder = build_dir(f.read())
+    """True when this machine already has the build these sources, torch and CPU need."""
+    name, folder = build_dir(_joined(_sources()))
     return os.path.isfile(os.path.join(folder, f"{name}.so"))
 
 
 def _build():
     try:
-        with open(SOURCE, "rb") as f:
-            source = f.read()
-        name, folder = build_dir(source)
+        sources = _sources()
+        name, folder = build_dir(_joined(sources))
         os.makedirs(folder, exist_ok=True)
-        src = os.path.join(folder, "cuba.cpp")  # compiled from here: one path for every checkout
-        if _read(src) != source:
-            from ..atomic import atomic_write
+        paths = []
+        for file, source in sources.items():
+            src = os.path.join(folder, file)  # compiled from here: one path for every checkout
+            if _read(src) != source:
+                from ..atomic import atomic_write
 
-            atomic_write(src, lambda f: f.write(source))
+                atomic_write(src, lambda f, source=source: f.write(source))
+            paths.append(src)
         if not os.path.isfile(os.path.join(folder, f"{name}.so")) and announce is not None:
             announce(
                 "building the fused CUBA kernel, once for this machine, torch and source (about 30 s)"
@@ -101,7 +117,7 @@ def _build():
         with contextlib.redirect_stdout(io.StringIO()):
             return load(
                 name=name,
-                sources=[src],
+                sources=paths,
                 extra_cflags=list(FLAGS),
                 build_directory=folder,
                 verbose=False,

@@ -10,21 +10,24 @@ how a block's forward and backward are computed:
 * The neuron is :func:`tna_deploy.engine.cuba.cuba_run` with the SLAYER flavor: the same integers as
   SLAYER's ``_li_dynamics_fwd`` (int64) and its float32 spike test, so spikes and logits are
   bit-identical to stock SLAYER whenever the synaptic sums are (always for weights on the 1/64 grid).
-* The backward is SLAYER's own, written once per block instead of per op: the exponential
-  surrogate ``scale/2/tau * exp(-|v - theta| / tau)`` on the pre-reset voltage, then the two
-  leaky-integrator backward filters ``g[t] = (1 - d/4096) g[t+1] + g_out[t]`` (skipped when the
-  decay is 4096, where the filter is the identity), exactly as ``_li_dynamics_bwd`` computes them.
+* The backward is SLAYER's own, written once per block instead of per op
+  (:mod:`tna_deploy.engine.cuba_backward`): the exponential surrogate ``scale/2/tau * exp(-|v - theta| /
+  tau)`` on the pre-reset voltage, then the two leaky-integrator backward filters
+  ``g[t] = (1 - d/4096) g[t+1] + g_out[t]`` (skipped when the decay is 4096, where the filter is the
+  identity), as ``_li_dynamics_bwd`` computes them; on CPU one fused C++ pass over memory.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
+from ..engine import cuba_backward
 from ..engine.cuba import DECAY_UNITY, SLAYER, cuba_run
+from ..engine.cuba_backward import Surrogate
+from . import fast_input_conv
 
 TAU_RHO_MULT = 100  # lava-dl neuron/cuba.py: the spike call scales tau_rho and scale_rho by these
 SCALE_RHO_MULT = 0.1
@@ -60,19 +63,6 @@ def supports(net) -> bool:
     )
 
 
-def _li_backward(grad: torch.Tensor, decay_int: int) -> torch.Tensor:
-    """SLAYER's ``_li_dynamics_bwd`` on time-major ``grad`` (T, ...), in place:
-    ``g[t] = (1 - decay/4096) g[t+1] + g_out[t]``, the identity when the decay is 4096."""
-    d = float(
-        torch.tensor(1.0) - torch.tensor(float(decay_int)) / (1 << 12)
-    )  # SLAYER's float32 factor
-    if d == 0.0:
-        return grad
-    for t in range(grad.shape[0] - 2, -1, -1):
-        grad[t].add_(grad[t + 1], alpha=d)
-    return grad
-
-
 class _CubaSpike(torch.autograd.Function):
     """Synaptic input z (T, ...) float32 -> spikes (T, ...) float32, with SLAYER's gradients."""
 
@@ -106,20 +96,8 @@ class _CubaSpike(torch.autograd.Function):
             raise RuntimeError("the fast engine's backward runs once per forward (no retain_graph)")
         ctx.used = True
         c = ctx.c
-        dev, dt = voltage.device, voltage.dtype
-        theta = torch.tensor(c.theta, dtype=dt, device=dev)
-        tau = torch.tensor(c.tau, dtype=dt, device=dev)
-        scale = torch.tensor(c.scale, dtype=dt, device=dev)
-        # scale/2/tau * exp(-|v - theta| / tau), with the factor folded into the exponent (one pass fewer)
-        grad_v = (
-            voltage.sub_(theta)
-            .abs_()
-            .mul_(-1.0 / float(tau))
-            .add_(math.log(float(scale / 2 / tau)))
-            .exp_()
-        )
-        grad_v.mul_(grad_spikes)
-        return _li_backward(_li_backward(grad_v, c.v_decay), c.i_decay), None
+        surrogate = Surrogate(c.theta, c.tau, c.scale)
+        return cuba_backward.backward(voltage, grad_spikes, surrogate, c.i_decay, c.v_decay), None
 
 
 class _CubaVoltage(torch.autograd.Function):
@@ -144,7 +122,7 @@ class _CubaVoltage(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_v: torch.Tensor):
         c = ctx.c
-        return _li_backward(_li_backward(grad_v.clone(), c.v_decay), c.i_decay), None
+        return cuba_backward.backward(None, grad_v, None, c.i_decay, c.v_decay), None
 
 
 def _weight(synapse) -> torch.Tensor:
@@ -205,11 +183,18 @@ def fast_forward(net, x: torch.Tensor, return_trace: bool = False):
         elif info.kind in ("conv", "pool"):
             syn = blk.synapse
             w = _weight(syn)[..., 0]
-            if h.is_contiguous(memory_format=torch.channels_last):
-                w = w.contiguous(memory_format=torch.channels_last)
-            z = F.conv2d(h, w, None, syn.stride[:2], syn.padding[:2], syn.dilation[:2], syn.groups)
-            if z.device.type == "cpu":  # one-channel inputs leave oneDNN free to answer in NCHW
-                z = z.contiguous(memory_format=torch.channels_last)
+            if fast_input_conv.applies(
+                h, syn
+            ):  # the first conv: only its weight gradient is wanted
+                z = fast_input_conv.conv(h, w, syn)
+            else:
+                if h.is_contiguous(memory_format=torch.channels_last):
+                    w = w.contiguous(memory_format=torch.channels_last)
+                z = F.conv2d(
+                    h, w, None, syn.stride[:2], syn.padding[:2], syn.dilation[:2], syn.groups
+                )
+                if z.device.type == "cpu":  # one-channel inputs leave oneDNN free to answer in NCHW
+                    z = z.contiguous(memory_format=torch.channels_last)
             h = _spiking(blk, z, steps)
         elif info.kind == "dense":
             w = _weight(blk.synapse).reshape(blk.synapse.out_channels, -1)

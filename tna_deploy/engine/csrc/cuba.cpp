@@ -191,6 +191,11 @@ std::vector<torch::Tensor> cuba_forward(torch::Tensor a, double in_scale, int64_
   return {spikes, v_pre, u_rec, v_rec};
 }
 
+// csrc/cuba_backward.cpp: the fast engine's SLAYER gradients (surrogate and both leaky-integrator filters)
+torch::Tensor cuba_backward(torch::Tensor v, torch::Tensor g, torch::Tensor out, double theta, double tau,
+                            double k, double f_v, double f_i);
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("cuba_forward", &cuba_forward, "CUBA fixed-point dynamics, fused (CPU)");
+  m.def("cuba_backward", &cuba_backward, "SLAYER CUBA surrogate and leaky-integrator gradients, fused (CPU)");
 }
