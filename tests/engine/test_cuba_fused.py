@@ -84,9 +84,10 @@ def test_spikes_written_over_the_input_equal_fresh_ones():
 
 
 @pytest.mark.slow
-def test_two_checkouts_share_one_build_and_only_the_first_is_announced(tmp_path):
+def test_two_checkouts_share_one_build_and_only_the_first_is_announced(tmp_path, monkeypatch):
     """Two copies of the package (two checkouts, or two venvs) with the same source: one build in a folder
-    named by what changes the binary, announced once, never rebuilt when the other copy runs."""
+    named by what changes the binary, announced once, never rebuilt when the other copy runs; the lock
+    file a killed torch build leaves in that folder (torch would wait on it forever) does not stop it."""
     import shutil
     import subprocess
     import sys
@@ -106,6 +107,12 @@ def test_two_checkouts_share_one_build_and_only_the_first_is_announced(tmp_path)
         "said = []; cuba_ext.announce = said.append; t = time.time(); m = cuba_ext.get(); "
         "print(m is not None, len(said), round(time.time() - t, 1), cuba_ext.__file__)"
     )
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(ext))
+    from tna_deploy.engine import cbuild, cuba_ext
+
+    _, folder = cuba_ext.build_dir(cuba_ext._joined(cuba_ext._sources()))
+    os.makedirs(folder)
+    open(os.path.join(folder, cbuild.TORCH_BATON), "w").close()  # a build killed mid-way
     runs = []
     for root in (copies[0], copies[1], copies[0]):
         t0 = time.monotonic()

@@ -5,7 +5,8 @@ first use and cached by torch (``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torc
 The build folder is named by what changes the binary: the sources' hash, the flags, the torch and Python
 versions and the CPU (:func:`build_key`). The sources are copied into it and compiled from there, so two
 checkouts or venvs with the same sources share one build and never rebuild each other's (torch's build
-file records the source path); concurrent first uses wait on torch's lock for one build. A first build
+file records the source path); concurrent first uses wait for one build on the folder's lock
+(``cbuild.build_lock``, which also clears the baton file a killed torch build leaves). A first build
 is announced through :data:`announce` (the CLI prints it) and happens before any timed work.
 
 Where no compiler is found, or ``TNA_FUSED=0`` is set, :func:`get` returns None and the kernel runs as
@@ -20,6 +21,8 @@ import logging
 import os
 import threading
 from typing import Callable, Optional
+
+from .cbuild import build_lock
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -96,32 +99,33 @@ def _build():
         sources = _sources()
         name, folder = build_dir(_joined(sources))
         os.makedirs(folder, exist_ok=True)
-        paths = []
-        for file, source in sources.items():
-            src = os.path.join(folder, file)  # compiled from here: one path for every checkout
-            if _read(src) != source:
-                from ..atomic import atomic_write
+        with build_lock(folder):  # one build at a time; a killed build's torch baton is cleared
+            paths = []
+            for file, source in sources.items():
+                src = os.path.join(folder, file)  # compiled from here: one path for every checkout
+                if _read(src) != source:
+                    from ..atomic import atomic_write
 
-                atomic_write(src, lambda f, source=source: f.write(source))
-            paths.append(src)
-        if not os.path.isfile(os.path.join(folder, f"{name}.so")) and announce is not None:
-            announce(
-                "building the fused CUBA kernel, once for this machine, torch and source (about 30 s)"
-            )
-        notice = (
-            io.StringIO()
-        )  # torch prints "No CUDA runtime is found" when the module is imported
-        with contextlib.redirect_stdout(notice), contextlib.redirect_stderr(notice):
-            from torch.utils.cpp_extension import load
-        log.debug("torch.utils.cpp_extension: %s", notice.getvalue().strip())
-        with contextlib.redirect_stdout(io.StringIO()):
-            return load(
-                name=name,
-                sources=paths,
-                extra_cflags=list(FLAGS),
-                build_directory=folder,
-                verbose=False,
-            )
+                    atomic_write(src, lambda f, source=source: f.write(source))
+                paths.append(src)
+            if not os.path.isfile(os.path.join(folder, f"{name}.so")) and announce is not None:
+                announce(
+                    "building the fused CUBA kernel, once for this machine, torch and source (about 30 s)"
+                )
+            notice = (
+                io.StringIO()
+            )  # torch prints "No CUDA runtime is found" when the module is imported
+            with contextlib.redirect_stdout(notice), contextlib.redirect_stderr(notice):
+                from torch.utils.cpp_extension import load
+            log.debug("torch.utils.cpp_extension: %s", notice.getvalue().strip())
+            with contextlib.redirect_stdout(io.StringIO()):
+                return load(
+                    name=name,
+                    sources=paths,
+                    extra_cflags=list(FLAGS),
+                    build_directory=folder,
+                    verbose=False,
+                )
     except Exception as e:  # no compiler, no headers: the portable path computes the same integers
         log.warning(
             "fused CUBA kernel unavailable (%s); using portable torch operations",
