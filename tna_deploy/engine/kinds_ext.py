@@ -21,6 +21,7 @@ _state: dict = {}
 
 SOURCES = (
     "loihi_cuba.h",
+    "spike_common.h",
     "dense_rec.cpp",
     "rf.cpp",
     "sdnn.cpp",

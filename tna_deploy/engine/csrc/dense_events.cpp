@@ -3,12 +3,7 @@
 // the spikes, not the weights. The caller proves every partial sum is an exact integer of the accumulator
 // type (float32 below 2^24, float64 below 2^53), so the order of the additions cannot change the result:
 // the same values as the dense matrix product (tested).
-#include <algorithm>
-#include <atomic>
-#include <cstdint>
-#include <cstring>
-#include <thread>
-#include <vector>
+#include "spike_common.h"  // parallel_units
 
 namespace {
 
@@ -35,18 +30,10 @@ void rows(const F* x, int64_t r0, int64_t r1, int64_t n_in, const F* wt, int64_t
 
 template <typename F>
 void run(const F* x, int64_t n_rows, int64_t n_in, const F* wt, int64_t n_out, F* out, int64_t threads) {
-  const int64_t block = 16;
-  const int64_t units = (n_rows + block - 1) / block;
-  std::atomic<int64_t> next(0);
-  auto work = [&]() {
-    for (int64_t u = next++; u < units; u = next++)
-      rows(x, u * block, std::min(n_rows, (u + 1) * block), n_in, wt, n_out, out);
-  };
-  const int64_t n = std::max<int64_t>(1, std::min(threads, units));
-  std::vector<std::thread> pool;
-  for (int64_t i = 1; i < n; ++i) pool.emplace_back(work);
-  work();
-  for (auto& th : pool) th.join();
+  const int64_t block = 16;  // rows per unit of work
+  parallel_units((n_rows + block - 1) / block, threads, [&](int64_t u) {
+    rows(x, u * block, std::min(n_rows, (u + 1) * block), n_in, wt, n_out, out);
+  });
 }
 
 }  // namespace
