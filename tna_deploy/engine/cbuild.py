@@ -49,10 +49,8 @@ def loaded(state: dict, lock, load) -> Optional[ctypes.CDLL]:
 def library_path(prefix: str, filename: str, source: bytes, compiler: str, flags=FLAGS) -> str:
     """Where the build of ``source`` (the sources' bytes, joined) by ``compiler`` with ``flags`` on this
     CPU lives: ``<root>/<prefix>_<key>/<filename>``."""
-    from .cuba_ext import _cpu_tag
-
     key = hashlib.sha1(
-        b"\0".join([source, " ".join(flags).encode(), compiler.encode(), _cpu_tag().encode()])
+        b"\0".join([source, " ".join(flags).encode(), compiler.encode(), cpu_tag().encode()])
     ).hexdigest()[:16]
     root = os.environ.get("TORCH_EXTENSIONS_DIR") or os.path.join(
         os.path.expanduser("~"), ".cache", "torch_extensions"
@@ -149,3 +147,18 @@ def unavailable(what: str, e: Exception) -> None:
         what,
         str(e).strip().splitlines()[-1][:160] if str(e).strip() else type(e).__name__,
     )
+
+
+def cpu_tag() -> str:
+    """A short hash of this CPU's model and feature flags (part of every build key)."""
+    import platform
+
+    text = platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            text += "".join(
+                line for line in f if line.startswith(("model name", "flags", "Features"))
+            )
+    except OSError:
+        pass
+    return hashlib.sha1(text.encode()).hexdigest()[:10]

@@ -22,7 +22,7 @@ import os
 import threading
 from typing import Callable, Optional
 
-from .cbuild import build_lock
+from .cbuild import build_lock, cpu_tag
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -61,7 +61,7 @@ def build_key(source: bytes) -> str:
             " ".join(FLAGS).encode(),
             torch.__version__.encode(),
             sys.version.encode(),
-            _cpu_tag().encode(),
+            cpu_tag().encode(),
         ]
     )
     return hashlib.sha1(text).hexdigest()[:16]
@@ -140,19 +140,3 @@ def _read(path: str) -> Optional[bytes]:
             return f.read()
     except OSError:
         return None
-
-
-def _cpu_tag() -> str:
-    """A short hash of this CPU's model and feature flags."""
-    import hashlib
-    import platform
-
-    text = platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            text += "".join(
-                line for line in f if line.startswith(("model name", "flags", "Features"))
-            )
-    except OSError:
-        pass
-    return hashlib.sha1(text.encode()).hexdigest()[:10]
