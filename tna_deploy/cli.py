@@ -376,6 +376,7 @@ def simulate(
 
 def _simulate(file, opts, out):
     from .cli_print import SimProgress, simulated
+    from .simulate.choices import label
     from .simulate.run import simulate_with
 
     progress = SimProgress(opts.backends)
@@ -384,7 +385,7 @@ def _simulate(file, opts, out):
         res = simulate_with(file, out, opts, progress.on_progress).to_dict()
     finally:
         progress.close()
-    simulated(res, opts.backends, out, time.perf_counter() - start)
+    simulated(res, opts.backends, out, time.perf_counter() - start, label)
 
 
 @main.command()

@@ -113,7 +113,7 @@ class SimProgress:
             self.bar.close()
 
 
-def simulated(res: dict, backends: list, out: str, wall: float = None) -> None:
+def simulated(res: dict, backends: list, out: str, wall: float = None, label=str) -> None:
     """Each backend's accuracy and speed, then each agreement between backends and the parity with
     PyTorch, layer by layer; then where the time went (``wall``: the whole simulation, writing
     included)."""
@@ -131,14 +131,13 @@ def simulated(res: dict, backends: list, out: str, wall: float = None) -> None:
             click.echo(f"pytorch: accuracy {r['accuracy']:.2f}%, {r['seconds']:.1f} s")
         _comparison(key, p)
     if wall is not None and "timing" in res:
-        click.echo(_time_line(res, backends[0], wall))
+        click.echo(_time_line(res, backends[0], wall, label))
     click.echo(f"results -> {out}/results.json, {out}/counts.npz")
 
 
-def _time_line(res: dict, chip: str, wall: float) -> str:
-    """The whole simulation against the chip model's own seconds, and its parts."""
-    from .simulate.choices import label
-
+def _time_line(res: dict, chip: str, wall: float, label) -> str:
+    """The whole simulation against the chip model's own seconds, and its parts; ``label(source)``: how
+    a source is named (the simulate registry's labels, handed in by the command)."""
     own = res[chip]["seconds"]
     ratio = f" = {wall / own:.2f}x {label(chip)}'s {own:.1f} s" if own > 0 else ""
     parts = [f"{label(b)} {res[b]['seconds']:.1f} s" for b in res["backends"]]
