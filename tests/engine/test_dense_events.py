@@ -16,10 +16,11 @@ pytestmark = pytest.mark.skipif(kinds_ext.get() is None, reason="no C++ build of
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("graded", [False, True])
-def test_event_sums_equal_the_matrix_product(dtype, graded):
+@pytest.mark.parametrize("density", [0.05, 0.3])  # the event loop, then BLAS (events.DENSE_ABOVE)
+def test_event_sums_equal_the_matrix_product(dtype, graded, density):
     rng = np.random.default_rng(int(graded) + 2 * (dtype == torch.float64))
     t, k, n_in, n_out = 7, 5, 300, 37
-    x = (rng.random((t, k, n_in)) < 0.3).astype(np.float64)
+    x = (rng.random((t, k, n_in)) < density).astype(np.float64)
     if graded:
         x *= rng.integers(-200, 201, x.shape)
     x[0, 0] = 0  # a row without events
@@ -43,3 +44,21 @@ def test_int64_and_no_build_take_torch(monkeypatch):
     assert events.matmul(flat, w, {}).tolist() == [[7]]
     monkeypatch.setattr(kinds_ext, "get", lambda: None)
     assert events.matmul(flat.to(torch.float32), w, {}).tolist() == [[7.0]]
+
+
+@pytest.mark.parametrize("density, events_run", [(0.05, True), (0.3, False)])
+def test_the_event_loop_runs_below_the_crossover_only(monkeypatch, density, events_run):
+    """Sparse inputs go through the event loop, dense ones through BLAS: the same sums either way."""
+    lib, calls = kinds_ext.get(), []
+
+    class Spy:
+        def dense_events(self, *args):
+            calls.append(args)
+            return lib.dense_events(*args)
+
+    monkeypatch.setattr(kinds_ext, "get", lambda: Spy())
+    x = (torch.rand(40, 200, generator=torch.Generator().manual_seed(1)) < density).float()
+    w = torch.randint(-9, 10, (30, 200), generator=torch.Generator().manual_seed(2)).double()
+    got = events.matmul(x, w, {})
+    assert bool(calls) == events_run
+    assert torch.equal(got, torch.matmul(x, w.float().t()))

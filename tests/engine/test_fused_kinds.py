@@ -44,9 +44,11 @@ def test_dense_rec_steps_fused_equal_torch(seed):
     )
     s = torch.from_numpy((rng.random(n) < 0.5).astype(np.float64))
     exp = int(rng.integers(-6, 1))
+    w_t32 = w_rec.t().contiguous().to(torch.int32)  # the fused loop's int32 transposed mantissas
     for record in (False, True):
         args = (flat, resets, w_rec, exp, bias, big, neuron, s, record)
-        for got, want in zip(dense_rec._steps_fused(*args), dense_rec._steps_torch(*args)):
+        fused = dense_rec._steps_fused(flat, resets, w_t32, *args[3:])
+        for got, want in zip(fused, dense_rec._steps_torch(*args)):
             _same(got, want)
     if big:
         assert dense_rec._steps_torch(*args)[2].abs().max() == (1 << 23) - 1  # v clipped

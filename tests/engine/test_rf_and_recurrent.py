@@ -446,3 +446,18 @@ def test_counts_include_the_recurrent_and_imaginary_synapses():
     )
     assert own.sum() > 0 and np.array_equal(got, want)
     assert torch.is_tensor(col.recurrent[0]) and col.recurrent[1] is None
+
+
+def test_the_report_names_a_recurrent_read_outs_uncounted_feedback():
+    """A read-out's spikes are recorded by no source, so a recurrent read-out's feedback through
+    weight_rec is the one synaptic-op count the report cannot define: it says so, in one line naming
+    the layer; a hidden recurrent layer's feedback is counted (above) and needs no such line."""
+    from tna_deploy.report.build import _uncounted
+
+    net = _rec_net()
+    assert _uncounted(net.compute_layers) == []
+    hidden = net.compute_layers[:-1]  # up to the dense_rec layer: it becomes the read-out
+    last = hidden[-1]
+    assert last.kind == "dense_rec"
+    (line,) = _uncounted(hidden)
+    assert last.name in line and "weight_rec" in line and "\n" not in line

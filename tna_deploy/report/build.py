@@ -200,9 +200,22 @@ def build_report(sim_dir: str, hardware: str = "loihi2", netx_path: Optional[str
             if not profile["timestep_seconds"].known
             else t * profile["timestep_seconds"].value,
         ),
-        assumptions=list(COMPILER_ASSUMPTIONS if feas["accounting"] == "compiler" else ASSUMPTIONS),
+        assumptions=list(COMPILER_ASSUMPTIONS if feas["accounting"] == "compiler" else ASSUMPTIONS)
+        + _uncounted(layers),
         timing=None if timing is None else Timing.from_dict(timing),
         basis=None
         if cal is None or not work
         else Basis.from_dict(distance(cal, calibration_figures(activity[chip], main, work, t))),
     )
+
+
+def _uncounted(layers) -> list:
+    """The counts the report cannot define, one line each: a recurrent read-out's own spikes feed back
+    through ``weight_rec`` on the chip, but no source records the read-out's spikes."""
+    last = layers[-1]
+    if last.weight_rec is None:
+        return []
+    return [
+        f"Synaptic ops leave out the read-out {last.name}'s recurrent feedback: its own spikes feed "
+        f"back through weight_rec on the chip, but no source records the read-out's spikes."
+    ]

@@ -34,7 +34,14 @@ class DenseRec(Synapse):
         p.row_sum = float(np.abs(ff.weight).sum(1).max())
         w_rec = rec.weight.astype(np.float64)
         p.extra["rec"] = torch.from_numpy(w_rec)
-        p.extra["rec_max"] = float(np.abs(w_rec).sum(1).max()) * 2.0**rec.weight_exp
+        row_max = float(np.abs(w_rec).sum(1).max())
+        p.extra["rec_max"] = row_max * 2.0**rec.weight_exp
+        # the fused loop sums W_rec's mantissas in int32: exact while no row can reach 2^31
+        p.extra["rec_t32"] = (
+            torch.from_numpy(np.ascontiguousarray(w_rec.T).astype(np.int32))
+            if row_max < 2.0**31
+            else None
+        )
 
     @staticmethod
     def run(emulator, i, p, prev, prev_max) -> tuple:
@@ -76,9 +83,12 @@ class DenseRec(Synapse):
             raise ValueError(
                 f"layer {p.layer.name}: a bias of {bias.numel()} values for {n} neurons"
             )
-        lib = kinds_ext.get()
-        run = _steps_fused if lib is not None else _steps_torch
-        out, us, vs, s = run(flat, flags, w_rec, p.weight_exp, bias, wrap, neuron, s, record)
+        lib, w_t32 = kinds_ext.get(), p.extra["rec_t32"]
+        if lib is not None and w_t32 is not None:
+            run, w = _steps_fused, w_t32
+        else:
+            run, w = _steps_torch, w_rec
+        out, us, vs, s = run(flat, flags, w, p.weight_exp, bias, wrap, neuron, s, record)
         emulator.tails[("rec", i)] = s
 
         def back(x):
@@ -116,10 +126,10 @@ def _steps_torch(flat, resets, w_rec, exp, bias, wrap, neuron, s, record) -> tup
     return out, us, vs, s
 
 
-def _steps_fused(flat, resets, w_rec, exp, bias, wrap, neuron, s, record) -> tuple:
-    """:func:`_steps_torch` in one C++ pass (``csrc/dense_rec.cpp``): the same integers."""
+def _steps_fused(flat, resets, w_t, exp, bias, wrap, neuron, s, record) -> tuple:
+    """:func:`_steps_torch` in one C++ pass (``csrc/dense_rec.cpp``): the same integers. ``w_t``: W_rec's
+    mantissas transposed, int32 (every row's sum within int32)."""
     flat = flat.to(torch.float64).contiguous()
-    w_t = w_rec.t().contiguous()
     s = s.to(torch.float64).clone().contiguous()
     out = torch.empty(flat.shape, dtype=torch.float32)
     us = torch.empty(flat.shape, dtype=torch.float64) if record else None
