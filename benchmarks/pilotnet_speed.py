@@ -80,6 +80,11 @@ def main() -> None:
 
     from tna_deploy.atomic import write_json
     from tna_deploy.engine import spike_ext, spike_path
+    from tna_deploy.memory import keep_freed_pages
+
+    kept = (
+        keep_freed_pages()
+    )  # as `tna-deploy simulate` runs: freed rasters reused, no fresh page faults
     from tna_deploy.engine.emulator import Emulator
     from tna_deploy.ir import read_netx
     from tna_deploy.simulate.run import simulate
@@ -152,6 +157,7 @@ def main() -> None:
         timesteps=STEPS,
         machine=f"{platform.machine()}, {os.cpu_count()} cores",
         torch_threads=torch.get_num_threads(),
+        freed_memory_kept=kept,
         load_average_1min=dict(before=round(load_before, 2), after=round(os.getloadavg()[0], 2)),
         python=platform.python_version(),
         emulator=dict(

@@ -5,10 +5,12 @@ to ternary as in the second phase of training), one network (``single``) and bas
 images/s of a full step (forward, loss, backward, Adam) and the peak resident memory of the process.
 Each (width, method, engine) runs in fresh processes, stock and fast alternating, so that one's
 allocations do not colour the other's peak; of ``--repeat`` processes the fastest is kept (each reports
-its median step). The figure to quote is the ratio. Writes
+its median step). The figure to quote is the ratio, against stock SLAYER as lava-dl runs it; a third
+process per pair, stock SLAYER with freed memory kept as ``tna-deploy train`` keeps it
+(``memory.keep_freed_pages``), shows what that allocator setting alone gives stock. Writes
 benchmarks/results/train_speed.json (or train_speed_<device>.json with --device cuda).
 
-    .venv/bin/python benchmarks/train_speed.py                 # about 4 minutes on 2 cores
+    .venv/bin/python benchmarks/train_speed.py                 # about 6 minutes on 2 cores
     .venv/bin/python benchmarks/train_speed.py --widths 0.125 --steps 3
 """
 
@@ -106,6 +108,12 @@ def one(
     return res
 
 
+# the processes of each (width, method): stock lava-dl SLAYER as a lava-dl user runs it (glibc's default
+# malloc); stock SLAYER with freed memory kept (``memory.keep_freed_pages``), to show that setting's own
+# share; the fast engine as ``tna-deploy train`` runs it (with that setting)
+RUNS = {"slayer": "slayer", "slayer_keep": "slayer", "fast": "fast"}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--widths", default="0.0625,0.125,0.25")
@@ -129,15 +137,21 @@ def main() -> None:
             print(table(json.load(f)))
         return
     if a.child:
-        width, method, engine = float(a.child[0]), a.child[1], a.child[2]
-        print(json.dumps(one(width, method, engine, a.batch, a.steps, a.warmup, a.device)))
+        width, method, run = float(a.child[0]), a.child[1], a.child[2]
+        engine = RUNS[run]
+        if run != "slayer":  # as `tna-deploy train` runs: freed memory kept for the next step
+            from tna_deploy.memory import keep_freed_pages
+
+            keep_freed_pages()
+        res = one(width, method, engine, a.batch, a.steps, a.warmup, a.device)
+        print(json.dumps(dict(res, run=run)))
         return
     rows = []
     for width in [float(w) for w in a.widths.split(",")]:
         for method in ("single", "tna"):
             pair = {}
             for _ in range(a.repeat):  # stock and fast alternate, so that load hits both alike
-                for engine in ("slayer", "fast"):
+                for engine in RUNS:
                     cmd = [
                         sys.executable,
                         __file__,
@@ -159,7 +173,7 @@ def main() -> None:
                     if engine not in pair or res["images_per_s"] > pair[engine]["images_per_s"]:
                         pair[engine] = res
                 print(
-                    f"width {width:g} {method:<6} {engine:<6} {pair[engine]['images_per_s']:>7.1f} img/s  "
+                    f"width {width:g} {method:<6} {engine:<11} {pair[engine]['images_per_s']:>7.1f} img/s  "
                     f"peak {pair[engine]['peak_rss_mb']:.0f} MB",
                     file=sys.stderr,
                 )
@@ -169,7 +183,11 @@ def main() -> None:
                     method=method,
                     slayer=pair["slayer"],
                     fast=pair["fast"],
+                    slayer_keep=pair["slayer_keep"],
                     speedup=round(pair["fast"]["images_per_s"] / pair["slayer"]["images_per_s"], 2),
+                    speedup_vs_slayer_keep=round(
+                        pair["fast"]["images_per_s"] / pair["slayer_keep"]["images_per_s"], 2
+                    ),
                     peak_ratio=round(
                         pair["fast"]["peak_rss_mb"] / pair["slayer"]["peak_rss_mb"], 3
                     ),

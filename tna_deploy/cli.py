@@ -146,12 +146,14 @@ def train(ctx, preset, out, resume, engine, device, **flags):
     import time
 
     from .cli_print import TrainProgress, trained
+    from .memory import keep_freed_pages
     from .train.distributed import ranks_from_env
     from .train.loop import interrupt_message
     from .train.loop import train as run_training
 
     started = time.time()
     cfg = train_config(ctx, preset, out, resume, flags)
+    keep_freed_pages()  # each step's activations reuse the last step's memory: no fresh page faults
     progress = TrainProgress(cfg.epochs)
     try:
         result = run_training(
@@ -376,10 +378,12 @@ def simulate(
 
 def _simulate(file, opts, out):
     from .cli_print import SimProgress, simulated
+    from .memory import keep_freed_pages
     from .simulate.choices import label
     from .simulate.run import simulate_with
 
     progress = SimProgress(opts.backends)
+    keep_freed_pages()  # the emulator's rasters reuse freed memory instead of faulting in fresh pages
     start = time.perf_counter()
     try:
         res = simulate_with(file, out, opts, progress.on_progress).to_dict()

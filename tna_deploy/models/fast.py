@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from ..engine import cuba_backward
 from ..engine.cuba import DECAY_UNITY, SLAYER, cuba_run
 from ..engine.cuba_backward import Surrogate
-from . import fast_input_conv
+from . import fast_input_conv, fast_pool
 
 TAU_RHO_MULT = 100  # lava-dl neuron/cuba.py: the spike call scales tau_rho and scale_rho by these
 SCALE_RHO_MULT = 0.1
@@ -187,6 +187,8 @@ def fast_forward(net, x: torch.Tensor, return_trace: bool = False):
                 h, syn
             ):  # the first conv: only its weight gradient is wanted
                 z = fast_input_conv.conv(h, w, syn)
+            elif fast_pool.applies(h, syn):  # a pool: only its input gradient is wanted
+                z = fast_pool.conv(h, w, syn)
             else:
                 if h.is_contiguous(memory_format=torch.channels_last):
                     w = w.contiguous(memory_format=torch.channels_last)
