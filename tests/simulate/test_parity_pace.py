@@ -15,7 +15,6 @@ from tna_deploy.hardware.counts import fanout, synops_of
 from tna_deploy.simulate.collect import Collector
 from tna_deploy.simulate.compare import Parity, first_divergence, spike_counts
 from tna_deploy.simulate.layout import memory_order, rows
-from tna_deploy.simulate.reference import as_uint8
 from tna_deploy.simulate.results import Comparison, Divergence, LayerParity
 
 LAYOUTS = {
@@ -144,17 +143,6 @@ def test_rows_are_views_of_the_emulator_layout():
     r, time_last, index = rows(c)
     assert time_last and index is None and np.shares_memory(r, c)
     assert memory_order(a) == (0, 4, 2, 3, 1) and memory_order(a[:1]) == (0, 4, 2, 3, 1)
-
-
-@pytest.mark.parametrize("order", [(0, 4, 2, 3, 1), (4, 0, 1, 2, 3), (0, 1, 2, 3, 4)])
-def test_reference_uint8_in_any_layout_equals_astype(order):
-    s = torch.from_numpy(
-        (np.random.default_rng(1).random((3, 2, 4, 5, 6)) < 0.4).astype(np.float32)
-    )
-    s = s.permute(4, 0, 1, 2, 3).contiguous().permute(1, 2, 3, 4, 0)  # time-major, as fast_forward
-    got = as_uint8(s, order)
-    assert got.shape == s.shape and memory_order(got) == order
-    assert np.array_equal(got, s.numpy().astype(np.uint8))
 
 
 def _oracle_collect(net, x, spikes):

@@ -49,6 +49,7 @@ import torch
 from ..ir import DeployedNet, Layer
 from .neurons import NEURON_RUNS, NeuronOut
 from .numeric import sum_dtype
+from .rasters import batch_major
 from .synapses import SYNAPSES, Prepared, scatter
 from .trace import Trace
 
@@ -209,14 +210,7 @@ class Emulator:
             out = self._neurons(i, p, a, a_max, bias, keep_state or i == last)
             view = _from_channels_last if kind.channels_last else (lambda v: v)
             s = view(out.out)
-            spikes.append(
-                _to_batch_major(s)
-                .to(
-                    torch.int32 if out.graded else torch.uint8,
-                    memory_format=torch.contiguous_format,
-                )
-                .numpy()
-            )
+            spikes.append(batch_major(s, torch.int32 if out.graded else torch.uint8))
             if keep_state:
                 currents.append(_to_batch_major(view(out.u)).to(torch.int32).numpy())
                 voltages.append(_to_batch_major(view(out.v)).to(torch.int32).numpy())

@@ -43,7 +43,22 @@ def mismatch(x: np.ndarray, y: np.ndarray) -> int:
     if x.shape != y.shape:
         raise ValueError(f"parity of rasters of shapes {x.shape} and {y.shape}")
     order = memory_order(x)
-    return int(np.count_nonzero(np.not_equal(x.transpose(order), y.transpose(order))))
+    a, b = x.transpose(order), y.transpose(order)
+    if a.dtype == b.dtype and a.flags.c_contiguous and b.flags.c_contiguous and a.nbytes % 8 == 0:
+        # both in one memory order (the sources hand out per-sample time-major rasters): equal rasters,
+        # the common case, are found 8 bytes at a time
+        if np.array_equal(a.reshape(-1).view(np.uint64), b.reshape(-1).view(np.uint64)):
+            return 0
+    return int(np.count_nonzero(np.not_equal(a, b)))
+
+
+def spike_total(x: np.ndarray) -> int:
+    """The sum of a raster's values, read in its memory order: a uint8 raster of 0/1 spikes by the count
+    of its nonzero bytes (a vectorized count, several times faster than numpy's widening sum)."""
+    m = in_memory_order(x)
+    if m.dtype == np.uint8 and m.size and int(m.max()) <= 1:
+        return int(np.count_nonzero(m))
+    return int(m.sum())
 
 
 class Parity:
@@ -74,10 +89,10 @@ class Parity:
             self.max_diff = max(self.max_diff, float(np.abs(a_logits - b_logits).max()))
         differs = False
         for i, (x, y) in enumerate(zip(a_spikes, b_spikes)):
-            mismatched, a_sum = mismatch(x, y), int(in_memory_order(x).sum())
+            mismatched, a_sum = mismatch(x, y), spike_total(x)
             self.mismatched[i] += mismatched
             self.sums[i][0] += a_sum
-            self.sums[i][1] += a_sum if mismatched == 0 else int(y.sum())  # equal: same sum
+            self.sums[i][1] += a_sum if mismatched == 0 else spike_total(y)  # equal: same sum
             differs |= mismatched > 0
         if not differs:  # equal rasters: equal spike counts, nothing diverges
             return True

@@ -19,10 +19,6 @@ def memory_order(a: np.ndarray) -> tuple:
     return tuple(next(ranked) if a.shape[i] > 1 else i for i in range(a.ndim))
 
 
-def inverse(order: tuple) -> tuple:
-    return tuple(int(i) for i in np.argsort(order))
-
-
 def in_memory_order(a: np.ndarray) -> np.ndarray:
     """``a`` transposed to its memory order (a view; C-contiguous where ``a``'s memory is)."""
     return a.transpose(memory_order(a))
