@@ -45,8 +45,8 @@ def keep_freed_pages() -> bool:
     (CIFARNet 1/8, 12 training steps: 381 k page faults -> 129 k, 1.5 s of system time -> 0.7 s; PilotNet
     in the emulator: 481 -> 560 inferences/s). Small allocations split some freed blocks at first, so the
     heap grows for a few steps before the same work stops faulting (a synthetic step of 152 MB of large
-    blocks settled after 4-5 rounds, 0.3-0.6 GB above glibc's default resident size; real training runs
-    showed no larger peak). The process's resident memory then stays near its peak instead of falling. Process-wide,
+    blocks settled after 3-9 rounds, 0.1-0.5 GB above its first round's resident size; the training
+    benchmark's peaks were no larger). The process's resident memory then stays near its peak instead of falling. Process-wide,
     so the commands that own their process call it (``train``, ``simulate``); True where it took effect
     (glibc), False elsewhere (musl, macOS, Windows: their allocators are left alone)."""
     import ctypes
