@@ -68,6 +68,26 @@ def test_forward_bit_identical_per_weight_mode(middle, role):
     _assert_same_forward(net, _inputs(6, 5))
 
 
+SPIKE_CONV_ARCH = "8C3-64C3-AP2-64C3-16FC"  # convs of 64 outputs over spikes: the gather forward
+
+
+@pytest.mark.slayer
+@pytest.mark.parametrize("middle", ["ternary", "fp"])
+@pytest.mark.parametrize("role", ["base", "twin"])
+def test_forward_bit_identical_through_the_spike_conv(middle, role, monkeypatch):
+    """The convs over spikes run the gather (counted), and still give SLAYER's spikes bit for bit."""
+    from tna_deploy.models import fast_spike_conv
+
+    runs = []
+    real = fast_spike_conv.forward
+    monkeypatch.setattr(fast_spike_conv, "forward", lambda *a: runs.append(1) or real(*a))
+    net = _net(
+        role=role, middle=middle if role == "base" else None, arch=SPIKE_CONV_ARCH, threshold=2.0
+    )
+    _assert_same_forward(net, _inputs(6, 5))
+    assert runs, "the gather never ran"
+
+
 @pytest.mark.slayer
 @pytest.mark.parametrize("steps", [1, 2, 3, 5, 8])
 def test_forward_bit_identical_over_timesteps(steps):
@@ -140,6 +160,10 @@ def test_forward_bit_identical_on_real_fashion_mnist():
     ],
 )
 def test_gradients_match_slayer(middle, neuron):
+    _gradients_match_slayer(middle, neuron)
+
+
+def _gradients_match_slayer(middle, neuron):
     net = _net(middle=None if middle == "int8" else middle, **neuron)
     if middle == "int8":
         for info, q in zip(net.info, net.quantizers):
@@ -156,6 +180,19 @@ def test_gradients_match_slayer(middle, neuron):
     for g_ref, g in zip(grads["slayer"], grads["fast"]):
         assert g_ref.abs().max() > 0
         assert (g - g_ref).abs().max() <= GRAD_RTOL * g_ref.abs().max()
+
+
+@pytest.mark.slayer
+@pytest.mark.parametrize("middle", ["ternary", "fp"])
+def test_gradients_match_slayer_through_the_spike_conv(middle, monkeypatch):
+    """The weight gradient over the active inputs (counted) is SLAYER's to float32 tolerance."""
+    from tna_deploy.models import fast_spike_conv
+
+    runs = []
+    real = fast_spike_conv.weight_grad
+    monkeypatch.setattr(fast_spike_conv, "weight_grad", lambda *a: runs.append(1) or real(*a))
+    _gradients_match_slayer(middle, dict(arch=SPIKE_CONV_ARCH))
+    assert runs, "the weight gradient over the active inputs never ran"
 
 
 def _traces_with_the_same_seed(net) -> list:

@@ -1,5 +1,6 @@
 """The fused CPU build of the CUBA kernel (``csrc/cuba.cpp``, and the fast engine's backward
-``csrc/cuba_backward.cpp``), compiled with the system's C++ compiler on
+``csrc/cuba_backward.cpp`` and convolution over spikes ``csrc/spike_conv.cpp``, with the header it shares
+with the emulator's kernels, ``csrc/spike_common.h``), compiled with the system's C++ compiler on
 first use and cached by torch (``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``).
 
 The build folder is named by what changes the binary: the sources' hash, the flags, the torch and Python
@@ -42,10 +43,36 @@ def get():
 
 
 CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc")
-SOURCES = ("cuba.cpp", "cuba_backward.cpp")  # one module; cuba.cpp binds both
+SOURCES = (
+    "cuba.cpp",
+    "cuba_backward.cpp",
+    "spike_conv.cpp",
+    "spike_common.h",
+)  # cuba.cpp binds them all
 # -ffp-contract=off: no multiply-add fused into one rounding, so the backward rounds as SLAYER's torch ops do
 FLAGS = ("-O3", "-march=native", "-fno-trapping-math", "-ffp-contract=off")
 announce: Optional[Callable[[str], None]] = None  # told once, before a build (the CLI prints it)
+
+
+def openmp_flags() -> tuple[list, list]:
+    """(compile, link) flags that run the kernels' ``at::parallel_for`` on torch's own OpenMP threads.
+
+    Without ``-fopenmp`` the ATen header's parallel loop compiles serial (one core). Linked against the
+    ``libgomp`` that torch's wheel ships (the library torch itself already loaded), the kernels share
+    torch's thread pool: a second OpenMP runtime would spin its threads against torch's on the same cores.
+    Where torch was built without OpenMP, or off Linux, the kernels stay serial."""
+    import glob
+    import sys
+
+    import torch
+
+    if not sys.platform.startswith("linux") or not torch.backends.openmp.is_available():
+        return [], []
+    lib = os.path.join(os.path.dirname(torch.__file__), "lib")
+    shipped = sorted(glob.glob(os.path.join(lib, "libgomp*.so*")))
+    return ["-fopenmp"], shipped[:1] if shipped else [
+        "-fopenmp"
+    ]  # else torch uses the system's libgomp
 
 
 def build_key(source: bytes) -> str:
@@ -55,10 +82,11 @@ def build_key(source: bytes) -> str:
 
     import torch
 
+    compile_flags, link_flags = openmp_flags()
     text = b"\0".join(
         [
             source,
-            " ".join(FLAGS).encode(),
+            " ".join(FLAGS + tuple(compile_flags) + tuple(link_flags)).encode(),
             torch.__version__.encode(),
             sys.version.encode(),
             cpu_tag().encode(),
@@ -107,10 +135,11 @@ def _build():
                     from ..atomic import atomic_write
 
                     atomic_write(src, lambda f, source=source: f.write(source))
-                paths.append(src)
+                if file.endswith(".cpp"):  # a header is copied beside its includer, not compiled
+                    paths.append(src)
             if not os.path.isfile(os.path.join(folder, f"{name}.so")) and announce is not None:
                 announce(
-                    "building the fused CUBA kernel, once for this machine, torch and source (about 30 s)"
+                    "building the fused CUBA kernel, once for this machine, torch and source (about a minute)"
                 )
             notice = (
                 io.StringIO()
@@ -119,10 +148,12 @@ def _build():
                 from torch.utils.cpp_extension import load
             log.debug("torch.utils.cpp_extension: %s", notice.getvalue().strip())
             with contextlib.redirect_stdout(io.StringIO()):
+                compile_flags, link_flags = openmp_flags()
                 return load(
                     name=name,
                     sources=paths,
-                    extra_cflags=list(FLAGS),
+                    extra_cflags=list(FLAGS) + compile_flags,
+                    extra_ldflags=link_flags,
                     build_directory=folder,
                     verbose=False,
                 )

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from ..engine import cuba_backward
 from ..engine.cuba import DECAY_UNITY, SLAYER, cuba_run
 from ..engine.cuba_backward import Surrogate
-from . import fast_input_conv, fast_pool
+from . import fast_input_conv, fast_pool, fast_spike_conv
 
 TAU_RHO_MULT = 100  # lava-dl neuron/cuba.py: the spike call scales tau_rho and scale_rho by these
 SCALE_RHO_MULT = 0.1
@@ -175,6 +175,7 @@ def fast_forward(net, x: torch.Tensor, return_trace: bool = False):
     if h.ndim == 4 and h.device.type == "cpu":  # oneDNN convolves channels-last images fastest
         h = h.contiguous(memory_format=torch.channels_last)
     trace = []
+    spikes = False  # whether h is a spiking layer's output (not the network's input)
     for info, blk in zip(net.info, net.blocks):
         if info.kind == "flatten":
             if blk.shape is None:  # as SLAYER's Flatten learns it (export reads it)
@@ -189,6 +190,8 @@ def fast_forward(net, x: torch.Tensor, return_trace: bool = False):
                 z = fast_input_conv.conv(h, w, syn)
             elif fast_pool.applies(h, syn):  # a pool: only its input gradient is wanted
                 z = fast_pool.conv(h, w, syn)
+            elif fast_spike_conv.applies(h, syn, spikes):  # work over the nonzero inputs only
+                z = fast_spike_conv.conv(h, w, syn)
             else:
                 if h.is_contiguous(memory_format=torch.channels_last):
                     w = w.contiguous(memory_format=torch.channels_last)
@@ -198,9 +201,11 @@ def fast_forward(net, x: torch.Tensor, return_trace: bool = False):
                 if z.device.type == "cpu":  # one-channel inputs leave oneDNN free to answer in NCHW
                     z = z.contiguous(memory_format=torch.channels_last)
             h = _spiking(blk, z, steps)
+            spikes = True
         elif info.kind == "dense":
             w = _weight(blk.synapse).reshape(blk.synapse.out_channels, -1)
             h = _spiking(blk, F.linear(h, w), steps)
+            spikes = True
         else:  # output: SLAYER Affine, the voltage is the block's output
             w = _weight(blk.synapse).reshape(blk.synapse.out_channels, -1)
             z = F.linear(h, w)

@@ -4,7 +4,8 @@ weight per tap (no gradient), kernel == stride, no padding or dilation.
 The forward is ``F.conv2d`` itself, the call the engine makes for every convolution (so the same numbers).
 The backward is the input gradient alone: the windows do not overlap, so each input pixel takes one
 product, ``grad_out[window] * w[tap]`` (none where the window grid leaves a border), written as one
-broadcast into channels-last memory. Every value is the single product oneDNN's grouped backward computes
+broadcast into channels-last memory (``csrc/spike_conv.cpp``'s ``pool_input_grad``, one pass, where the C++
+build is available). Every value is the single product oneDNN's grouped backward computes
 (bit-identical, tested), at a fraction of its time (its general kernel took 12 ms per CIFARNet 1/8 pool).
 """
 
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from ..engine import cuba_ext
 
 
 def applies(h: torch.Tensor, syn) -> bool:
@@ -50,6 +53,13 @@ class _Pool(torch.autograd.Function):
         n, c, ho, wo = grad.shape
         kh, kw = w.shape[2:4]
         height, width = ctx.in_hw
+        fused = cuba_ext.get()
+        if fused is not None and grad.dtype == torch.float32:  # one pass in C++, the same products
+            g = grad.contiguous(memory_format=torch.channels_last).permute(0, 2, 3, 1)
+            taps = w[:, 0].permute(1, 2, 0).contiguous()  # (kh, kw, C)
+            out = torch.empty((n, height, width, c), dtype=torch.float32)
+            fused.pool_input_grad(g, taps, out)
+            return out.permute(0, 3, 1, 2), None
         g = grad.permute(0, 2, 3, 1)  # (N, Ho, Wo, C): a view when grad is channels-last
         taps = w[:, 0].permute(1, 2, 0)  # (kh, kw, C)
         spread = torch.empty((n, ho, kh, wo, kw, c), dtype=grad.dtype)

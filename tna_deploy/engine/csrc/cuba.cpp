@@ -195,7 +195,67 @@ std::vector<torch::Tensor> cuba_forward(torch::Tensor a, double in_scale, int64_
 torch::Tensor cuba_backward(torch::Tensor v, torch::Tensor g, torch::Tensor out, double theta, double tau,
                             double k, double f_v, double f_i);
 
+// csrc/spike_conv.cpp: the fast engine's convolution over spikes (raw pointers; checked and wrapped below)
+void spike_conv_forward(const float* x, int64_t N, int64_t IH, int64_t IW, int64_t C, const float* w, int64_t KH,
+                        int64_t KW, int64_t O, int64_t OH, int64_t OW, int64_t sy, int64_t sx, int64_t py,
+                        int64_t px, int64_t dy, int64_t dx, float* z);
+void spike_conv_wgrad(const float* x, int64_t N, int64_t IH, int64_t IW, int64_t C, const float* g, int64_t KH,
+                      int64_t KW, int64_t O, int64_t OH, int64_t OW, int64_t py, int64_t px, int64_t dy, int64_t dx,
+                      float* dw);
+void pool_input_grad(const float* g, int64_t N, int64_t OH, int64_t OW, int64_t C, const float* w, int64_t KH,
+                     int64_t KW, int64_t IH, int64_t IW, float* gi);
+
+namespace {
+
+void check_f32(const torch::Tensor& t, int64_t dim, const char* what) {
+  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == torch::kFloat32 && t.is_contiguous() && t.dim() == dim,
+              what, ": a contiguous float32 CPU tensor of ", dim, " dimensions");
+}
+
+// x (N, IH, IW, C), w (KH, KW, C, O) with O % 8 == 0, z (N, OH, OW, O); geometry {py, px, dy, dx} (stride 1)
+void spike_conv_forward_t(torch::Tensor x, torch::Tensor w, torch::Tensor z, std::vector<int64_t> geometry) {
+  check_f32(x, 4, "x");
+  check_f32(w, 4, "w");
+  check_f32(z, 4, "z");
+  TORCH_CHECK(geometry.size() == 4 && w.size(2) == x.size(3) && w.size(3) == z.size(3) && z.size(3) % 8 == 0 &&
+                  z.size(0) == x.size(0),
+              "spike_conv_forward: shapes do not match");
+  spike_conv_forward(x.data_ptr<float>(), x.size(0), x.size(1), x.size(2), x.size(3), w.data_ptr<float>(), w.size(0),
+                     w.size(1), z.size(3), z.size(1), z.size(2), 1, 1, geometry[0], geometry[1], geometry[2],
+                     geometry[3], z.data_ptr<float>());
+}
+
+// x (N, IH, IW, C), g (N, OH, OW, O) with O % 8 == 0, dw (KH, KW, C, O); geometry {py, px, dy, dx} (stride 1)
+void spike_conv_wgrad_t(torch::Tensor x, torch::Tensor g, torch::Tensor dw, std::vector<int64_t> geometry) {
+  check_f32(x, 4, "x");
+  check_f32(g, 4, "g");
+  check_f32(dw, 4, "dw");
+  TORCH_CHECK(geometry.size() == 4 && dw.size(2) == x.size(3) && dw.size(3) == g.size(3) && g.size(3) % 8 == 0 &&
+                  g.size(0) == x.size(0),
+              "spike_conv_wgrad: shapes do not match");
+  spike_conv_wgrad(x.data_ptr<float>(), x.size(0), x.size(1), x.size(2), x.size(3), g.data_ptr<float>(), dw.size(0),
+                   dw.size(1), g.size(3), g.size(1), g.size(2), geometry[0], geometry[1], geometry[2], geometry[3],
+                   dw.data_ptr<float>());
+}
+
+// g (N, OH, OW, C), w (KH, KW, C), gi (N, IH, IW, C) with IH >= OH * KH, IW >= OW * KW
+void pool_input_grad_t(torch::Tensor g, torch::Tensor w, torch::Tensor gi) {
+  check_f32(g, 4, "g");
+  check_f32(w, 3, "w");
+  check_f32(gi, 4, "gi");
+  TORCH_CHECK(w.size(2) == g.size(3) && gi.size(3) == g.size(3) && gi.size(0) == g.size(0) &&
+                  gi.size(1) >= g.size(1) * w.size(0) && gi.size(2) >= g.size(2) * w.size(1),
+              "pool_input_grad: shapes do not match");
+  pool_input_grad(g.data_ptr<float>(), g.size(0), g.size(1), g.size(2), g.size(3), w.data_ptr<float>(), w.size(0),
+                  w.size(1), gi.size(1), gi.size(2), gi.data_ptr<float>());
+}
+
+}  // namespace
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("cuba_forward", &cuba_forward, "CUBA fixed-point dynamics, fused (CPU)");
   m.def("cuba_backward", &cuba_backward, "SLAYER CUBA surrogate and leaky-integrator gradients, fused (CPU)");
+  m.def("spike_conv_forward", &spike_conv_forward_t, "a stride-1 conv over the nonzero inputs, oneDNN's sums (CPU)");
+  m.def("spike_conv_wgrad", &spike_conv_wgrad_t, "a stride-1 conv's weight gradient over the nonzero inputs (CPU)");
+  m.def("pool_input_grad", &pool_input_grad_t, "a pool's input gradient, one product per input (CPU)");
 }
