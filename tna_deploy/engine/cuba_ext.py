@@ -1,7 +1,6 @@
 """The fused CPU build of the CUBA kernel (``csrc/cuba.cpp``, and the fast engine's backward
-``csrc/cuba_backward.cpp`` and convolution over spikes ``csrc/spike_conv.cpp``, with the header it shares
-with the emulator's kernels, ``csrc/spike_common.h``), compiled with the system's C++ compiler on
-first use and cached by torch (``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``).
+``csrc/cuba_backward.cpp`` and convolution over spikes ``csrc/spike_conv.cpp``), compiled with the
+system's C++ compiler on first use and cached by torch (``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``).
 
 The build folder is named by what changes the binary: the sources' hash, the flags, the torch and Python
 versions and the CPU (:func:`build_key`). The sources are copied into it and compiled from there, so two
@@ -43,12 +42,7 @@ def get():
 
 
 CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc")
-SOURCES = (
-    "cuba.cpp",
-    "cuba_backward.cpp",
-    "spike_conv.cpp",
-    "spike_common.h",
-)  # cuba.cpp binds them all
+SOURCES = ("cuba.cpp", "cuba_backward.cpp", "spike_conv.cpp")  # one module; cuba.cpp binds them all
 # -ffp-contract=off: no multiply-add fused into one rounding, so the backward rounds as SLAYER's torch ops do
 FLAGS = ("-O3", "-march=native", "-fno-trapping-math", "-ffp-contract=off")
 announce: Optional[Callable[[str], None]] = None  # told once, before a build (the CLI prints it)
@@ -135,8 +129,7 @@ def _build():
                     from ..atomic import atomic_write
 
                     atomic_write(src, lambda f, source=source: f.write(source))
-                if file.endswith(".cpp"):  # a header is copied beside its includer, not compiled
-                    paths.append(src)
+                paths.append(src)
             if not os.path.isfile(os.path.join(folder, f"{name}.so")) and announce is not None:
                 announce(
                     "building the fused CUBA kernel, once for this machine, torch and source (about a minute)"

@@ -1,7 +1,6 @@
 // What the fused spike layers' two sources share (csrc/spike_layers.cpp: the double-arithmetic kernels that
 // take every network the fast path accepts; csrc/spike_fast.cpp: the int32 kernels for layers whose bounds
-// are proven) and the fast engine's convolution over spikes (csrc/spike_conv.cpp): the reference neuron step,
-// the active-input scans and the thread pool.
+// are proven): the reference neuron step, the active-input scan and the thread pool.
 #pragma once
 #include <algorithm>
 #include <atomic>
@@ -61,30 +60,6 @@ inline int64_t nonzero(const uint8_t* x, int64_t n, int32_t* act) {
 #endif
   for (; b < n; ++b)
     if (x[b]) act[na++] = static_cast<int32_t>(b);
-  return na;
-}
-
-// The offsets of the nonzero values of x[0, n), in order, into act, and the values into val; returns how many.
-inline int64_t nonzero_f32(const float* x, int64_t n, int32_t* act, float* val) {
-  int64_t na = 0, b = 0;
-#ifdef __AVX2__
-  const __m256 zero = _mm256_setzero_ps();
-  for (; b + 8 <= n; b += 8) {
-    uint32_t mask = static_cast<uint32_t>(
-        _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + b), zero, _CMP_NEQ_UQ)));
-    while (mask) {
-      const int32_t i = static_cast<int32_t>(b + __builtin_ctz(mask));
-      act[na] = i;
-      val[na++] = x[i];
-      mask &= mask - 1;
-    }
-  }
-#endif
-  for (; b < n; ++b)
-    if (x[b] != 0.0f) {
-      act[na] = static_cast<int32_t>(b);
-      val[na++] = x[b];
-    }
   return na;
 }
 

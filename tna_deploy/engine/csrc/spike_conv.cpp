@@ -21,9 +21,58 @@
 // Part of the fast engine's torch extension (engine/cuba_ext.py; csrc/cuba.cpp binds these).
 #include <ATen/Parallel.h>
 
-#include "spike_common.h"
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 
 namespace {
+
+#ifdef __AVX2__
+// For each 8-bit mask, the positions of its set bits, lowest first: a permutation that packs those lanes.
+const std::array<std::array<int32_t, 8>, 256>& pack_table() {
+  static const std::array<std::array<int32_t, 8>, 256> table = [] {
+    std::array<std::array<int32_t, 8>, 256> t{};
+    for (int m = 0; m < 256; ++m) {
+      int k = 0;
+      for (int b = 0; b < 8; ++b)
+        if (m >> b & 1) t[m][k++] = b;
+    }
+    return t;
+  }();
+  return table;
+}
+#endif
+
+// The offsets of the nonzero values of x[0, n), in order, into act, and the values into val; returns how
+// many. Both are written 8 at a time without a branch per value: they need room for 8 past the count.
+inline int64_t nonzero_f32(const float* x, int64_t n, int32_t* act, float* val) {
+  int64_t na = 0, b = 0;
+#ifdef __AVX2__
+  const auto& table = pack_table();
+  const __m256 zero = _mm256_setzero_ps();
+  for (; b + 8 <= n; b += 8) {
+    const __m256 v = _mm256_loadu_ps(x + b);
+    const int m = _mm256_movemask_ps(_mm256_cmp_ps(v, zero, _CMP_NEQ_UQ));
+    const __m256i perm = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(table[m].data()));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(act + na),
+                        _mm256_add_epi32(perm, _mm256_set1_epi32(static_cast<int32_t>(b))));
+    _mm256_storeu_ps(val + na, _mm256_permutevar8x32_ps(v, perm));
+    na += __builtin_popcount(static_cast<unsigned>(m));
+  }
+#endif
+  for (; b < n; ++b)
+    if (x[b] != 0.0f) {
+      act[na] = static_cast<int32_t>(b);
+      val[na++] = x[b];
+    }
+  return na;
+}
 
 // acc[0, 8 * NC) = sum over e of val[e] * g[rows[e] * O + lane], two interleaved chains when NC is small (an
 // fma waits for the last one into its register: two chains keep the multiply-add units busy).
@@ -84,11 +133,14 @@ inline int64_t terms(int64_t taps, const int64_t* tap_q, const int32_t* tap_base
     const int32_t s0 = start[tap_q[tap]], cnt = start[tap_q[tap] + 1] - s0;
 #ifdef __AVX2__
     const __m256i base = _mm256_set1_epi32(tap_base[tap]);
-    for (int32_t j = 0; j < cnt; j += 8) {  // whole vectors: what lies past cnt is overwritten next
+    int32_t j = 0;
+    do {  // whole vectors, the first one always (no branch for the common short list): what lies past cnt
+          // is overwritten by the next tap's terms
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(off + k + j),
                           _mm256_add_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(cO + s0 + j)), base));
       _mm256_storeu_ps(vals + k + j, _mm256_loadu_ps(val + s0 + j));
-    }
+      j += 8;
+    } while (j < cnt);
 #else
     for (int32_t j = 0; j < cnt; ++j) {
       off[k + j] = cO[s0 + j] + tap_base[tap];
@@ -144,35 +196,35 @@ void spike_conv_forward(const float* x, int64_t N, int64_t IH, int64_t IW, int64
     std::vector<int64_t> tap_q(KH * KW);
     std::vector<int32_t> tap_base(KH * KW);
     for (int64_t n = n0; n < n1; ++n) {
-    const int64_t na = nonzero_f32(x + n * pix * C, pix * C, act.data(), val.data());
-    for (int64_t q = 0, e = 0; q <= pix; ++q) {  // pixel q's active inputs: [start[q], start[q + 1])
-      while (e < na && act[e] < q * C) ++e;
-      start[q] = static_cast<int32_t>(e);
-    }
-    for (int64_t q = 0; q < pix; ++q)
-      for (int32_t e = start[q]; e < start[q + 1]; ++e) cO[e] = static_cast<int32_t>((act[e] - q * C) * O);
-    float* zn = z + n * OH * OW * O;
-    for (int64_t oy = 0; oy < OH; ++oy)
-      for (int64_t ox = 0; ox < OW; ++ox) {
-        int64_t taps = 0;
-        for (int64_t ky = 0; ky < KH; ++ky) {
-          const int64_t iy = oy * sy - py + ky * dy;
-          if (iy < 0 || iy >= IH) continue;
-          for (int64_t kx = 0; kx < KW; ++kx) {
-            const int64_t ix = ox * sx - px + kx * dx;
-            if (ix < 0 || ix >= IW) continue;
-            tap_q[taps] = iy * IW + ix;
-            tap_base[taps] = static_cast<int32_t>((ky * KW + kx) * C * O);
-            ++taps;
-          }
-        }
-        const int64_t k = terms(taps, tap_q.data(), tap_base.data(), start.data(), cO.data(), val.data(),
-                                off.data(), vals.data());
-        for (int64_t b = 0; b < O; b += 64)  // 64 lanes at a time: 8 AVX2 registers
-          term_lanes(std::min<int64_t>(8, (O - b) / 8), off.data(), vals.data(), k, w + b,
-                     zn + (oy * OW + ox) * O + b);
+      const int64_t na = nonzero_f32(x + n * pix * C, pix * C, act.data(), val.data());
+      for (int64_t q = 0, e = 0; q <= pix; ++q) {  // pixel q's active inputs: [start[q], start[q + 1])
+        while (e < na && act[e] < q * C) ++e;
+        start[q] = static_cast<int32_t>(e);
       }
-   }
+      for (int64_t q = 0; q < pix; ++q)
+        for (int32_t e = start[q]; e < start[q + 1]; ++e) cO[e] = static_cast<int32_t>((act[e] - q * C) * O);
+      float* zn = z + n * OH * OW * O;
+      for (int64_t oy = 0; oy < OH; ++oy)
+        for (int64_t ox = 0; ox < OW; ++ox) {
+          int64_t taps = 0;
+          for (int64_t ky = 0; ky < KH; ++ky) {
+            const int64_t iy = oy * sy - py + ky * dy;
+            if (iy < 0 || iy >= IH) continue;
+            for (int64_t kx = 0; kx < KW; ++kx) {
+              const int64_t ix = ox * sx - px + kx * dx;
+              if (ix < 0 || ix >= IW) continue;
+              tap_q[taps] = iy * IW + ix;
+              tap_base[taps] = static_cast<int32_t>((ky * KW + kx) * C * O);
+              ++taps;
+            }
+          }
+          const int64_t k = terms(taps, tap_q.data(), tap_base.data(), start.data(), cO.data(), val.data(),
+                                  off.data(), vals.data());
+          for (int64_t b = 0; b < O; b += 64)  // 64 lanes at a time: 8 AVX2 registers
+            term_lanes(std::min<int64_t>(8, (O - b) / 8), off.data(), vals.data(), k, w + b,
+                       zn + (oy * OW + ox) * O + b);
+        }
+    }
   });
 }
 
@@ -188,41 +240,41 @@ void spike_conv_wgrad(const float* x, int64_t N, int64_t IH, int64_t IW, int64_t
   // a fixed split of the images into nt parts, summed in part order: the same result on every run
   at::parallel_for(0, nt, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-    std::vector<float>& acc = part[t];
-    acc.assign(size, 0.0f);
-    std::vector<float> g2(H2 * W2 * O, 0.0f), cval(pix + 1);
-    std::vector<int32_t> rows(pix + 1);
-    for (int64_t n = N * t / nt; n < N * (t + 1) / nt; ++n) {
-      const float* gn = g + n * OH * OW * O;
-      for (int64_t oy = 0; oy < OH; ++oy)
-        std::memcpy(g2.data() + ((oy - ylo) * W2 - xlo) * O, gn + oy * OW * O, OW * O * sizeof(float));
-      // channel by channel: its active inputs, each as its g2 row for tap (0, 0) (written without a branch
-      // per input: a zero's slot is taken by the next input), then its sums for every tap
-      const float* xn = x + n * pix * C;
-      for (int64_t c = 0; c < C; ++c) {
-        int64_t n_c = 0;
-        for (int64_t iy = 0; iy < IH; ++iy) {
-          const float* xr = xn + iy * IW * C + c;
-          const int32_t row0 = static_cast<int32_t>((iy + py - ylo) * W2 + px - xlo);
-          for (int64_t ix = 0; ix < IW; ++ix) {
-            const float v = xr[ix * C];
-            rows[n_c] = row0 + static_cast<int32_t>(ix);
-            cval[n_c] = v;
-            n_c += v != 0.0f;
+      std::vector<float>& acc = part[t];
+      acc.assign(size, 0.0f);
+      std::vector<float> g2(H2 * W2 * O, 0.0f), cval(pix + 1);
+      std::vector<int32_t> rows(pix + 1);
+      for (int64_t n = N * t / nt; n < N * (t + 1) / nt; ++n) {
+        const float* gn = g + n * OH * OW * O;
+        for (int64_t oy = 0; oy < OH; ++oy)
+          std::memcpy(g2.data() + ((oy - ylo) * W2 - xlo) * O, gn + oy * OW * O, OW * O * sizeof(float));
+        // channel by channel: its active inputs, each as its g2 row for tap (0, 0) (written without a branch
+        // per input: a zero's slot is taken by the next input), then its sums for every tap
+        const float* xn = x + n * pix * C;
+        for (int64_t c = 0; c < C; ++c) {
+          int64_t n_c = 0;
+          for (int64_t iy = 0; iy < IH; ++iy) {
+            const float* xr = xn + iy * IW * C + c;
+            const int32_t row0 = static_cast<int32_t>((iy + py - ylo) * W2 + px - xlo);
+            for (int64_t ix = 0; ix < IW; ++ix) {
+              const float v = xr[ix * C];
+              rows[n_c] = row0 + static_cast<int32_t>(ix);
+              cval[n_c] = v;
+              n_c += v != 0.0f;
+            }
           }
+          if (n_c == 0) continue;
+          for (int64_t ky = 0; ky < KH; ++ky)
+            for (int64_t kx = 0; kx < KW; ++kx) {
+              const int64_t shift = ky * dy * W2 + kx * dx;
+              float* a = acc.data() + ((ky * KW + kx) * C + c) * O;
+              for (int64_t b = 0; b < O; b += 64)
+                column_lanes(std::min<int64_t>(8, (O - b) / 8), rows.data(), cval.data(), n_c, shift, g2.data() + b,
+                             O, a + b);
+            }
         }
-        if (n_c == 0) continue;
-        for (int64_t ky = 0; ky < KH; ++ky)
-          for (int64_t kx = 0; kx < KW; ++kx) {
-            const int64_t shift = ky * dy * W2 + kx * dx;
-            float* a = acc.data() + ((ky * KW + kx) * C + c) * O;
-            for (int64_t b = 0; b < O; b += 64)
-              column_lanes(std::min<int64_t>(8, (O - b) / 8), rows.data(), cval.data(), n_c, shift, g2.data() + b,
-                           O, a + b);
-          }
       }
     }
-   }
   });
   std::copy(part[0].begin(), part[0].end(), dw);
   for (int64_t t = 1; t < nt; ++t)
