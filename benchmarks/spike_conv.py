@@ -5,8 +5,10 @@ For each conv over spikes of CIFARNet at widths 1/16, 1/8 and 1/4 (28x28 Fashion
 ``--repeat``):
 
 * forward: the gather over active inputs vs ``F.conv2d`` (checked equal bit for bit on every call),
-* weight gradient: the sum over active inputs vs oneDNN's ``convolution_backward`` (checked to 1e-5),
-* input gradient: the flipped-kernel conv vs oneDNN's ``convolution_backward`` (checked to 1e-5).
+* weight gradient: the sum over active inputs vs oneDNN's ``convolution_backward``, checked to 1e-4 of its
+  largest value (the fast engine's tolerance against stock SLAYER).
+
+(The input gradient, over a dense output gradient, is oneDNN's on both sides.)
 
 The ratios (oneDNN's time / ours) set where ``models/fast_spike_conv.py`` uses each. Writes
 benchmarks/results/spike_conv.json.
@@ -66,12 +68,9 @@ def one(c: int, o: int, size: int, density: float, repeat: int) -> dict:
 
     z, ref = fsc.forward(h, w, pad, dil), F.conv2d(h, w, None, 1, pad, dil)
     assert torch.equal(z, ref), "the gather's forward differs from oneDNN's"
-    ref_h, ref_w, _ = onednn_back([True, True, False])
-    for ours, theirs in [
-        (fsc.weight_grad(h, g, (3, 3), pad, dil), ref_w),
-        (fsc.input_grad(g, w, pad, dil), ref_h),
-    ]:
-        assert float((ours - theirs).abs().max()) <= 1e-5 * float(theirs.abs().max())
+    ref_w = onednn_back([False, True, False])[1]
+    ours = fsc.weight_grad(h, g, (3, 3), pad, dil)
+    assert float((ours - ref_w).abs().max()) <= 1e-4 * float(ref_w.abs().max())
     fwd = _best(
         [lambda: F.conv2d(h, w, None, 1, pad, dil), lambda: fsc.forward(h, w, pad, dil)], repeat
     )
@@ -82,11 +81,8 @@ def one(c: int, o: int, size: int, density: float, repeat: int) -> dict:
         ],
         repeat,
     )
-    dgrad = _best(
-        [lambda: onednn_back([True, False, False]), lambda: fsc.input_grad(g, w, pad, dil)], repeat
-    )
     row = dict(in_channels=c, out_channels=o, size=size, density=density)
-    for name, (theirs, ours) in (("forward", fwd), ("weight_grad", wgrad), ("input_grad", dgrad)):
+    for name, (theirs, ours) in (("forward", fwd), ("weight_grad", wgrad)):
         row[name] = dict(
             onednn_ms=round(theirs, 2), ours_ms=round(ours, 2), speedup=round(theirs / ours, 2)
         )
@@ -116,8 +112,7 @@ def main() -> None:
                 print(
                     f"1/{round(1 / width)} {c:>4}->{o:<4} {size:>2}x{size:<2} {density:.0%} active: "
                     + "  ".join(
-                        f"{k} {row[k]['speedup']:.2f}x"
-                        for k in ("forward", "weight_grad", "input_grad")
+                        f"{k} {row[k]['speedup']:.2f}x" for k in ("forward", "weight_grad")
                     ),
                     flush=True,
                 )

@@ -1,5 +1,5 @@
 """The fast engine's conv over spikes: its forward equals oneDNN's F.conv2d bit for bit (so stock SLAYER's),
-its gradients equal oneDNN's to float32 tolerance, and it steps aside where it would not pay or not be exact."""
+its weight gradient equals oneDNN's to float32 tolerance, and it steps aside where it would not pay or not be exact."""
 
 from __future__ import annotations
 
@@ -64,20 +64,18 @@ def test_forward_is_onednns_conv_bit_for_bit(c, o, k, pad, dil, size, dropout):
 @pytest.mark.parametrize(
     "c,o,k,pad,dil,size", GEOMETRIES + [(8, 16, 3, 1, 1, 8), (4, 8, 3, 1, 1, 6)]
 )
-def test_weight_and_input_gradients_are_onednns(c, o, k, pad, dil, size):
+def test_weight_gradient_is_onednns(c, o, k, pad, dil, size):
     h = _spikes(5, c, size, 0.25, seed=o, dropout=0.2)
     gen = torch.Generator().manual_seed(2)
     w = torch.randn(o, c, k, k, generator=gen) * 0.2
     out = size + 2 * pad - dil * (k - 1)
     grad = torch.randn(5, o, out, out, generator=gen).contiguous(memory_format=torch.channels_last)
-    ref_h, ref_w, _ = torch.ops.aten.convolution_backward(
-        grad, h, w, None, [1, 1], [pad, pad], [dil, dil], False, [0, 0], 1, [True, True, False]
-    )
+    ref_w = torch.ops.aten.convolution_backward(
+        grad, h, w, None, [1, 1], [pad, pad], [dil, dil], False, [0, 0], 1, [False, True, False]
+    )[1]
     dw = fsc.weight_grad(h, grad, (k, k), (pad, pad), (dil, dil))
-    dh = fsc.input_grad(grad, w, (pad, pad), (dil, dil))
-    assert dw.shape == ref_w.shape and dh.shape == ref_h.shape
+    assert dw.shape == ref_w.shape
     assert (dw - ref_w).abs().max() <= GRAD_RTOL * ref_w.abs().max()
-    assert (dh - ref_h).abs().max() <= GRAD_RTOL * ref_h.abs().max()
 
 
 def test_weight_gradient_of_inputs_that_never_spike_is_zero():
@@ -109,8 +107,8 @@ def test_conv_autograd_matches_onednns():
 
 def test_dense_inputs_run_onednns_conv_and_weight_gradient(monkeypatch):
     """Above the measured densities the work over nonzero inputs does not pay: oneDNN runs both."""
-    syn = _syn()
-    h = _spikes(4, 16, 8, 0.9, seed=7).requires_grad_()
+    syn = _syn(c=32)
+    h = _spikes(4, 32, 8, 0.9, seed=7).requires_grad_()
     called = []
     monkeypatch.setattr(fsc, "forward", lambda *a: called.append("forward"))
     monkeypatch.setattr(fsc, "weight_grad", lambda *a: called.append("wgrad"))
@@ -120,9 +118,9 @@ def test_dense_inputs_run_onednns_conv_and_weight_gradient(monkeypatch):
     assert syn.weight.grad is not None and h.grad is not None
 
 
-def test_sparse_inputs_with_many_outputs_run_the_gather(monkeypatch):
-    syn = _syn(o=64)
-    h = _spikes(4, 16, 8, 0.1, seed=8).requires_grad_()
+def test_sparse_inputs_over_many_channels_run_the_gather(monkeypatch):
+    syn = _syn(c=32)
+    h = _spikes(4, 32, 8, 0.1, seed=8).requires_grad_()
     called = []
     real_forward, real_wgrad = fsc.forward, fsc.weight_grad
     monkeypatch.setattr(fsc, "forward", lambda *a: called.append("forward") or real_forward(*a))
@@ -141,8 +139,8 @@ def test_a_shape_where_the_sums_differ_runs_onednn_and_says_so(monkeypatch, capl
         return torch.nextafter(z, torch.full_like(z, float("inf")))
 
     monkeypatch.setattr(fsc, "forward", off_by_one_ulp)
-    syn = _syn(o=64)
-    h = _spikes(4, 16, 8, 0.1, seed=9)
+    syn = _syn(c=32)
+    h = _spikes(4, 32, 8, 0.1, seed=9)
     with caplog.at_level(logging.WARNING, logger=fsc.__name__):
         z = fsc.conv(h, syn.weight[..., 0], syn)
     assert torch.equal(z, F.conv2d(h, syn.weight[..., 0].detach(), None, 1, 1))
@@ -158,7 +156,6 @@ def test_a_shape_where_the_sums_differ_runs_onednn_and_says_so(monkeypatch, capl
     [
         ("a stride of 2", dict(stride=(2, 2, 1))),
         ("groups", dict(groups=2)),
-        ("padding past the kernel's reach", dict(padding=(3, 3, 0))),
     ],
 )
 def test_it_steps_aside_for_what_it_does_not_compute(what, kwargs):
@@ -166,6 +163,18 @@ def test_it_steps_aside_for_what_it_does_not_compute(what, kwargs):
     for k, v in kwargs.items():
         setattr(syn, k, v)
     assert not fsc.applies(_spikes(2, 16, 8, 0.1, seed=1), syn, spikes=True), what
+
+
+def test_few_input_channels_run_onednns_forward_and_the_sparse_weight_gradient(monkeypatch):
+    """Below 32 input channels the gather lost at every measured density; the weight gradient still won."""
+    syn = _syn(c=8)
+    h = _spikes(4, 8, 8, 0.1, seed=7).requires_grad_()
+    called = []
+    real_wgrad = fsc.weight_grad
+    monkeypatch.setattr(fsc, "forward", lambda *a: called.append("forward"))
+    monkeypatch.setattr(fsc, "weight_grad", lambda *a: called.append("wgrad") or real_wgrad(*a))
+    fsc.conv(h, syn.weight[..., 0], syn).sum().backward()
+    assert called == ["wgrad"]
 
 
 def test_it_steps_aside_for_the_network_input_and_odd_output_counts():

@@ -12,15 +12,13 @@ inputs only:
   shape where they differ runs oneDNN's conv from then on (logged once).
 * **weight gradient**: ``dW[o, c, ky, kx]`` summed over the active inputs, per channel and tap in registers:
   float32 sums in another order than oneDNN's (within the engine's gradient tolerance, tested).
-* **input gradient**: oneDNN's forward conv of the output gradient with the flipped, transposed kernel, the
-  same sums as its backward in another order (up to 1.7x faster on CIFARNet's shapes).
+* **input gradient**: oneDNN's own (the output gradient is dense: there is nothing to skip).
 
-Where it pays was measured (``benchmarks/spike_conv.py``): the forward from 64 output channels up while at
-most 30 % of the inputs are nonzero, the weight gradient up to 40 %; the density is estimated per call on
-a sample of the batch. Either choice gives the same forward bits. It applies to ungrouped stride-1 convs
-over a spiking layer's output, with output channels a multiple of 8 (the vector width) and padding within
-the kernel's reach (so the input gradient is a plain conv); anything else, or no C++ build, runs
-``F.conv2d``.
+Where each pays was measured (``benchmarks/spike_conv.py``): the forward from 32 input channels while at
+most 30 % of the inputs are nonzero, the weight gradient up to 20 % (40 % from 16 input channels); the
+density is estimated per call on a sample of the batch. Either forward gives the same bits. It applies
+to ungrouped stride-1 convs over a spiking layer's output with output channels a multiple of 8 (the
+vector width); anything else, or no C++ build, runs ``F.conv2d``.
 """
 
 from __future__ import annotations
@@ -34,12 +32,15 @@ from ..engine import cuba_ext
 
 log = logging.getLogger(__name__)
 
-# where the work over nonzero inputs pays (benchmarks/results/spike_conv.json, 2 Zen 3 cores): the forward
-# gather beat oneDNN from 64 output channels up at densities to 0.3 and lost below 64 at every density;
-# the weight gradient won at every measured shape up to a density of 0.3-0.5
-FORWARD_MIN_OUT = 64
+# where the work over nonzero inputs pays (benchmarks/results/spike_conv.json, CIFARNet's convs at widths
+# 1/16-1/4 on 2 Zen 3 cores): the forward gather beat oneDNN from 32 input channels up at 10-30 % active
+# inputs (0.97-3.4x) and lost or tied below 32 at every density (0.28-1.03x); the weight gradient won at
+# every shape up to 20 % (1.24-4.2x), and up to 40 % from 16 input channels (1.00-1.79x at 40 %)
+FORWARD_MIN_IN = 32
 FORWARD_MAX_DENSITY = 0.3
-WGRAD_MAX_DENSITY = 0.4
+WGRAD_MAX_DENSITY = 0.2
+WGRAD_MAX_DENSITY_WIDE = 0.4  # from WGRAD_WIDE_IN input channels
+WGRAD_WIDE_IN = 16
 SAMPLE_IMAGES = 16  # images of the batch whose nonzero inputs estimate its density
 
 # (input shape, weight shape, padding, dilation) -> whether the gather equals oneDNN's conv bit for bit there
@@ -75,10 +76,11 @@ def density(h: torch.Tensor) -> float:
 def conv(h: torch.Tensor, w: torch.Tensor, syn) -> torch.Tensor:
     """``F.conv2d(h, w, ...)`` with ``syn``'s padding and dilation (stride 1), channels-last, bit for bit,
     with both gradients."""
-    d = density(h)
-    gather = w.shape[0] >= FORWARD_MIN_OUT and d <= FORWARD_MAX_DENSITY and _gather_exact(h, w, syn)
+    d, c = density(h), h.shape[1]
+    gather = c >= FORWARD_MIN_IN and d <= FORWARD_MAX_DENSITY and _gather_exact(h, w, syn)
+    sparse_wgrad = d <= (WGRAD_MAX_DENSITY_WIDE if c >= WGRAD_WIDE_IN else WGRAD_MAX_DENSITY)
     geometry = (tuple(syn.padding[:2]), tuple(syn.dilation[:2]))
-    return _SpikeConv.apply(h, w, geometry, gather, d <= WGRAD_MAX_DENSITY)
+    return _SpikeConv.apply(h, w, geometry, gather, sparse_wgrad)
 
 
 def _gather_exact(h: torch.Tensor, w: torch.Tensor, syn) -> bool:
@@ -143,17 +145,6 @@ def weight_grad(h: torch.Tensor, grad: torch.Tensor, kernel, padding, dilation) 
     return dw.permute(3, 2, 0, 1)
 
 
-def input_grad(grad: torch.Tensor, w: torch.Tensor, padding, dilation) -> torch.Tensor:
-    """dL/dh of a stride-1 conv: the output gradient convolved with the flipped kernel, channels swapped."""
-    kh, kw = w.shape[2:]
-    pad = (dilation[0] * (kh - 1) - padding[0], dilation[1] * (kw - 1) - padding[1])
-    g = grad.contiguous(memory_format=torch.channels_last)
-    flipped = w.flip(2, 3).transpose(0, 1).contiguous(memory_format=torch.channels_last)
-    return F.conv2d(g, flipped, None, 1, pad, dilation).contiguous(
-        memory_format=torch.channels_last
-    )
-
-
 class _SpikeConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h, w, geometry, gather: bool, sparse_wgrad: bool):
@@ -169,15 +160,13 @@ class _SpikeConv(torch.autograd.Function):
     def backward(ctx, grad):
         h, w = ctx.saved_tensors
         padding, dilation = ctx.geometry
-        grad_h = grad_w = None
-        if ctx.needs_input_grad[0]:
-            grad_h = input_grad(grad, w.detach(), padding, dilation)
-        if ctx.needs_input_grad[1]:
-            if ctx.sparse_wgrad:
-                grad_w = weight_grad(h, grad, tuple(w.shape[2:]), padding, dilation)
-            else:
-                grad_w = torch.ops.aten.convolution_backward(
-                    grad.contiguous(memory_format=torch.channels_last), h, w.detach(), None, [1, 1],
-                    list(padding), list(dilation), False, [0, 0], 1, [False, True, False],
-                )[1]  # fmt: skip
+        need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        sparse_w = need_w and ctx.sparse_wgrad
+        g = grad.contiguous(memory_format=torch.channels_last)
+        grad_h, grad_w, _ = torch.ops.aten.convolution_backward(
+            g, h, w.detach(), None, [1, 1], list(padding), list(dilation), False, [0, 0], 1,
+            [need_h, need_w and not sparse_w, False],
+        )  # fmt: skip
+        if sparse_w:
+            grad_w = weight_grad(h, g, tuple(w.shape[2:]), padding, dilation)
         return grad_h, grad_w, None, None, None
