@@ -33,9 +33,9 @@ from ..engine import cuba_ext
 log = logging.getLogger(__name__)
 
 # where the work over nonzero inputs pays (benchmarks/results/spike_conv.json, CIFARNet's convs at widths
-# 1/16-1/4 on 2 Zen 3 cores): the forward gather beat oneDNN from 32 input channels up at 10-30 % active
-# inputs (0.97-3.4x) and lost or tied below 32 at every density (0.28-1.03x); the weight gradient won at
-# every shape up to 20 % (1.24-4.2x), and up to 40 % from 16 input channels (1.00-1.79x at 40 %)
+# 1/16-1/4, 320 images, on 2 Zen 3 cores): the forward gather ran 0.89-3.2x oneDNN's speed from 32 input
+# channels at 10-30 % active inputs (0.75-1.07x at 40 %) and 0.32-1.18x below 32 channels; the weight
+# gradient 1.3-4.5x up to 20 % active, 1.1-2.5x at 30-40 % from 16 input channels, 0.81-0.96x below 16
 FORWARD_MIN_IN = 32
 FORWARD_MAX_DENSITY = 0.3
 WGRAD_MAX_DENSITY = 0.2
