@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import io
 import logging
@@ -30,6 +32,9 @@ log = logging.getLogger(__name__)
 LAVA_MP = "lava.magma.runtime.message_infrastructure.multiprocessing"
 SLAYER = "lava.lib.dl.slayer"
 LAVA_PYTHON = (3, 10)  # lava-nc 0.10: `import lava.magma` fails on 3.11
+# subpackages a Lava package imports eagerly and tna-deploy never uses: loaded on first attribute use
+# instead (SLAYER's object detection pulls in torchvision's models and torch._dynamo: ~2 s of 4)
+DEFERRED = {SLAYER: ("lava.lib.dl.slayer.object_detection",)}
 
 
 def _python() -> str:
@@ -87,7 +92,11 @@ def quiet_import(name: str, purpose: str = "this command"):
             multiprocessing.set_start_method(None, force=True)
     buf = io.StringIO()
     try:
-        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+        with (
+            contextlib.redirect_stdout(buf),
+            contextlib.redirect_stderr(buf),
+            _deferred(DEFERRED.get(name, ())),
+        ):
             module = importlib.import_module(name)
     except ImportError as e:
         if not name.startswith("lava."):
@@ -99,3 +108,33 @@ def quiet_import(name: str, purpose: str = "this command"):
     if buf.getvalue().strip():
         log.debug("import %s said: %s", name, " ".join(buf.getvalue().split()))
     return module
+
+
+class _DeferredFinder(importlib.abc.MetaPathFinder):
+    """Finds ``names`` as the path finder does, with a loader that runs the module on first use
+    (``importlib.util.LazyLoader``): the import binds it, an attribute read executes it."""
+
+    def __init__(self, names):
+        self.names = frozenset(names)
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname not in self.names:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = importlib.util.LazyLoader(spec.loader)
+        return spec
+
+
+@contextlib.contextmanager
+def _deferred(names):
+    """While importing, the subpackages ``names`` load lazily (their first attribute read runs them)."""
+    if not names:
+        yield
+        return
+    finder = _DeferredFinder(names)
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)

@@ -161,18 +161,29 @@ def _oracle_collect(net, x, spikes):
     return torch.stack(counts, 1).numpy(), torch.stack(ops, 1).numpy()
 
 
+@pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("layout", list(LAYOUTS))
-def test_counts_and_synops_in_any_layout_equal_the_definitions(layout, tmp_path):
+def test_counts_and_synops_in_any_layout_equal_the_definitions(layout, fused, monkeypatch):
     from helpers import conv_dense_net
 
+    from tna_deploy.engine import cuba_ext
     from tna_deploy.engine.emulator import Emulator
     from tna_deploy.engine.trace import Trace
     from tna_deploy.ir import Neuron
+    from tna_deploy.simulate import collect
 
+    if fused and cuba_ext.get() is None:
+        pytest.skip("no C++ build of the fused kernels")
     net = conv_dense_net(Neuron(threshold=10, current_decay=4096, voltage_decay=1024))
     x = (np.random.default_rng(2).random((6, *net.input_shape, 8)) < 0.5).astype(np.uint8)
     trace = Emulator(net).run(x)
     spikes = [LAYOUTS[layout](s) for s in trace.spikes[:-1]]
+    spikes[0] = spikes[0] * np.uint8(3)  # graded: a message per nonzero value
+    calls = []
+    real = collect._fused_counts
+    monkeypatch.setattr(collect, "_fused_counts", lambda *a: calls.append(1) or real(*a))
+    if not fused:
+        monkeypatch.setenv("TNA_FUSED", "0")
     c = Collector(net, ())
     c.add(x, Trace(spikes, trace.logits), 0.0)
     counts, ops = _oracle_collect(net, x, trace.spikes[:-1])
@@ -180,6 +191,30 @@ def test_counts_and_synops_in_any_layout_equal_the_definitions(layout, tmp_path)
     assert (
         counts.sum() > 0 and np.array_equal(got.counts, counts) and np.array_equal(got.synops, ops)
     )
+    assert len(calls) == len(spikes) + 1  # every layer with a synapse asked the fused path
+
+
+@pytest.mark.skipif(
+    __import__("tna_deploy.engine.cuba_ext", fromlist=["get"]).get() is None,
+    reason="no C++ build of the fused kernels",
+)
+@pytest.mark.parametrize("time_last", [True, False])
+def test_fused_counts_equal_synops_of(time_last):
+    """The C++ pass gives synops_of's integers, large fan-outs and values above 1 included."""
+    from tna_deploy.simulate.collect import _fused_counts
+
+    rng = np.random.default_rng(5)
+    k, t, j = 7, 6, 1031
+    r = (rng.random((k, j, t) if time_last else (k, t, j)) < 0.2) * rng.integers(1, 4, (1,))
+    r = r.astype(np.uint8)
+    fo = rng.integers(0, 1 << 20, j).astype(np.int32)
+    index = None if time_last else rng.permutation(j)
+    counts, ops = _fused_counts(r, time_last, index, fo)
+    a = torch.from_numpy(r != 0).to(torch.float64)
+    a = a if time_last else a.transpose(1, 2)  # (K, J, T), J in memory order
+    f = torch.from_numpy((fo if index is None else fo[index]).astype(np.float64))
+    assert np.array_equal(ops.numpy(), synops_of(a, f).numpy()) and int(ops.max()) > 1 << 24
+    assert np.array_equal(counts.numpy(), a.sum(1).to(torch.int64).numpy())
 
 
 def _record_oracle(out: str):

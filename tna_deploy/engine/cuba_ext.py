@@ -1,5 +1,6 @@
 """The fused CPU build of the CUBA kernel (``csrc/cuba.cpp``, and the fast engine's backward
-``csrc/cuba_backward.cpp`` and convolution over spikes ``csrc/spike_conv.cpp``), compiled with the
+``csrc/cuba_backward.cpp``, convolution over spikes ``csrc/spike_conv.cpp``, and simulate's counting
+``csrc/raster_counts.cpp``), compiled with the
 system's C++ compiler on first use and cached by torch (``TORCH_EXTENSIONS_DIR``, default ``~/.cache/torch_extensions``).
 
 The build folder is named by what changes the binary: the sources' hash, the flags, the torch and Python
@@ -42,7 +43,12 @@ def get():
 
 
 CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "csrc")
-SOURCES = ("cuba.cpp", "cuba_backward.cpp", "spike_conv.cpp")  # one module; cuba.cpp binds them all
+SOURCES = (
+    "cuba.cpp",
+    "cuba_backward.cpp",
+    "spike_conv.cpp",
+    "raster_counts.cpp",
+)  # one module; cuba.cpp binds them all
 # -ffp-contract=off: no multiply-add fused into one rounding, so the backward rounds as SLAYER's torch ops do
 FLAGS = ("-O3", "-march=native", "-fno-trapping-math", "-ffp-contract=off")
 announce: Optional[Callable[[str], None]] = None  # told once, before a build (the CLI prints it)

@@ -1,5 +1,9 @@
 """Per-source outputs of ``simulate`` over all chunks: logits, spike counts, synaptic ops (counted by
-``hardware.counts.synops_of``, the one definition the report's numbers come from), recorded state."""
+``hardware.counts.synops_of``, the one definition the report's numbers come from), recorded state.
+
+A uint8 raster (every source's spikes) is counted in one C++ pass over its memory (``raster_counts`` of the
+fused build): int32 sums that equal ``synops_of``'s exactly (tested), where the layer's fan-outs sum below
+2^31; anything else, or no C++ build, takes ``synops_of`` itself."""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from ..ir import DeployedNet
 from .layout import rows
 from .results import SourceCounts
 
+INT32_SUMS = float(1 << 31)  # fan-outs summing below this keep every fused row sum an exact int32
+
 
 def _active(r):
     """1.0 where ``r`` is nonzero, else 0.0, float32: a plain cast where ``r`` holds only 0 and 1."""
@@ -18,6 +24,24 @@ def _active(r):
     if r.dtype in (torch.uint8, torch.bool) and (r.numel() == 0 or int(r.max()) <= 1):
         return r.to(torch.float32)
     return (r != 0).to(torch.float32)
+
+
+def _fused_counts(r, time_last: bool, index, fanout):
+    """(counts, ops), each (K, T) int64, of the uint8 rows ``r`` in one C++ pass, with ``fanout`` (J,)
+    int32 in file order (None: its sum reaches 2^31); None where this path does not apply."""
+    import torch
+
+    from ..engine import cuba_ext
+
+    ext = cuba_ext.get()
+    if ext is None or fanout is None or r.dtype != np.uint8 or not r.flags.c_contiguous:
+        return None
+    k, t = r.shape[0], r.shape[2] if time_last else r.shape[1]
+    fo = fanout if index is None else np.ascontiguousarray(fanout[index])
+    counts = torch.empty((k, t), dtype=torch.int64)
+    ops = torch.empty((k, t), dtype=torch.int64)
+    ext.raster_counts(torch.from_numpy(r), torch.from_numpy(fo), time_last, counts, ops)
+    return counts, ops
 
 
 def _synops(active, time_last: bool, index, fanout):
@@ -49,6 +73,10 @@ class Collector:
             for layer in net.compute_layers
             if layer.kind != "input"
         ]
+        self.fanouts_i32 = [  # for the fused count, where every row sum fits an int32
+            f.numpy().astype(np.int32) if float(f.sum()) < INT32_SUMS else None
+            for f in self.fanouts
+        ]
         self.synapse_layers = [layer.kind != "input" for layer in net.compute_layers]
         self.record = record
         self.logits, self.counts, self.synops, self.rasters, self.state = [], [], [], [], {}
@@ -61,17 +89,25 @@ class Collector:
         self.logits.append(trace.logits)
         spikes = trace.spikes[: len(self.synapse_layers) - 1]
         k, t = len(x), x.shape[-1]
-        counts, ops, fo = [], [], iter(self.fanouts)
+        counts, ops = [], []
+        fo, fo_i32 = iter(self.fanouts), iter(self.fanouts_i32)
         for i, (raster, has_synapse) in enumerate(zip([x] + spikes, self.synapse_layers)):
             r, time_last, index = rows(raster)  # (K, J, T) or (K, T, J): no copy of a raster
-            active = _active(torch.from_numpy(r))  # a message per nonzero value
-            if i:  # float32 counts are exact below 2^24 neurons
-                counts.append(active.sum(dim=1 if time_last else 2).round().to(torch.int64))
-            ops.append(
-                _synops(active, time_last, index, next(fo))
-                if has_synapse
-                else torch.zeros((k, t), dtype=torch.int64)
-            )
+            fused = _fused_counts(r, time_last, index, next(fo_i32)) if has_synapse else None
+            if fused is not None:
+                next(fo)
+                if i:
+                    counts.append(fused[0])
+                ops.append(fused[1])
+            else:
+                active = _active(torch.from_numpy(r))  # a message per nonzero value
+                if i:  # float32 counts are exact below 2^24 neurons
+                    counts.append(active.sum(dim=1 if time_last else 2).round().to(torch.int64))
+                ops.append(
+                    _synops(active, time_last, index, next(fo))
+                    if has_synapse
+                    else torch.zeros((k, t), dtype=torch.int64)
+                )
             if self.recurrent[i] is not None:  # the layer's own spikes, sent back into it
                 own, own_last, own_index = rows(spikes[i])
                 own = _active(torch.from_numpy(own))

@@ -205,6 +205,10 @@ void spike_conv_wgrad(const float* x, int64_t N, int64_t IH, int64_t IW, int64_t
 void pool_input_grad(const float* g, int64_t N, int64_t OH, int64_t OW, int64_t C, const float* w, int64_t KH,
                      int64_t KW, int64_t IH, int64_t IW, float* gi);
 
+// csrc/raster_counts.cpp: simulate's spike counts and synaptic ops of a uint8 raster
+void raster_counts(const uint8_t* r, int64_t K, int64_t T, int64_t J, bool time_last, const int32_t* fo,
+                   int64_t* counts, int64_t* ops);
+
 namespace {
 
 void check_f32(const torch::Tensor& t, int64_t dim, const char* what) {
@@ -250,6 +254,21 @@ void pool_input_grad_t(torch::Tensor g, torch::Tensor w, torch::Tensor gi) {
                   w.size(1), gi.size(1), gi.size(2), gi.data_ptr<float>());
 }
 
+// r (K, T, J), or (K, J, T) when time_last, contiguous uint8; fo (J,) int32; counts, ops (K, T) int64
+void raster_counts_t(torch::Tensor r, torch::Tensor fo, bool time_last, torch::Tensor counts, torch::Tensor ops) {
+  TORCH_CHECK(r.device().is_cpu() && r.scalar_type() == torch::kUInt8 && r.is_contiguous() && r.dim() == 3,
+              "r: a contiguous uint8 CPU tensor of 3 dimensions");
+  const int64_t K = r.size(0), T = time_last ? r.size(2) : r.size(1), J = time_last ? r.size(1) : r.size(2);
+  TORCH_CHECK(fo.scalar_type() == torch::kInt32 && fo.is_contiguous() && fo.dim() == 1 && fo.size(0) == J,
+              "fo: a contiguous int32 tensor of one fan-out per neuron");
+  for (const auto* t : {&counts, &ops})
+    TORCH_CHECK(t->scalar_type() == torch::kInt64 && t->is_contiguous() && t->dim() == 2 && t->size(0) == K &&
+                    t->size(1) == T,
+                "counts and ops: contiguous int64 (K, T) tensors");
+  raster_counts(r.data_ptr<uint8_t>(), K, T, J, time_last, fo.data_ptr<int32_t>(), counts.data_ptr<int64_t>(),
+                ops.data_ptr<int64_t>());
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -258,4 +277,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("spike_conv_forward", &spike_conv_forward_t, "a stride-1 conv over the nonzero inputs, oneDNN's sums (CPU)");
   m.def("spike_conv_wgrad", &spike_conv_wgrad_t, "a stride-1 conv's weight gradient over the nonzero inputs (CPU)");
   m.def("pool_input_grad", &pool_input_grad_t, "a pool's input gradient, one product per input (CPU)");
+  m.def("raster_counts", &raster_counts_t, "spike counts and synaptic ops of a uint8 raster, exact (CPU)");
 }
