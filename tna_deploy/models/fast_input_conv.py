@@ -1,6 +1,11 @@
 """The fast engine's first convolution, whose input (the encoded images) needs no gradient, on CPU.
 
-The forward is ``F.conv2d`` itself, the call the engine makes for every convolution (so the same numbers).
+The forward gives ``F.conv2d``'s bits, the call the engine makes for every convolution (so the same numbers).
+With the C++ build it is ``dense_conv_forward`` (``csrc/spike_conv.cpp``): each output pixel's
+C * KH * KW terms summed in oneDNN's order and rounding, written channels-last; oneDNN's own conv of a
+one-channel input is several times slower and answers NCHW, which then takes a copy. Like the spike conv,
+the first forward of each shape is checked against ``F.conv2d`` with random full-precision weights, and a
+shape that differs runs ``F.conv2d`` from then on (``fast_spike_conv.same_bits``).
 The backward is the weight gradient alone, as one matrix product of the unfolded input (built from
 kh * kw strided slice copies) with the output gradient read in place (channels-last): oneDNN's general
 backward for a one-channel input took several times longer. Its float32 sums over N*T*H*W terms run in
@@ -12,7 +17,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..engine import cuba_ext
+from .fast_spike_conv import same_bits
+
 MAX_COLUMNS = 64  # in_channels * kernel area up to which the unfolded input stays small
+# where the C++ forward pays (benchmarks/results/input_conv.json, 640 frames of 28x28 on 2 Zen 3 cores): from
+# 32 output channels it ran 1.3-3.8x oneDNN's speed on one input channel and 1.5-2.3x on two or three;
+# below, oneDNN's vector blocking wins (0.43-1.56x at 8-16 outputs)
+DENSE_MIN_OUT = 32
 
 
 def applies(h: torch.Tensor, syn) -> bool:
@@ -57,17 +69,59 @@ def unfold(h: torch.Tensor, kernel, geometry) -> torch.Tensor:
     return out.reshape(c * kh * kw, n * oh * ow)
 
 
+def forward(h: torch.Tensor, w: torch.Tensor, geometry) -> torch.Tensor:
+    """``F.conv2d(h, w, ...)``'s bits, channels-last: the C++ sums where they are checked equal on this shape."""
+    if (
+        h.dtype == torch.float32
+        and w.shape[0] >= DENSE_MIN_OUT
+        and w.shape[0] % 8 == 0
+        and h.numel()
+        and cuba_ext.get() is not None
+        and same_bits(
+            "input conv",
+            h,
+            w,
+            geometry,
+            lambda probe: dense(h, probe, geometry),
+            lambda probe: onednn(h, probe, geometry),
+        )
+    ):
+        return dense(h, w, geometry)
+    return onednn(h, w, geometry)
+
+
+def onednn(h: torch.Tensor, w: torch.Tensor, geometry) -> torch.Tensor:
+    stride, padding, dilation = geometry
+    z = F.conv2d(h, w, None, stride, padding, dilation)
+    return z.contiguous(
+        memory_format=torch.channels_last
+    )  # oneDNN answers a 1-channel input in NCHW
+
+
+def dense(h: torch.Tensor, w: torch.Tensor, geometry) -> torch.Tensor:
+    """The C++ forward: h (N, C, H, W) float32, w (O, C, KH, KW) with O % 8 == 0 -> channels-last."""
+    stride, padding, dilation = geometry
+    n, _, height, width = h.shape
+    o, _, kh, kw = w.shape
+    oh = (height + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (width + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    z = torch.empty((n, max(oh, 0), max(ow, 0), o), dtype=torch.float32)
+    if oh > 0 and ow > 0:
+        x = h.permute(0, 2, 3, 1).contiguous()  # a view for one channel or channels-last input
+        rows = w.permute(
+            2, 3, 1, 0
+        ).contiguous()  # (KH, KW, C, O): a row of O weights per tap and channel
+        cuba_ext.get().dense_conv_forward(x, rows, z, [*stride, *padding, *dilation])
+    return z.permute(0, 3, 1, 2)
+
+
 class _InputConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h, w, geometry):
         ctx.save_for_backward(h)
         ctx.geometry = geometry
         ctx.kernel = tuple(w.shape[2:])
-        stride, padding, dilation = geometry
-        z = F.conv2d(h, w.detach(), None, stride, padding, dilation)
-        return z.contiguous(
-            memory_format=torch.channels_last
-        )  # oneDNN answers a 1-channel input in NCHW
+        return forward(h, w.detach(), geometry)
 
     @staticmethod
     def backward(ctx, grad):

@@ -43,7 +43,7 @@ WGRAD_MAX_DENSITY_WIDE = 0.4  # from WGRAD_WIDE_IN input channels
 WGRAD_WIDE_IN = 16
 SAMPLE_IMAGES = 16  # images of the batch whose nonzero inputs estimate its density
 
-# (input shape, weight shape, padding, dilation) -> whether the gather equals oneDNN's conv bit for bit there
+# (kind, input shape, weight shape, geometry) -> whether our sums equal oneDNN's conv bit for bit there
 _checked: dict = {}
 
 
@@ -84,21 +84,34 @@ def conv(h: torch.Tensor, w: torch.Tensor, syn) -> torch.Tensor:
 
 
 def _gather_exact(h: torch.Tensor, w: torch.Tensor, syn) -> bool:
-    """Whether the gather equals oneDNN's conv bit for bit on this shape: checked once per shape with random
-    full-precision weights (on a weight grid such as the base's 1/64 every order gives the same sums)."""
-    key = _key(h, w, syn)
+    """Whether the gather equals oneDNN's conv bit for bit on this shape (``same_bits``)."""
+    padding, dilation = tuple(syn.padding[:2]), tuple(syn.dilation[:2])
+    return same_bits(
+        "spike conv",
+        h,
+        w,
+        (padding, dilation),
+        lambda probe: forward(h, probe, padding, dilation),
+        lambda probe: onednn(h, probe, padding, dilation),
+    )
+
+
+def same_bits(kind: str, h: torch.Tensor, w: torch.Tensor, geometry, ours, theirs) -> bool:
+    """Whether ``ours(weight)`` equals ``theirs(weight)`` (oneDNN's conv) bit for bit on this input and
+    weight shape and ``geometry``: checked once per shape on ``h`` with random full-precision weights
+    (on a weight grid such as the base's 1/64 every order gives the same sums); a shape that differs is
+    logged once and answered False from then on."""
+    key = (kind, tuple(h.shape), tuple(w.shape), geometry)
     if key not in _checked:
-        padding, dilation = tuple(syn.padding[:2]), tuple(syn.dilation[:2])
         probe = torch.randn(w.shape, generator=torch.Generator().manual_seed(0)) * 0.1
         with torch.no_grad():
-            same = torch.equal(
-                forward(h, probe, padding, dilation), onednn(h, probe, padding, dilation)
-            )
+            same = torch.equal(ours(probe), theirs(probe))
         _checked[key] = same
         if not same:
             log.warning(
-                "the spike conv's sums differ from this machine's oneDNN conv on input %s, weight %s: "
+                "the %s's sums differ from this machine's oneDNN conv on input %s, weight %s: "
                 "that shape runs oneDNN's conv",
+                kind,
                 tuple(h.shape),
                 tuple(w.shape),
             )
@@ -109,10 +122,6 @@ def onednn(h: torch.Tensor, w: torch.Tensor, padding, dilation) -> torch.Tensor:
     """The engine's plain conv: oneDNN on channels-last input and weight, answered channels-last."""
     w = w.contiguous(memory_format=torch.channels_last)
     return F.conv2d(h, w, None, 1, padding, dilation).contiguous(memory_format=torch.channels_last)
-
-
-def _key(h: torch.Tensor, w: torch.Tensor, syn) -> tuple:
-    return (tuple(h.shape), tuple(w.shape[:4]), tuple(syn.padding[:2]), tuple(syn.dilation[:2]))
 
 
 def _out_size(size: int, k: int, pad: int, dil: int) -> int:

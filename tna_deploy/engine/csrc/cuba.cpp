@@ -199,6 +199,9 @@ torch::Tensor cuba_backward(torch::Tensor v, torch::Tensor g, torch::Tensor out,
 void spike_conv_forward(const float* x, int64_t N, int64_t IH, int64_t IW, int64_t C, const float* w, int64_t KH,
                         int64_t KW, int64_t O, int64_t OH, int64_t OW, int64_t sy, int64_t sx, int64_t py,
                         int64_t px, int64_t dy, int64_t dx, float* z);
+void dense_conv_forward(const float* x, int64_t N, int64_t IH, int64_t IW, int64_t C, const float* w, int64_t KH,
+                        int64_t KW, int64_t O, int64_t OH, int64_t OW, int64_t sy, int64_t sx, int64_t py,
+                        int64_t px, int64_t dy, int64_t dx, float* z);
 void spike_conv_wgrad(const float* x, int64_t N, int64_t IH, int64_t IW, int64_t C, const float* g, int64_t KH,
                       int64_t KW, int64_t O, int64_t OH, int64_t OW, int64_t py, int64_t px, int64_t dy, int64_t dx,
                       float* dw);
@@ -227,6 +230,19 @@ void spike_conv_forward_t(torch::Tensor x, torch::Tensor w, torch::Tensor z, std
   spike_conv_forward(x.data_ptr<float>(), x.size(0), x.size(1), x.size(2), x.size(3), w.data_ptr<float>(), w.size(0),
                      w.size(1), z.size(3), z.size(1), z.size(2), 1, 1, geometry[0], geometry[1], geometry[2],
                      geometry[3], z.data_ptr<float>());
+}
+
+// x (N, IH, IW, C), w (KH, KW, C, O) with O % 8 == 0, z (N, OH, OW, O); geometry {sy, sx, py, px, dy, dx}
+void dense_conv_forward_t(torch::Tensor x, torch::Tensor w, torch::Tensor z, std::vector<int64_t> geometry) {
+  check_f32(x, 4, "x");
+  check_f32(w, 4, "w");
+  check_f32(z, 4, "z");
+  TORCH_CHECK(geometry.size() == 6 && geometry[0] > 0 && geometry[1] > 0 && w.size(2) == x.size(3) &&
+                  w.size(3) == z.size(3) && z.size(3) % 8 == 0 && z.size(0) == x.size(0),
+              "dense_conv_forward: shapes do not match");
+  dense_conv_forward(x.data_ptr<float>(), x.size(0), x.size(1), x.size(2), x.size(3), w.data_ptr<float>(), w.size(0),
+                     w.size(1), z.size(3), z.size(1), z.size(2), geometry[0], geometry[1], geometry[2], geometry[3],
+                     geometry[4], geometry[5], z.data_ptr<float>());
 }
 
 // x (N, IH, IW, C), g (N, OH, OW, O) with O % 8 == 0, dw (KH, KW, C, O); geometry {py, px, dy, dx} (stride 1)
@@ -275,6 +291,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("cuba_forward", &cuba_forward, "CUBA fixed-point dynamics, fused (CPU)");
   m.def("cuba_backward", &cuba_backward, "SLAYER CUBA surrogate and leaky-integrator gradients, fused (CPU)");
   m.def("spike_conv_forward", &spike_conv_forward_t, "a stride-1 conv over the nonzero inputs, oneDNN's sums (CPU)");
+  m.def("dense_conv_forward", &dense_conv_forward_t, "a conv of few input channels, oneDNN's sums (CPU)");
   m.def("spike_conv_wgrad", &spike_conv_wgrad_t, "a stride-1 conv's weight gradient over the nonzero inputs (CPU)");
   m.def("pool_input_grad", &pool_input_grad_t, "a pool's input gradient, one product per input (CPU)");
   m.def("raster_counts", &raster_counts_t, "spike counts and synaptic ops of a uint8 raster, exact (CPU)");

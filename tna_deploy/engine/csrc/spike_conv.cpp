@@ -171,6 +171,50 @@ inline void term_sums(const int32_t* off, const float* vals, int64_t k, const fl
 #endif
 }
 
+// term_sums for two pixels at once (terms a: ka of them, b: kb), each its own fma chain in its own order:
+// twice the independent chains hide the multiply-add latency of a short list.
+template <int NC>
+inline void term_sums2(const int32_t* offa, const float* va, int64_t ka, const int32_t* offb, const float* vb,
+                       int64_t kb, const float* w, float* outa, float* outb) {
+#ifdef __AVX2__
+  __m256 a[NC], b[NC];
+  for (int c = 0; c < NC; ++c) a[c] = b[c] = _mm256_setzero_ps();
+  const int64_t both = std::min(ka, kb);
+  for (int64_t i = 0; i < both; ++i) {
+    const __m256 xa = _mm256_set1_ps(va[i]), xb = _mm256_set1_ps(vb[i]);
+    for (int c = 0; c < NC; ++c) {
+      a[c] = _mm256_fmadd_ps(_mm256_loadu_ps(w + offa[i] + 8 * c), xa, a[c]);
+      b[c] = _mm256_fmadd_ps(_mm256_loadu_ps(w + offb[i] + 8 * c), xb, b[c]);
+    }
+  }
+  for (int64_t i = both; i < ka; ++i) {
+    const __m256 xa = _mm256_set1_ps(va[i]);
+    for (int c = 0; c < NC; ++c) a[c] = _mm256_fmadd_ps(_mm256_loadu_ps(w + offa[i] + 8 * c), xa, a[c]);
+  }
+  for (int64_t i = both; i < kb; ++i) {
+    const __m256 xb = _mm256_set1_ps(vb[i]);
+    for (int c = 0; c < NC; ++c) b[c] = _mm256_fmadd_ps(_mm256_loadu_ps(w + offb[i] + 8 * c), xb, b[c]);
+  }
+  for (int c = 0; c < NC; ++c) {
+    _mm256_storeu_ps(outa + 8 * c, a[c]);
+    _mm256_storeu_ps(outb + 8 * c, b[c]);
+  }
+#else
+  term_sums<NC>(offa, va, ka, w, outa);
+  term_sums<NC>(offb, vb, kb, w, outb);
+#endif
+}
+
+inline void term_lanes2(int64_t nc, const int32_t* offa, const float* va, int64_t ka, const int32_t* offb,
+                        const float* vb, int64_t kb, const float* w, float* outa, float* outb) {
+  switch (nc) {
+    case 1: term_sums2<1>(offa, va, ka, offb, vb, kb, w, outa, outb); break;
+    case 2: term_sums2<2>(offa, va, ka, offb, vb, kb, w, outa, outb); break;
+    case 3: term_sums2<3>(offa, va, ka, offb, vb, kb, w, outa, outb); break;
+    default: term_sums2<4>(offa, va, ka, offb, vb, kb, w, outa, outb); break;
+  }
+}
+
 inline void term_lanes(int64_t nc, const int32_t* off, const float* vals, int64_t k, const float* w, float* out) {
   switch (nc) {
     case 1: term_sums<1>(off, vals, k, w, out); break;
@@ -184,7 +228,103 @@ inline void term_lanes(int64_t nc, const int32_t* off, const float* vals, int64_
   }
 }
 
+// The taps of output pixel (oy, ox) that land inside the input, in kernel order: each one's input pixel
+// (iy * IW + ix) and the offset of its weight rows ((ky * KW + kx) * rows_per_tap); returns how many.
+inline int64_t pixel_taps(int64_t oy, int64_t ox, int64_t IH, int64_t IW, int64_t KH, int64_t KW,
+                          int64_t rows_per_tap, int64_t sy, int64_t sx, int64_t py, int64_t px, int64_t dy,
+                          int64_t dx, int64_t* tap_q, int32_t* tap_base) {
+  int64_t taps = 0;
+  for (int64_t ky = 0; ky < KH; ++ky) {
+    const int64_t iy = oy * sy - py + ky * dy;
+    if (iy < 0 || iy >= IH) continue;
+    for (int64_t kx = 0; kx < KW; ++kx) {
+      const int64_t ix = ox * sx - px + kx * dx;
+      if (ix < 0 || ix >= IW) continue;
+      tap_q[taps] = iy * IW + ix;
+      tap_base[taps] = static_cast<int32_t>((ky * KW + kx) * rows_per_tap);
+      ++taps;
+    }
+  }
+  return taps;
+}
+
 }  // namespace
+
+// The network's first conv (graded pixels, few input channels: C * KH * KW terms per output pixel): each output
+// pixel's terms listed straight from the input, tap by tap and channel by channel, zeros left out, then the
+// same fma chain from +0 as the forward over spikes (so the same bits as oneDNN's, checked per shape by the
+// caller); any stride and padding.
+void dense_conv_forward(const float* x, int64_t N, int64_t IH, int64_t IW, int64_t C, const float* w, int64_t KH,
+                        int64_t KW, int64_t O, int64_t OH, int64_t OW, int64_t sy, int64_t sx, int64_t py,
+                        int64_t px, int64_t dy, int64_t dx, float* z) {
+  at::parallel_for(0, N * OH, 1, [&](int64_t r0, int64_t r1) {
+    const int64_t most = KH * KW * C + 8;
+    std::vector<int32_t> off(2 * most);
+    std::vector<float> vals(2 * most);
+    std::vector<int64_t> tap_q(KH * KW);
+    std::vector<int32_t> tap_base(KH * KW);
+    std::vector<int64_t> dq(KH * KW);  // each tap's input pixel, from the window's corner
+    for (int64_t ky = 0; ky < KH; ++ky)
+      for (int64_t kx = 0; kx < KW; ++kx) dq[ky * KW + kx] = ky * dy * IW + kx * dx;
+    // the output columns whose window lies inside the input: [ox_lo, ox_hi]
+    const int64_t ox_lo = (px + sx - 1) / sx, ox_hi = IW - 1 - (KW - 1) * dx + px < 0 ? -1 : (IW - 1 - (KW - 1) * dx + px) / sx;
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t n = r / OH, oy = r % OH;
+      const float* xn = x + n * IH * IW * C;
+      const bool row_inside = oy * sy - py >= 0 && oy * sy - py + (KH - 1) * dy < IH;
+      auto list = [&](int64_t ox, int32_t* o, float* v) {  // pixel ox's nonzero terms, in order
+        if (row_inside && ox >= ox_lo && ox <= ox_hi) {  // every tap inside: no bounds to check
+          const float* corner = xn + ((oy * sy - py) * IW + ox * sx - px) * C;
+          int64_t k = 0;
+          if (C == 1) {  // one channel (grey images): one term per tap
+            for (int64_t t = 0; t < KH * KW; ++t) {
+              const float xv = corner[dq[t]];
+              o[k] = static_cast<int32_t>(t * O);
+              v[k] = xv;
+              k += xv != 0.0f;
+            }
+            return k;
+          }
+          for (int64_t t = 0; t < KH * KW; ++t) {
+            const float* xp = corner + dq[t] * C;
+            for (int64_t c = 0; c < C; ++c) {
+              o[k] = static_cast<int32_t>((t * C + c) * O);
+              v[k] = xp[c];
+              k += xp[c] != 0.0f;
+            }
+          }
+          return k;
+        }
+        const int64_t taps =
+            pixel_taps(oy, ox, IH, IW, KH, KW, C * O, sy, sx, py, px, dy, dx, tap_q.data(), tap_base.data());
+        int64_t k = 0;
+        for (int64_t i = 0; i < taps; ++i) {
+          const float* xp = xn + tap_q[i] * C;
+          for (int64_t c = 0; c < C; ++c) {
+            o[k] = static_cast<int32_t>(tap_base[i] + c * O);
+            v[k] = xp[c];
+            k += xp[c] != 0.0f;  // a zero term is overwritten by the next
+          }
+        }
+        return k;
+      };
+      float* zr = z + r * OW * O;
+      int64_t ox = 0;
+      for (; ox + 1 < OW; ox += 2) {  // two pixels at a time, up to 32 lanes each
+        const int64_t ka = list(ox, off.data(), vals.data());
+        const int64_t kb = list(ox + 1, off.data() + most, vals.data() + most);
+        for (int64_t b = 0; b < O; b += 32)
+          term_lanes2(std::min<int64_t>(4, (O - b) / 8), off.data(), vals.data(), ka, off.data() + most,
+                      vals.data() + most, kb, w + b, zr + ox * O + b, zr + (ox + 1) * O + b);
+      }
+      for (; ox < OW; ++ox) {
+        const int64_t k = list(ox, off.data(), vals.data());
+        for (int64_t b = 0; b < O; b += 64)
+          term_lanes(std::min<int64_t>(8, (O - b) / 8), off.data(), vals.data(), k, w + b, zr + ox * O + b);
+      }
+    }
+  });
+}
 
 void spike_conv_forward(const float* x, int64_t N, int64_t IH, int64_t IW, int64_t C, const float* w, int64_t KH,
                         int64_t KW, int64_t O, int64_t OH, int64_t OW, int64_t sy, int64_t sx, int64_t py,
@@ -206,18 +346,8 @@ void spike_conv_forward(const float* x, int64_t N, int64_t IH, int64_t IW, int64
       float* zn = z + n * OH * OW * O;
       for (int64_t oy = 0; oy < OH; ++oy)
         for (int64_t ox = 0; ox < OW; ++ox) {
-          int64_t taps = 0;
-          for (int64_t ky = 0; ky < KH; ++ky) {
-            const int64_t iy = oy * sy - py + ky * dy;
-            if (iy < 0 || iy >= IH) continue;
-            for (int64_t kx = 0; kx < KW; ++kx) {
-              const int64_t ix = ox * sx - px + kx * dx;
-              if (ix < 0 || ix >= IW) continue;
-              tap_q[taps] = iy * IW + ix;
-              tap_base[taps] = static_cast<int32_t>((ky * KW + kx) * C * O);
-              ++taps;
-            }
-          }
+          const int64_t taps = pixel_taps(oy, ox, IH, IW, KH, KW, C * O, sy, sx, py, px, dy, dx, tap_q.data(),
+                                          tap_base.data());
           const int64_t k = terms(taps, tap_q.data(), tap_base.data(), start.data(), cO.data(), val.data(),
                                   off.data(), vals.data());
           for (int64_t b = 0; b < O; b += 64)  // 64 lanes at a time: 8 AVX2 registers
