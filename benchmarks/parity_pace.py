@@ -30,13 +30,19 @@ OUT = os.path.join(HERE, "results", "parity_pace.json")
 
 
 def _commit(code: str) -> str:
+    """The commit the code is at, with "-dirty" where tna_deploy has uncommitted changes."""
     try:
-        return subprocess.run(
-            ["git", "-C", code, "rev-parse", "--short", "HEAD"],
+        git = ["git", "-C", code]
+        head = subprocess.run(
+            git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            git + ["status", "--porcelain", "--", "tna_deploy"],
             capture_output=True,
             text=True,
             check=True,
         ).stdout.strip()
+        return head + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -45,12 +51,16 @@ def run_once(net: str, run: str, code: str, extra: list) -> dict:
     """One ``simulate --samples all --run`` in a child; its figures."""
     with tempfile.TemporaryDirectory(prefix="parity-pace-") as tmp:
         out = os.path.join(tmp, "sim")
+        net, run = os.path.abspath(net), os.path.abspath(run)
         cmd = [sys.executable, "-m", "tna_deploy", "simulate", net, "--samples", "all"]
         cmd += ["--run", run, "--out", out, *extra]
         env = dict(os.environ, PYTHONPATH=code, TQDM_DISABLE="1")
         load = os.getloadavg()[0]
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # run from ``code``: `python -m` puts the working directory first on sys.path, before PYTHONPATH
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=code, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         stdout, stderr = proc.communicate()
         wall = time.perf_counter() - t0
         # the child has been reaped by communicate(); its peak RSS is in RUSAGE_CHILDREN, the largest
@@ -97,6 +107,7 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
+    args.code = os.path.abspath(args.code)
     runs = [run_once(args.netx, args.run, args.code, args.extra) for _ in range(args.repeats)]
     best = min(runs, key=lambda r: r["wall_seconds"])
     best["peak_rss_mb"] = best.pop("peak_rss_mb_so_far")  # the largest child's, over every repeat
