@@ -22,8 +22,8 @@ from .fast_spike_conv import same_bits
 
 MAX_COLUMNS = 64  # in_channels * kernel area up to which the unfolded input stays small
 # where the C++ forward pays (benchmarks/results/input_conv.json, 640 frames of 28x28 on 2 Zen 3 cores): from
-# 32 output channels it ran 1.3-3.8x oneDNN's speed on one input channel and 1.5-2.3x on two or three;
-# below, oneDNN's vector blocking wins (0.43-1.56x at 8-16 outputs)
+# 32 output channels it ran 1.23-3.76x oneDNN's speed on one input channel and 1.16-2.87x on two or three;
+# below, oneDNN's vector blocking mostly wins (0.43-1.68x at 8-16 outputs)
 DENSE_MIN_OUT = 32
 
 
