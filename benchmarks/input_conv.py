@@ -16,11 +16,9 @@ benchmarks/results/input_conv.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 
-from spike_conv import _best
+from spike_conv import _best, save
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FRAMES = 640  # 128 samples x 5 steps, folded
@@ -68,7 +66,6 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--out", default=os.path.join(HERE, "results", "input_conv.json"))
     a = ap.parse_args()
-    import torch
 
     from tna_deploy.engine import cuba_ext
     from tna_deploy.memory import keep_freed_pages
@@ -85,21 +82,7 @@ def main() -> None:
             f"{row['ours_ms']:6.1f} ms, {row['speedup']:.2f}x",
             flush=True,
         )
-    result = dict(
-        benchmark="input_conv",
-        machine=f"{platform.machine()}, {os.cpu_count()} cores",
-        python=platform.python_version(),
-        torch=torch.__version__,
-        threads=torch.get_num_threads(),
-        frames=FRAMES,
-        size=SIZE,
-        repeat=a.repeat,
-        rows=rows,
-    )
-    os.makedirs(os.path.dirname(a.out), exist_ok=True)
-    with open(a.out, "w") as f:
-        json.dump(result, f, indent=2)
-    print(f"-> {a.out}")
+    save(a.out, "input_conv", rows, frames=FRAMES, size=SIZE, repeat=a.repeat)
 
 
 if __name__ == "__main__":

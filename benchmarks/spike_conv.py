@@ -96,7 +96,6 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--out", default=os.path.join(HERE, "results", "spike_conv.json"))
     a = ap.parse_args()
-    import torch
 
     from tna_deploy.engine import cuba_ext
 
@@ -116,20 +115,26 @@ def main() -> None:
                     ),
                     flush=True,
                 )
+    save(a.out, "spike_conv", rows, images=IMAGES, repeat=a.repeat)
+
+
+def save(out: str, benchmark: str, rows: list, **fields) -> None:
+    """The result file: the benchmark's name, the machine, Python and torch, ``fields`` and the rows."""
+    import torch
+
     result = dict(
-        benchmark="spike_conv",
+        benchmark=benchmark,
         machine=f"{platform.machine()}, {os.cpu_count()} cores",
         python=platform.python_version(),
         torch=torch.__version__,
         threads=torch.get_num_threads(),
-        images=IMAGES,
-        repeat=a.repeat,
+        **fields,
         rows=rows,
     )
-    os.makedirs(os.path.dirname(a.out), exist_ok=True)
-    with open(a.out, "w") as f:
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
         json.dump(result, f, indent=2)
-    print(f"-> {a.out}")
+    print(f"-> {out}")
 
 
 if __name__ == "__main__":
