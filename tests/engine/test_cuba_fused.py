@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 import torch
@@ -105,7 +106,8 @@ def test_two_checkouts_share_one_build_and_only_the_first_is_announced(tmp_path,
     probe = (
         "import sys, time; sys.path.insert(0, sys.argv[1]); from tna_deploy.engine import cuba_ext; "
         "said = []; cuba_ext.announce = said.append; t = time.time(); m = cuba_ext.get(); "
-        "print(m is not None, len(said), round(time.time() - t, 1), cuba_ext.__file__)"
+        "print(m is not None, len(said), round(time.time() - t, 1), cuba_ext.__file__, "
+        "'torch.utils.cpp_extension' in sys.modules)"
     )
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(ext))
     from tna_deploy.engine import cbuild, cuba_ext
@@ -114,16 +116,53 @@ def test_two_checkouts_share_one_build_and_only_the_first_is_announced(tmp_path,
     os.makedirs(folder)
     open(os.path.join(folder, cbuild.TORCH_BATON), "w").close()  # a build killed mid-way
     runs = []
-    for root in (copies[0], copies[1], copies[0]):
+
+    def use(root):
         t0 = time.monotonic()
         out = subprocess.run([sys.executable, "-c", probe, str(root)], capture_output=True, text=True,
                              env=dict(os.environ, TORCH_EXTENSIONS_DIR=str(ext)), timeout=600)  # fmt: skip
         assert out.returncode == 0, out.stderr[-2000:]
-        built, announced, seconds, where = out.stdout.split()
+        built, announced, seconds, where, tools = out.stdout.split()
         assert built == "True" and where.startswith(str(root)), out.stdout
-        runs.append((int(announced), float(seconds), time.monotonic() - t0))
+        runs.append((int(announced), float(seconds), time.monotonic() - t0, tools == "True"))
+
+    for root in (copies[0], copies[1], copies[0]):
+        use(root)
     assert [r[0] for r in runs] == [1, 0, 0], runs  # announced by the first use only
+    # the build's record lets later uses load the library without torch's build tools (and ninja)
+    assert [r[3] for r in runs] == [True, False, False], runs
+    record = os.path.join(folder, cuba_ext.BUILT)
+    with open(record, "w") as f:
+        f.write(
+            '{"library": "%s.so", "stamp": {"size": 1, "mtime_ns": 1}}' % os.path.basename(folder)
+        )
+    use(copies[1])  # a record that does not match the library: torch's own check, no rebuild
+    assert runs[-1][0] == 0 and runs[-1][3], runs
+    use(copies[0])  # ... which wrote the record anew
+    assert runs[-1][0] == 0 and not runs[-1][3], runs
     # the other checkout, and back: no rebuild (a build takes a minute or more; loading the cached one
     # took up to 10 s on 2 shared, busy cores)
     assert runs[1][1] < 30 and runs[2][1] < 30, runs
     assert len([d for d in os.listdir(ext) if d.startswith("tna_cuba_")]) == 1
+
+
+def test_a_build_loads_directly_only_while_its_record_matches(tmp_path):
+    """``built.json`` names the library a finished build loaded, with its size and time: only a record
+    that still matches the library lets a process skip torch's build check."""
+    if cuba_ext.get() is None:
+        pytest.skip("no C++ build of the fused kernels")
+    name, folder = cuba_ext.build_dir(cuba_ext._joined(cuba_ext._sources()))
+    module = cuba_ext._load_built(name, folder)  # this process built or checked it: its record is there
+    assert module is not None and hasattr(module, "cuba_forward")
+    copy = tmp_path / "build"
+    copy.mkdir()
+    shutil.copy2(os.path.join(folder, f"{name}.so"), copy / f"{name}.so")
+    assert cuba_ext._load_built(name, str(copy)) is None  # no record
+    for text in ("{not json", "[1, 2]", '{"library": "other.so", "stamp": null}'):
+        (copy / cuba_ext.BUILT).write_text(text)
+        assert cuba_ext._load_built(name, str(copy)) is None, text
+    cuba_ext._record_built(name, str(copy))
+    assert cuba_ext._load_built(name, str(copy)) is not None
+    with open(copy / f"{name}.so", "ab") as f:  # the library changed since its build: the full path
+        f.write(b"\0")
+    assert cuba_ext._load_built(name, str(copy)) is None

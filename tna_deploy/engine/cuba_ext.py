@@ -8,7 +8,11 @@ versions and the CPU (:func:`build_key`). The sources are copied into it and com
 checkouts or venvs with the same sources share one build and never rebuild each other's (torch's build
 file records the source path); concurrent first uses wait for one build on the folder's lock
 (``cbuild.build_lock``, which also clears the baton file a killed torch build leaves). A first build
-is announced through :data:`announce` (the CLI prints it) and happens before any timed work.
+is announced through :data:`announce` (the CLI prints it) and happens before any timed work. Once a
+build has loaded, a record of its library (``built.json``: its name, size and modification time) lets
+every later process load it directly (:func:`_load_built`), without importing torch's build tools and
+running ninja to check it (about 0.7 s a process); a library that no longer matches its record takes the
+full path again.
 
 Where no compiler is found, or ``TNA_FUSED=0`` is set, :func:`get` returns None and the kernel runs as
 portable torch operations (``cuba.py``), which compute the same integers (tested) more slowly.
@@ -122,10 +126,61 @@ def is_built() -> bool:
     return os.path.isfile(os.path.join(folder, f"{name}.so"))
 
 
+BUILT = "built.json"  # in the build folder: the library a finished build loaded, as it was then
+
+
+def _stamp(path: str) -> Optional[dict]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _load_built(name: str, folder: str):
+    """The module of a build that loaded before (``built.json`` matches its library), loaded directly;
+    None where there is no such record or the library does not load."""
+    import importlib.util
+    import json
+
+    lib = os.path.join(folder, f"{name}.so")
+    try:
+        with open(os.path.join(folder, BUILT)) as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("library") != f"{name}.so":
+        return None
+    if record.get("stamp") is None or record.get("stamp") != _stamp(lib):
+        return None
+    try:
+        spec = importlib.util.spec_from_file_location(name, lib)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except (ImportError, OSError) as e:
+        log.debug("cached CUBA kernel %s did not load (%s); building", lib, e)
+        return None
+    return module
+
+
+def _record_built(name: str, folder: str) -> None:
+    import json
+
+    from ..atomic import atomic_write
+
+    text = json.dumps(
+        {"library": f"{name}.so", "stamp": _stamp(os.path.join(folder, f"{name}.so"))}
+    )
+    atomic_write(os.path.join(folder, BUILT), lambda f: f.write(text.encode()))
+
+
 def _build():
     try:
         sources = _sources()
         name, folder = build_dir(_joined(sources))
+        module = _load_built(name, folder)
+        if module is not None:
+            return module
         os.makedirs(folder, exist_ok=True)
         with build_lock(folder):  # one build at a time; a killed build's torch baton is cleared
             paths = []
@@ -148,7 +203,7 @@ def _build():
             log.debug("torch.utils.cpp_extension: %s", notice.getvalue().strip())
             with contextlib.redirect_stdout(io.StringIO()):
                 compile_flags, link_flags = openmp_flags()
-                return load(
+                module = load(
                     name=name,
                     sources=paths,
                     extra_cflags=list(FLAGS) + compile_flags,
@@ -156,6 +211,8 @@ def _build():
                     build_directory=folder,
                     verbose=False,
                 )
+            _record_built(name, folder)  # still under the lock: the library is complete
+            return module
     except Exception as e:  # no compiler, no headers: the portable path computes the same integers
         log.warning(
             "fused CUBA kernel unavailable (%s); using portable torch operations",
