@@ -77,8 +77,10 @@ def main() -> None:
     import tna_deploy.engine.numeric as numeric
     from tna_deploy.atomic import write_json
     from tna_deploy.ir import read_netx
+    from tna_deploy.memory import keep_freed_pages
     from tna_deploy.simulate.run import dataset_inputs, simulate
 
+    keep_freed_pages()  # as `tna-deploy simulate` runs: each chunk reuses freed pages
     net = read_netx(args.netx)
     t = net.timesteps
     tmp = tempfile.mkdtemp(prefix="tna-bench-")
