@@ -152,7 +152,9 @@ def test_a_build_loads_directly_only_while_its_record_matches(tmp_path):
     if cuba_ext.get() is None:
         pytest.skip("no C++ build of the fused kernels")
     name, folder = cuba_ext.build_dir(cuba_ext._joined(cuba_ext._sources()))
-    module = cuba_ext._load_built(name, folder)  # this process built or checked it: its record is there
+    module = cuba_ext._load_built(
+        name, folder
+    )  # this process built or checked it: its record is there
     assert module is not None and hasattr(module, "cuba_forward")
     copy = tmp_path / "build"
     copy.mkdir()
