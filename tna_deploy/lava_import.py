@@ -33,7 +33,8 @@ LAVA_MP = "lava.magma.runtime.message_infrastructure.multiprocessing"
 SLAYER = "lava.lib.dl.slayer"
 LAVA_PYTHON = (3, 10)  # lava-nc 0.10: `import lava.magma` fails on 3.11
 # subpackages a Lava package imports eagerly and tna-deploy never uses: loaded on first attribute use
-# instead (SLAYER's object detection pulls in torchvision's models and torch._dynamo: ~2 s of 4)
+# instead (SLAYER's object detection pulls in torchvision's models and torch._dynamo: about half
+# of SLAYER's import time, by `python -X importtime`)
 DEFERRED = {SLAYER: ("lava.lib.dl.slayer.object_detection",)}
 
 

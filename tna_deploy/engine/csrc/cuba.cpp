@@ -219,30 +219,32 @@ void check_f32(const torch::Tensor& t, int64_t dim, const char* what) {
               what, ": a contiguous float32 CPU tensor of ", dim, " dimensions");
 }
 
-// x (N, IH, IW, C), w (KH, KW, C, O) with O % 8 == 0, z (N, OH, OW, O); geometry {py, px, dy, dx} (stride 1)
-void spike_conv_forward_t(torch::Tensor x, torch::Tensor w, torch::Tensor z, std::vector<int64_t> geometry) {
-  check_f32(x, 4, "x");
-  check_f32(w, 4, "w");
-  check_f32(z, 4, "z");
-  TORCH_CHECK(geometry.size() == 4 && w.size(2) == x.size(3) && w.size(3) == z.size(3) && z.size(3) % 8 == 0 &&
-                  z.size(0) == x.size(0),
-              "spike_conv_forward: shapes do not match");
-  spike_conv_forward(x.data_ptr<float>(), x.size(0), x.size(1), x.size(2), x.size(3), w.data_ptr<float>(), w.size(0),
-                     w.size(1), z.size(3), z.size(1), z.size(2), 1, 1, geometry[0], geometry[1], geometry[2],
-                     geometry[3], z.data_ptr<float>());
-}
+using ConvForward = void (*)(const float*, int64_t, int64_t, int64_t, int64_t, const float*, int64_t, int64_t, int64_t,
+                             int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, float*);
 
 // x (N, IH, IW, C), w (KH, KW, C, O) with O % 8 == 0, z (N, OH, OW, O); geometry {sy, sx, py, px, dy, dx}
-void dense_conv_forward_t(torch::Tensor x, torch::Tensor w, torch::Tensor z, std::vector<int64_t> geometry) {
+void conv_forward_t(ConvForward forward, const char* what, const torch::Tensor& x, const torch::Tensor& w,
+                    const torch::Tensor& z, const std::vector<int64_t>& geometry) {
   check_f32(x, 4, "x");
   check_f32(w, 4, "w");
   check_f32(z, 4, "z");
   TORCH_CHECK(geometry.size() == 6 && geometry[0] > 0 && geometry[1] > 0 && w.size(2) == x.size(3) &&
                   w.size(3) == z.size(3) && z.size(3) % 8 == 0 && z.size(0) == x.size(0),
-              "dense_conv_forward: shapes do not match");
-  dense_conv_forward(x.data_ptr<float>(), x.size(0), x.size(1), x.size(2), x.size(3), w.data_ptr<float>(), w.size(0),
-                     w.size(1), z.size(3), z.size(1), z.size(2), geometry[0], geometry[1], geometry[2], geometry[3],
-                     geometry[4], geometry[5], z.data_ptr<float>());
+              what, ": shapes do not match");
+  forward(x.data_ptr<float>(), x.size(0), x.size(1), x.size(2), x.size(3), w.data_ptr<float>(), w.size(0), w.size(1),
+          z.size(3), z.size(1), z.size(2), geometry[0], geometry[1], geometry[2], geometry[3], geometry[4], geometry[5],
+          z.data_ptr<float>());
+}
+
+// the same tensors; geometry {py, px, dy, dx} (stride 1)
+void spike_conv_forward_t(torch::Tensor x, torch::Tensor w, torch::Tensor z, std::vector<int64_t> geometry) {
+  TORCH_CHECK(geometry.size() == 4, "spike_conv_forward: geometry {py, px, dy, dx}");
+  conv_forward_t(spike_conv_forward, "spike_conv_forward", x, w, z,
+                 {1, 1, geometry[0], geometry[1], geometry[2], geometry[3]});
+}
+
+void dense_conv_forward_t(torch::Tensor x, torch::Tensor w, torch::Tensor z, std::vector<int64_t> geometry) {
+  conv_forward_t(dense_conv_forward, "dense_conv_forward", x, w, z, geometry);
 }
 
 // x (N, IH, IW, C), g (N, OH, OW, O) with O % 8 == 0, dw (KH, KW, C, O); geometry {py, px, dy, dx} (stride 1)
